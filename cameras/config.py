@@ -1,0 +1,40 @@
+"""A plain, immutable snapshot of a camera's capture settings.
+
+Capture threads get this instead of a model instance: no ORM access from threads,
+and comparing two snapshots tells the supervisor when a loop must restart.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    slug: str
+    name: str
+    kind: str
+    source: str = ""
+    username: str = ""
+    password: str = ""
+    max_fps: int = 15
+    max_width: int | None = None
+    jpeg_quality: int = 80
+    rtsp_transport: str = "tcp"
+
+    @classmethod
+    def from_camera(cls, camera) -> CameraConfig:
+        return cls(
+            slug=camera.slug,
+            name=camera.name,
+            kind=camera.kind,
+            source=camera.source,
+            username=camera.username,
+            password=camera.password,
+            max_fps=camera.max_fps,
+            max_width=camera.max_width,
+            jpeg_quality=camera.jpeg_quality,
+            rtsp_transport=camera.rtsp_transport,
+        )
+
+    def __repr__(self) -> str:  # never show credentials, even in a traceback
+        return f"CameraConfig(slug={self.slug!r}, kind={self.kind!r})"

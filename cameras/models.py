@@ -1,0 +1,94 @@
+"""The camera registry: what to capture, how, and who may watch it."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from cameras.validation import split_credentials, validate_source
+
+
+class Camera(models.Model):
+    """One camera. Field names are public: the import/export format and the docs use them."""
+
+    class Kind(models.TextChoices):
+        WEBCAM = "webcam", "USB / V4L2 webcam"
+        RTSP = "rtsp", "RTSP IP camera"
+        HTTP_MJPEG = "http_mjpeg", "HTTP MJPEG camera"
+        PI = "pi", "Raspberry Pi camera"
+        FILE = "file", "Video file (looped)"
+        TEST_PATTERN = "test_pattern", "Test pattern"
+
+    class Transport(models.TextChoices):
+        TCP = "tcp", "TCP"
+        UDP = "udp", "UDP"
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=50, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TEST_PATTERN)
+    source = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Device index or path, URL (without credentials), file path, or WIDTHxHEIGHT for a test pattern.",
+    )
+    username = models.CharField(max_length=150, blank=True)
+    password = models.CharField(max_length=150, blank=True)
+    enabled = models.BooleanField(default=True)
+    max_fps = models.PositiveSmallIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(60)]
+    )
+    max_width = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(16), MaxValueValidator(7680)],
+        help_text="Downscale wider frames to this width (keeps aspect). Empty: native size.",
+    )
+    jpeg_quality = models.PositiveSmallIntegerField(
+        default=80, validators=[MinValueValidator(10), MaxValueValidator(95)]
+    )
+    rtsp_transport = models.CharField(max_length=3, choices=Transport.choices, default=Transport.TCP)
+    position = models.IntegerField(default=0, help_text="Order in the grid (smallest first).")
+    allowed_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="cameras", help_text="Operators who may watch it."
+    )
+    allowed_groups = models.ManyToManyField(
+        Group, blank=True, related_name="cameras", help_text="Groups whose members may watch it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        """Validate `source` for the kind and move URL credentials into their fields."""
+        self._move_url_credentials()
+        try:
+            self.source = validate_source(self.kind, self.source)
+        except ValidationError as error:
+            raise ValidationError({"source": error.messages}) from None
+
+    def save(self, *args, **kwargs) -> None:
+        # Credentials never stay in the URL, even when code skips full_clean().
+        self._move_url_credentials()
+        super().save(*args, **kwargs)
+
+    def _move_url_credentials(self) -> None:
+        if self.kind in ("rtsp", "http_mjpeg") and self.source:
+            clean_url, user, password = split_credentials(self.source.strip())
+            if user or password:  # credentials typed into the URL are the newest intent
+                self.source = clean_url
+                self.username = user
+                self.password = password
+
+    def capture_fingerprint(self) -> tuple:
+        """What the capture loop depends on: a change here restarts the camera's loop."""
+        return (
+            self.kind, self.source, self.username, self.password, self.max_fps,
+            self.max_width, self.jpeg_quality, self.rtsp_transport, self.name,
+        )

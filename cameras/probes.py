@@ -1,0 +1,108 @@
+"""Explain why a network camera did not open: unreachable, refused credentials, bad path.
+
+OpenCV only says "not opened"; operators need to know whether to fix the password or
+the network. Each probe makes one short request and returns None (the server looks
+fine), "auth" (credentials refused or missing), or a short reason without the URL.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import socket
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit, urlunsplit
+
+PROBE_TIMEOUT = 3.0
+
+
+def _socket_problem(error: OSError) -> str:
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, (TimeoutError, socket.timeout)):
+        return "timed out"
+    if isinstance(error, socket.gaierror):
+        return "unknown host"
+    return f"network error ({type(error).__name__})"
+
+
+def _digest_header(challenge: str, method: str, uri: str, username: str, password: str) -> str:
+    fields = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
+    realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
+    ha1 = hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
+    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
+    response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+    return f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", response="{response}"'
+
+
+def _rtsp_request(host: str, port: int, uri: str, cseq: int, auth: str | None) -> tuple[int, str]:
+    lines = [f"DESCRIBE {uri} RTSP/1.0", f"CSeq: {cseq}", "Accept: application/sdp"]
+    if auth:
+        lines.append(f"Authorization: {auth}")
+    with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 65536:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    head = data.decode("latin-1").split("\r\n")
+    match = re.match(r"RTSP/\d\.\d (\d{3})", head[0] if head else "")
+    if not match:
+        raise ConnectionError("not an RTSP server")
+    challenge = next((line.split(":", 1)[1].strip() for line in head if line.lower().startswith("www-authenticate:")), "")
+    return int(match.group(1)), challenge
+
+
+def probe_rtsp(url: str, username: str, password: str) -> str | None:
+    """One DESCRIBE (Basic, then Digest if asked) to classify a failed RTSP open."""
+    parts = urlsplit(url)
+    if parts.scheme != "rtsp" or not parts.hostname:
+        return None
+    host, port = parts.hostname, parts.port or 554
+    uri = urlunsplit((parts.scheme, f"{host}:{port}", parts.path or "/", parts.query, ""))
+    basic = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode() if username else None
+    try:
+        code, challenge = _rtsp_request(host, port, uri, 1, basic)
+        if code == 401 and username and challenge.lower().startswith("digest"):
+            code, _ = _rtsp_request(host, port, uri, 2, _digest_header(challenge, "DESCRIBE", uri, username, password))
+    except ConnectionError as error:
+        if str(error) == "not an RTSP server":
+            return "the server does not speak RTSP"
+        return _socket_problem(error)
+    except OSError as error:
+        return _socket_problem(error)
+    if code == 401:
+        return "auth"
+    if code == 404:
+        return "the camera has no stream at that path (404)"
+    if code >= 400:
+        return f"the camera answered {code}"
+    return None
+
+
+def probe_http(url: str, username: str, password: str) -> str | None:
+    """One GET (headers only) with Basic/Digest credentials to classify a failed HTTP open."""
+    passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    if username:
+        passwords.add_password(None, url, username, password)
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPBasicAuthHandler(passwords), urllib.request.HTTPDigestAuthHandler(passwords)
+    )
+    try:
+        with opener.open(url, timeout=PROBE_TIMEOUT) as response:
+            content_type = response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as error:
+        if error.code == 401:
+            return "auth"
+        return f"the camera answered {error.code}"
+    except urllib.error.URLError as error:
+        reason = error.reason
+        return _socket_problem(reason) if isinstance(reason, OSError) else "unreachable"
+    except (OSError, ValueError) as error:
+        return _socket_problem(error) if isinstance(error, OSError) else "invalid URL"
+    if "multipart" not in content_type and "image/jpeg" not in content_type:
+        return f"the URL does not serve MJPEG (Content-Type {content_type or 'missing'})"
+    return None

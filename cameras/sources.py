@@ -1,0 +1,288 @@
+"""Frame sources: one small interface, one class per kind of camera.
+
+The capture loop calls `grab()` for every frame the device produces (so buffers are
+drained and what it publishes is the newest frame) and `retrieve()` only for the
+frames it will publish. Hardware-specific imports happen inside their class.
+Error messages are written here, for operators, and never contain credentials.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from abc import ABC, abstractmethod
+from datetime import datetime
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import cv2
+import numpy as np
+
+from cameras.config import CameraConfig
+from cameras.probes import probe_http, probe_rtsp
+from cameras.validation import parse_resolution, resolve_file_path
+
+OPEN_TIMEOUT_MS = 5000
+READ_TIMEOUT_MS = 5000
+
+# FFmpeg's logging may print the URL it opens; keep it quiet in every process that captures.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+
+class SourceError(Exception):
+    """A problem opening or reading a camera; the message is shown to operators.
+
+    `retry` is False for problems that reconnecting cannot fix by itself (missing
+    library, missing file, refused credentials), which show as state "error".
+    """
+
+    def __init__(self, message: str, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+class FrameSource(ABC):
+    """open() once, then grab() each frame and retrieve() the ones to publish; close() always."""
+
+    def __init__(self, config: CameraConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def open(self) -> None: ...
+
+    @abstractmethod
+    def grab(self) -> None:
+        """Wait for the next frame; raise SourceError when none comes."""
+
+    @abstractmethod
+    def retrieve(self) -> np.ndarray:
+        """The frame last grabbed, as a BGR image."""
+
+    def close(self) -> None:  # noqa: B027 - optional for sources without resources
+        pass
+
+
+class Pacer:
+    """Sleeps so that successive calls happen at a steady rate (for non-live sources)."""
+
+    def __init__(self, fps: float) -> None:
+        self.interval = 1.0 / max(fps, 0.1)
+        self.next_at = time.monotonic()
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        if self.next_at > now:
+            time.sleep(self.next_at - now)
+        self.next_at = max(self.next_at + self.interval, time.monotonic() - self.interval)
+
+
+class TestPatternSource(FrameSource):
+    """A synthetic moving picture with the camera name and time, so a demo runs without hardware."""
+
+    def open(self) -> None:
+        self.width, self.height = parse_resolution(self.config.source)
+        x = np.linspace(0, 255, self.width, dtype=np.uint8)
+        y = np.linspace(0, 255, self.height, dtype=np.uint8)
+        background = np.zeros((self.height, self.width, 3), np.uint8)
+        background[..., 0] = x[None, :]
+        background[..., 1] = y[:, None]
+        background[..., 2] = 128
+        self.background = background
+        self.pacer = Pacer(self.config.max_fps)
+        self.count = 0
+
+    def grab(self) -> None:
+        self.pacer.wait()
+        self.count += 1
+
+    def retrieve(self) -> np.ndarray:
+        frame = self.background.copy()
+        w, h = self.width, self.height
+        bar = (self.count * max(w // 60, 2)) % w
+        cv2.rectangle(frame, (bar, 0), (min(bar + w // 16, w), h), (255, 255, 255), -1)
+        scale = max(h / 480, 0.3)
+        stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-4]
+        for text, row in ((self.config.name, 0.15), (stamp, 0.9)):
+            org = (int(w * 0.04), int(h * row))
+            cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), int(4 * scale) + 2, cv2.LINE_AA)
+            cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), int(2 * scale) + 1, cv2.LINE_AA)
+        return frame
+
+
+_ffmpeg_options_lock = threading.Lock()
+
+
+class OpenCVSource(FrameSource):
+    """Anything OpenCV opens: the base of RTSP, HTTP MJPEG, file and webcam sources."""
+
+    api = cv2.CAP_FFMPEG
+    what = "camera"
+
+    def target(self) -> str | int:
+        return self.config.source
+
+    def capture_options(self) -> str | None:
+        """FFmpeg options for this open (OPENCV_FFMPEG_CAPTURE_OPTIONS), or None."""
+        return None
+
+    def open(self) -> None:
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+        options = self.capture_options()
+        # The options are read from the environment during open: one open at a time.
+        with _ffmpeg_options_lock:
+            previous = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
+            if options is not None:
+                os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = options
+            try:
+                self.capture = cv2.VideoCapture(self.target(), self.api, params)
+            finally:
+                if options is not None:
+                    if previous is None:
+                        os.environ.pop("OPENCV_FFMPEG_CAPTURE_OPTIONS", None)
+                    else:
+                        os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = previous
+        if not self.capture.isOpened():
+            self.capture.release()
+            raise self.open_error()
+
+    def open_error(self) -> SourceError:
+        return SourceError(f"could not open the {self.what}")
+
+    def grab(self) -> None:
+        if not self.capture.grab():
+            raise SourceError(f"the {self.what} stopped sending frames")
+
+    def retrieve(self) -> np.ndarray:
+        ok, frame = self.capture.retrieve()
+        if not ok or frame is None:
+            raise SourceError(f"the {self.what} sent a frame that could not be decoded")
+        return frame
+
+    def close(self) -> None:
+        capture = getattr(self, "capture", None)
+        if capture is not None:
+            capture.release()
+
+
+def url_with_credentials(url: str, username: str, password: str) -> str:
+    """The URL handed to FFmpeg; it exists only inside the source, never in logs or pages."""
+    if not username and not password:
+        return url
+    parts = urlsplit(url)
+    auth = quote(username, safe="") + (":" + quote(password, safe="") if password else "")
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, f"{auth}@{host}", parts.path, parts.query, parts.fragment))
+
+
+class NetworkSource(OpenCVSource):
+    """A camera reached by URL; a failed open is explained by a probe of the server."""
+
+    probe = staticmethod(probe_rtsp)
+
+    def target(self) -> str:
+        return url_with_credentials(self.config.source, self.config.username, self.config.password)
+
+    def open_error(self) -> SourceError:
+        problem = self.probe(self.config.source, self.config.username, self.config.password)
+        if problem == "auth":
+            return SourceError("the camera refused the username or password", retry=False)
+        if problem:
+            return SourceError(f"could not open the {self.what}: {problem}")
+        return SourceError(f"could not open the {self.what} (no video or unsupported format)")
+
+
+class RtspSource(NetworkSource):
+    what = "RTSP stream"
+
+    def capture_options(self) -> str:
+        return f"rtsp_transport;{self.config.rtsp_transport}"
+
+
+class HttpMjpegSource(NetworkSource):
+    what = "MJPEG stream"
+    probe = staticmethod(probe_http)
+
+
+class FileSource(OpenCVSource):
+    """A video file played in a loop at its own frame rate."""
+
+    what = "video file"
+
+    def target(self) -> str:
+        return str(resolve_file_path(self.config.source))
+
+    def open(self) -> None:
+        if not resolve_file_path(self.config.source).is_file():
+            raise SourceError("the video file does not exist", retry=False)
+        super().open()
+        fps = self.capture.get(cv2.CAP_PROP_FPS) or 25.0
+        self.pacer = Pacer(fps if 0 < fps <= 120 else 25.0)
+
+    def grab(self) -> None:
+        self.pacer.wait()
+        if self.capture.grab():
+            return
+        self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)  # loop
+        if not self.capture.grab():
+            raise SourceError("the video file has no readable frames")
+
+
+class WebcamSource(OpenCVSource):
+    """A USB/V4L2 camera by index (0, 1, ...) or device path."""
+
+    api = cv2.CAP_V4L2
+    what = "webcam"
+
+    def target(self) -> str | int:
+        source = self.config.source
+        return int(source) if source.isdigit() else source
+
+
+class PiCameraSource(FrameSource):
+    """The Raspberry Pi camera through picamera2 (imported only here)."""
+
+    def open(self) -> None:
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise SourceError("picamera2 is not installed on this capture host", retry=False) from None
+        index = int(self.config.source) if self.config.source else 0
+        try:
+            self.camera = Picamera2(index)
+            self.camera.configure(self.camera.create_video_configuration(main={"format": "BGR888"}))
+            self.camera.start()
+        except Exception as error:  # noqa: BLE001 - picamera2 raises many kinds
+            raise SourceError(f"could not start the Pi camera ({type(error).__name__})") from None
+        self.frame: np.ndarray | None = None
+
+    def grab(self) -> None:
+        try:
+            self.frame = self.camera.capture_array("main")
+        except Exception as error:  # noqa: BLE001
+            raise SourceError(f"the Pi camera stopped ({type(error).__name__})") from None
+
+    def retrieve(self) -> np.ndarray:
+        return self.frame
+
+    def close(self) -> None:
+        camera = getattr(self, "camera", None)
+        if camera is not None:
+            camera.close()
+
+
+SOURCES: dict[str, type[FrameSource]] = {
+    "test_pattern": TestPatternSource,
+    "rtsp": RtspSource,
+    "http_mjpeg": HttpMjpegSource,
+    "file": FileSource,
+    "webcam": WebcamSource,
+    "pi": PiCameraSource,
+}
+
+
+def source_for(config: CameraConfig) -> FrameSource:
+    """The source class for the camera's kind."""
+    try:
+        return SOURCES[config.kind](config)
+    except KeyError:
+        raise SourceError(f"unknown camera kind {config.kind!r}", retry=False) from None

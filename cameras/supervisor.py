@@ -1,0 +1,163 @@
+"""The capture supervisor: keeps one capture loop running per enabled camera it holds.
+
+Every tick it reads the camera registry, stops loops of cameras that were removed,
+disabled or changed, renews its leases, and claims unowned cameras up to its fair
+share (cameras / live supervisors), so several supervisors on several hosts split the
+cameras without capturing one twice, and take over a dead one's within a lease.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import threading
+import time
+import uuid
+
+from django.db import close_old_connections
+
+from cameras.config import CameraConfig
+from cameras.workers import CaptureLoop
+from streaming.bus import BUS_ERRORS, SyncBus
+
+log = logging.getLogger(__name__)
+
+STALL_SECONDS = 30.0  # a loop that made no progress this long is abandoned and replaced
+
+
+def load_enabled_configs() -> dict[str, CameraConfig]:
+    """The enabled cameras, read fresh from the database."""
+    from cameras.models import Camera
+
+    close_old_connections()
+    return {c.slug: CameraConfig.from_camera(c) for c in Camera.objects.filter(enabled=True)}
+
+
+class Supervisor:
+    """Run with run(); stop() from a signal handler or another thread."""
+
+    def __init__(
+        self,
+        bus: SyncBus,
+        *,
+        poll_seconds: float = 2.0,
+        lease_seconds: float = 8.0,
+        owner: str | None = None,
+        load_configs=load_enabled_configs,
+        backoff_cap: float = 30.0,
+    ) -> None:
+        self.bus = bus
+        self.poll_seconds = poll_seconds
+        self.lease_seconds = lease_seconds
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.load_configs = load_configs
+        self.backoff_cap = backoff_cap
+        self.loops: dict[str, CaptureLoop] = {}
+        self.configs: dict[str, CameraConfig] = {}
+        self.stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run(self) -> None:
+        log.info("supervisor %s started", self.owner)
+        try:
+            while not self.stop_event.is_set():
+                self.tick()
+                self.stop_event.wait(self.poll_seconds)
+        finally:
+            self.shutdown()
+
+    def tick(self) -> None:
+        """One round: read config, stop what must stop, renew, claim."""
+        self._refresh_configs()
+        try:
+            alive = self.bus.heartbeat(self.owner, self.lease_seconds)
+        except BUS_ERRORS as error:
+            log.warning("supervisor: Redis unavailable (%s); capture continues", type(error).__name__)
+            return
+        for slug in list(self.loops):
+            config = self.configs.get(slug)
+            if config is None:
+                self._stop_loop(slug, final_state="disabled")
+            elif config != self.loops[slug].config:
+                log.info("camera %s changed: restarting its capture", slug)
+                self._stop_loop(slug)
+        self._renew_leases()
+        self._replace_stalled()
+        self._claim(alive)
+
+    def shutdown(self) -> None:
+        """Stop every loop and release leases at once, so another supervisor takes over."""
+        for slug in list(self.loops):
+            self._stop_loop(slug, final_state="offline")
+        try:
+            self.bus.leave(self.owner)
+        except BUS_ERRORS:
+            pass
+        log.info("supervisor %s stopped", self.owner)
+
+    # Steps ------------------------------------------------------------------------
+    def _refresh_configs(self) -> None:
+        try:
+            self.configs = self.load_configs()
+        except Exception as error:  # noqa: BLE001 - keep capturing known cameras
+            log.warning("supervisor: camera registry unavailable (%s); keeping %d cameras", type(error).__name__, len(self.configs))
+
+    def _renew_leases(self) -> None:
+        for slug in list(self.loops):
+            try:
+                still_ours = self.bus.renew_lease(slug, self.owner, self.lease_seconds)
+            except BUS_ERRORS:
+                return  # Redis away: keep capturing; leases are settled when it returns
+            if not still_ours:
+                log.warning("camera %s: lease lost to another supervisor", slug)
+                self._stop_loop(slug, release=False)
+
+    def _replace_stalled(self) -> None:
+        now = time.monotonic()
+        for slug, loop in list(self.loops.items()):
+            if not loop.is_alive() or now - loop.last_progress > STALL_SECONDS:
+                log.warning("camera %s: capture loop stalled or died; replacing it", slug)
+                loop.stop()
+                self.loops[slug] = self._start_loop(self.configs.get(slug, loop.config))
+
+    def _claim(self, alive: int) -> None:
+        fair_share = math.ceil(len(self.configs) / max(alive, 1))
+        # Hand back cameras beyond the fair share, one per tick, so a new supervisor gets work.
+        if len(self.loops) > fair_share:
+            slug = sorted(self.loops)[-1]
+            log.info("camera %s: handed back to balance %d supervisors", slug, alive)
+            self._stop_loop(slug)
+            return
+        for slug in sorted(self.configs):
+            if len(self.loops) >= fair_share:
+                break
+            if slug in self.loops:
+                continue
+            try:
+                if not self.bus.acquire_lease(slug, self.owner, self.lease_seconds):
+                    continue
+            except BUS_ERRORS:
+                return
+            self.loops[slug] = self._start_loop(self.configs[slug])
+
+    def _start_loop(self, config: CameraConfig) -> CaptureLoop:
+        log.info("camera %s: capture starting (%s)", config.slug, config.kind)
+        loop = CaptureLoop(config, self.bus, backoff_cap=self.backoff_cap)
+        loop.start()
+        return loop
+
+    def _stop_loop(self, slug: str, *, final_state: str | None = None, release: bool = True) -> None:
+        loop = self.loops.pop(slug)
+        loop.stop()
+        loop.join(timeout=6.0)
+        if final_state:
+            loop.write_final_status(final_state)
+        if release:
+            try:
+                self.bus.release_lease(slug, self.owner)
+            except BUS_ERRORS:
+                pass
+        log.info("camera %s: capture stopped", slug)

@@ -1,0 +1,96 @@
+"""Checks of a camera's `source` per kind, and the split of credentials out of URLs.
+
+Kept apart from the model so the admin form, the import command and the tests all
+apply exactly the same rules.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+URL_SCHEMES = {"rtsp": ("rtsp", "rtsps"), "http_mjpeg": ("http", "https")}
+RESOLUTION_RE = re.compile(r"^(\d{2,4})x(\d{2,4})$")
+
+
+def split_credentials(url: str) -> tuple[str, str, str]:
+    """Return (url without user:pass, username, password); credentials live in their own fields."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, "", ""
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return clean, unquote(parts.username or ""), unquote(parts.password or "")
+
+
+def resolve_file_path(source: str) -> Path:
+    """A file source may be absolute or relative to the project directory."""
+    path = Path(source).expanduser()
+    return path if path.is_absolute() else Path(settings.BASE_DIR) / path
+
+
+def parse_resolution(source: str) -> tuple[int, int]:
+    """Test pattern size from `WIDTHxHEIGHT`, 640x480 when empty."""
+    if not source:
+        return 640, 480
+    match = RESOLUTION_RE.match(source.strip())
+    if not match:
+        raise ValueError(source)
+    return int(match.group(1)), int(match.group(2))
+
+
+def validate_source(kind: str, source: str) -> str:
+    """Return the normalised source for `kind`, or raise ValidationError naming the problem."""
+    source = (source or "").strip()
+    if kind in URL_SCHEMES:
+        return _validate_url(kind, source)
+    if kind == "webcam":
+        if source.isdigit() or (source.startswith("/dev/") and len(source) > 5):
+            return source
+        raise ValidationError("Enter a device index (0, 1, ...) or a device path such as /dev/video0.")
+    if kind == "file":
+        if not source:
+            raise ValidationError("Enter the path of a video file.")
+        if not resolve_file_path(source).is_file():
+            raise ValidationError("No such file: %(path)s", params={"path": source})
+        return source
+    if kind == "pi":
+        if source and not source.isdigit():
+            raise ValidationError("Enter the Pi camera number (0, 1) or leave empty for the first camera.")
+        return source
+    if kind == "test_pattern":
+        try:
+            width, height = parse_resolution(source)
+        except ValueError:
+            raise ValidationError("Enter a size such as 640x480, or leave empty.") from None
+        if not (16 <= width <= 3840 and 16 <= height <= 2160):
+            raise ValidationError("The test pattern size must be between 16x16 and 3840x2160.")
+        return source
+    raise ValidationError("Unknown camera kind.")
+
+
+def _validate_url(kind: str, source: str) -> str:
+    schemes = URL_SCHEMES[kind]
+    if not source:
+        raise ValidationError("Enter the camera's URL.")
+    try:
+        parts = urlsplit(source)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValidationError("Enter a valid URL.") from None
+    if parts.scheme.lower() not in schemes:
+        raise ValidationError(
+            "A %(kind)s camera needs a URL starting with %(schemes)s.",
+            params={"kind": kind.replace("_", " "), "schemes": " or ".join(f"{s}://" for s in schemes)},
+        )
+    if not parts.hostname:
+        raise ValidationError("The URL has no host.")
+    if any(c.isspace() for c in source):
+        raise ValidationError("The URL must not contain spaces.")
+    return source

@@ -1,0 +1,202 @@
+"""One capture loop per camera: read the newest frame, rate-limit, encode once, publish once.
+
+A loop runs in its own thread (OpenCV decoding and JPEG encoding release the GIL),
+reconnects with capped exponential backoff and jitter, and reports its status to the
+bus every second. It never raises: a broken camera only ever affects itself.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+
+from cameras.config import CameraConfig
+from cameras.encoding import encode_jpeg, fit_width
+from cameras.sources import SourceError, source_for
+from streaming.bus import BUS_ERRORS, SyncBus, Frame
+
+log = logging.getLogger(__name__)
+
+STATUS_INTERVAL = 1.0
+WANTED_REFRESH = 1.0
+
+
+class Backoff:
+    """Exponential delays with full jitter, capped; reset after a success."""
+
+    def __init__(self, initial: float = 1.0, cap: float = 30.0) -> None:
+        self.initial, self.cap, self.attempt = initial, cap, 0
+
+    def next(self) -> float:
+        delay = min(self.cap, self.initial * 2**self.attempt)
+        self.attempt += 1
+        return random.uniform(delay / 2, delay)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class RateMeter:
+    """Frames per second over the last few seconds."""
+
+    def __init__(self, window: float = 3.0) -> None:
+        self.window = window
+        self.times: deque[float] = deque()
+
+    def tick(self, now: float) -> None:
+        self.times.append(now)
+        while self.times and self.times[0] < now - self.window:
+            self.times.popleft()
+
+    def rate(self, now: float) -> float:
+        while self.times and self.times[0] < now - self.window:
+            self.times.popleft()
+        if len(self.times) < 2:
+            return 0.0
+        return (len(self.times) - 1) / max(now - self.times[0], 1e-6)
+
+
+class CaptureLoop(threading.Thread):
+    """Captures one camera until stop() is called."""
+
+    def __init__(self, config: CameraConfig, bus: SyncBus, *, backoff_cap: float = 30.0) -> None:
+        super().__init__(name=f"capture-{config.slug}", daemon=True)
+        self.config = config
+        self.bus = bus
+        self.backoff = Backoff(cap=backoff_cap)
+        self.stop_event = threading.Event()
+        self.seq = 0
+        self.reconnects = 0
+        self.frames = 0
+        self.last_progress = time.monotonic()  # the supervisor's watchdog reads this
+        self._meter = RateMeter()
+        self._state = "connecting"
+        self._error = ""
+        self._resolution = (0, 0)
+        self._last_frame_ts = 0.0
+        self._next_status = 0.0
+        self._wanted: list[int] = []
+        self._next_wanted = 0.0
+        self._bus_down = False
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    # Lifecycle -----------------------------------------------------------------
+    def run(self) -> None:
+        connected_before = False
+        while not self.stop_event.is_set():
+            self.last_progress = time.monotonic()
+            source = None
+            try:
+                source = source_for(self.config)
+                self._report("connecting" if not connected_before else "offline", force=True)
+                source.open()
+                connected_before = True
+                self._capture(source)
+            except SourceError as error:
+                self._error = str(error)
+                self._report("offline" if error.retry else "error", force=True)
+                log.warning("camera %s: %s", self.config.slug, error)
+            except Exception as error:  # noqa: BLE001 - the loop must survive anything
+                self._error = f"internal error ({type(error).__name__})"
+                self._report("error", force=True)
+                log.exception("camera %s: capture failed", self.config.slug)
+            finally:
+                if source is not None:
+                    try:
+                        source.close()
+                    except Exception:  # noqa: BLE001
+                        log.debug("camera %s: close failed", self.config.slug, exc_info=True)
+            if self.stop_event.is_set():
+                break
+            self.reconnects += 1
+            self.stop_event.wait(self.backoff.next())
+
+    def _capture(self, source) -> None:
+        interval = 1.0 / self.config.max_fps
+        tolerance = interval * 0.2
+        next_due = 0.0
+        while not self.stop_event.is_set():
+            source.grab()  # every frame: keeps the device's buffer drained
+            now = time.monotonic()
+            self.last_progress = now
+            if now + tolerance < next_due:
+                continue  # over the fps cap: drop, the next one is newer
+            next_due = max(next_due + interval, now)
+            captured_at = time.time()
+            self._publish(source.retrieve(), captured_at)
+            if self._state != "online":
+                self.backoff.reset()
+                self._error = ""
+            self._report("online")
+
+    def _publish(self, image, captured_at: float) -> None:
+        image = fit_width(image, self.config.max_width)
+        height, width = image.shape[:2]
+        self.seq += 1
+        self.frames += 1
+        self._resolution = (width, height)
+        self._last_frame_ts = captured_at
+        self._meter.tick(time.monotonic())
+        quality = self.config.jpeg_quality
+        try:
+            self.bus.publish_frame(self.config.slug, Frame(self.seq, captured_at, width, height, encode_jpeg(image, quality)))
+            for variant in self._wanted_widths(width):
+                small = fit_width(image, variant)
+                frame = Frame(self.seq, captured_at, small.shape[1], small.shape[0], encode_jpeg(small, quality))
+                self.bus.publish_frame(self.config.slug, frame, variant)
+            self._bus_down = False
+        except BUS_ERRORS as error:
+            self._note_bus_down(error)
+
+    def _wanted_widths(self, width: int) -> list[int]:
+        """Size variants web processes asked for, refreshed once a second."""
+        now = time.monotonic()
+        if now >= self._next_wanted:
+            self._next_wanted = now + WANTED_REFRESH
+            self._wanted = [w for w in self.bus.wanted_widths(self.config.slug) if w < width]
+        return self._wanted
+
+    def _note_bus_down(self, error: Exception) -> None:
+        if not self._bus_down:
+            log.warning("camera %s: Redis unavailable (%s); capture continues", self.config.slug, type(error).__name__)
+        self._bus_down = True
+        self._next_status = 0.0
+
+    # Status ----------------------------------------------------------------------
+    def status(self) -> dict:
+        now = time.monotonic()
+        width, height = self._resolution
+        return {
+            "state": self._state,
+            "fps": round(self._meter.rate(now), 2) if self._state == "online" else 0.0,
+            "width": width,
+            "height": height,
+            "last_frame_ts": self._last_frame_ts,
+            "last_error": self._error,
+            "reconnects": self.reconnects,
+            "frames": self.frames,
+        }
+
+    def _report(self, state: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        changed = state != self._state
+        self._state = state
+        if not (force or changed or now >= self._next_status):
+            return
+        self._next_status = now + STATUS_INTERVAL
+        try:
+            self.bus.write_status(self.config.slug, self.status())
+        except BUS_ERRORS as error:
+            self._note_bus_down(error)
+
+    def write_final_status(self, state: str) -> None:
+        """Called by the supervisor after stopping the loop (e.g. "disabled")."""
+        self._state = state
+        try:
+            self.bus.write_status(self.config.slug, {**self.status(), "state": state})
+        except BUS_ERRORS:
+            pass

@@ -1,0 +1,17 @@
+"""Settings for the test suite: the real settings, with a cheap password hasher.
+
+Tests that measure the cost of the real hasher set it themselves.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NVR_ALLOW_DEV_SECRET", "1")
+
+from nvr.settings import *  # noqa: E402,F403
+from nvr.settings import BASE_DIR, DATABASES  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not :memory:, so servers started by the tests in other processes share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}

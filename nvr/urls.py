@@ -1,0 +1,9 @@
+"""URLs: the admin, login, and the streaming app (dashboard, streams, snapshots)."""
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("streaming.urls")),
+]

@@ -1,0 +1,140 @@
+"""Who is asking for a stream or snapshot: a session, a stream token, or HTTP Basic.
+
+Stream clients reconnect often and in crowds, and Django's password hasher costs
+about 0.2 s of CPU per check (FACTS), so a Basic credential is verified once and the
+result remembered briefly, keyed by an HMAC of the header (never the password), and
+concurrent checks of the same header share one verification. Tokens cost one
+indexed lookup of a SHA-256.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
+
+from cameras.models import Camera
+from cameras.selectors import visible_cameras
+from streaming.models import StreamToken, hash_token
+
+BASIC_OK_SECONDS = 60.0
+BASIC_FAIL_SECONDS = 5.0
+MAX_CONCURRENT_PASSWORD_CHECKS = 2  # a burst of wrong passwords cannot take every core
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a request may watch: a user's cameras, or a token limited to one camera."""
+
+    user: object | None = None
+    camera_id: int | None = None  # set for a per-camera token
+
+    def cameras(self):
+        """The cameras this access may watch, in grid order."""
+        cameras = visible_cameras(self.user) if self.user is not None else Camera.objects.all()
+        if self.camera_id is not None:
+            cameras = cameras.filter(pk=self.camera_id)
+        return cameras
+
+    async def camera(self, slug: str) -> Camera | None:
+        """The camera if this access may watch it, else None (unknown and forbidden look alike)."""
+        return await self.cameras().filter(slug=slug).afirst()
+
+
+_basic_cache: dict[bytes, tuple[int | None, float]] = {}
+_basic_pending: dict[bytes, asyncio.Future] = {}
+_password_checks: asyncio.Semaphore | None = None
+
+
+def _cache_key(header: str) -> bytes:
+    return hmac.new(settings.SECRET_KEY.encode(), header.encode(), hashlib.sha256).digest()
+
+
+def _check_password(username: str, password: str) -> int | None:
+    user = authenticate(username=username, password=password)
+    return user.pk if user is not None and user.is_active else None
+
+
+async def _basic_user_id(header: str) -> int | None:
+    """The user id for an `Authorization: Basic ...` header, verified at most once per minute."""
+    global _password_checks
+    key = _cache_key(header)
+    cached = _basic_cache.get(key)
+    now = time.monotonic()
+    if cached and cached[1] > now:
+        return cached[0]
+    pending = _basic_pending.get(key)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    try:
+        decoded = base64.b64decode(header.split(" ", 1)[1].strip(), validate=True).decode("utf-8")
+        username, password = decoded.split(":", 1)
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    future = asyncio.get_running_loop().create_future()
+    _basic_pending[key] = future
+    try:
+        if _password_checks is None:
+            _password_checks = asyncio.Semaphore(MAX_CONCURRENT_PASSWORD_CHECKS)
+        async with _password_checks:
+            user_id = await sync_to_async(_check_password, thread_sensitive=False)(username, password)
+        if len(_basic_cache) > 10_000:
+            _basic_cache.clear()
+        _basic_cache[key] = (user_id, time.monotonic() + (BASIC_OK_SECONDS if user_id else BASIC_FAIL_SECONDS))
+        future.set_result(user_id)
+        return user_id
+    except BaseException as error:
+        future.set_exception(error)
+        future.exception()  # mark retrieved
+        raise
+    finally:
+        del _basic_pending[key]
+
+
+async def _token_access(token: str) -> Access | None:
+    row = await (
+        StreamToken.objects.select_related("user")
+        .filter(key_hash=hash_token(token), revoked_at__isnull=True)
+        .afirst()
+    )
+    if row is None or not hmac.compare_digest(row.key_hash, hash_token(token)):
+        return None
+    if row.user is not None and not row.user.is_active:
+        return None
+    return Access(user=row.user, camera_id=row.camera_id)
+
+
+async def request_access(request) -> Access | None:
+    """Access granted by the request's session, `?token=`, or Basic header; None if none is valid.
+
+    A token or Basic header that is present but wrong refuses the request even when a
+    session exists, so a bad credential never silently falls back.
+    """
+    token = request.GET.get("token")
+    if token is not None:
+        return await _token_access(token) if 8 <= len(token) <= 200 else None
+    header = request.headers.get("Authorization", "")
+    if header[:6].lower() == "basic ":
+        if len(header) > 1024:
+            return None
+        user_id = await _basic_user_id(header)
+        if user_id is None:
+            return None
+        user = await get_user_model().objects.filter(pk=user_id, is_active=True).afirst()
+        return Access(user=user) if user else None
+    user = await request.auser()
+    if user.is_authenticated:
+        return Access(user=user)
+    return None
+
+
+def forget_cached_credentials() -> None:
+    """Drop remembered Basic verifications (after a password change, and in tests)."""
+    _basic_cache.clear()

@@ -1,0 +1,344 @@
+"""The frame bus: the only module that knows Redis keys and channels.
+
+Capture workers publish each JPEG once (latest-frame key with a short TTL plus one
+PUBLISH); a web process holds one subscription per watched camera and size, however
+many viewers it serves. Status, size requests, capture leases and supervisor
+heartbeats live here too, so both sides share one vocabulary and neither imports
+the other. Imports nothing of ours (see DESIGN.md, invariant 7).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import struct
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import redis
+import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
+
+PREFIX = "nvr"
+FRAME_TTL_MS = 10_000  # a latest frame older than this is gone: the camera is not captured
+STATUS_TTL_S = 15  # status written every second; missing status means no worker captures it
+WANT_TTL_S = 10  # a size variant is encoded while some web process asked for it recently
+STATUS_CHANNEL = f"{PREFIX}:status"
+_HEADER = struct.Struct("!4sQdHH")
+_MAGIC = b"NVR1"
+
+# Size variants are snapped to these widths, so the work per frame stays bounded.
+VARIANT_WIDTHS = (160, 240, 320, 480, 640, 800, 960, 1280, 1920)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One encoded frame as it travels: capture time (Unix s), sequence number, size, JPEG."""
+
+    seq: int
+    ts: float
+    width: int
+    height: int
+    jpeg: bytes
+
+    def pack(self) -> bytes:
+        return _HEADER.pack(_MAGIC, self.seq, self.ts, self.width, self.height) + self.jpeg
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Frame:
+        magic, seq, ts, width, height = _HEADER.unpack_from(data)
+        if magic != _MAGIC:
+            raise ValueError("not an nvr frame")
+        return cls(seq, ts, width, height, bytes(data[_HEADER.size :]))
+
+
+def snap_width(width: int) -> int:
+    """The largest variant width not above `width` (0 when below every variant)."""
+    return max((w for w in VARIANT_WIDTHS if w <= width), default=0)
+
+
+def frame_channel(slug: str, width: int = 0) -> str:
+    """Channel of a camera's frames; width 0 is the camera's own size."""
+    return f"{PREFIX}:frames:{slug}:{width}"
+
+
+def _latest_key(slug: str, width: int = 0) -> str:
+    return f"{PREFIX}:latest:{slug}:{width}"
+
+
+def _status_key(slug: str) -> str:
+    return f"{PREFIX}:status:{slug}"
+
+
+def _want_key(slug: str) -> str:
+    return f"{PREFIX}:want:{slug}"
+
+
+def _lease_key(slug: str) -> str:
+    return f"{PREFIX}:lease:{slug}"
+
+
+_SUPERVISORS_KEY = f"{PREFIX}:supervisors"
+
+# What a caller catches when Redis is away; callers never import redis themselves.
+BUS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+
+# Renew or release a lease only while we still own it (compare-and-set in one step).
+_RENEW_LUA = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE_LUA = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+def _decode_status(raw: dict) -> dict:
+    status = {k.decode() if isinstance(k, bytes) else k: v for k, v in raw.items()}
+    for key, value in list(status.items()):
+        if isinstance(value, bytes):
+            status[key] = value.decode()
+    for key in ("fps", "last_frame_ts", "updated_ts"):
+        if key in status:
+            status[key] = float(status[key])
+    for key in ("width", "height", "reconnects", "frames"):
+        if key in status:
+            status[key] = int(status[key])
+    return status
+
+
+class SyncBus:
+    """The sync side (thread-safe): capture workers publish and hold leases; admin and commands read."""
+
+    def __init__(self, url: str) -> None:
+        self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
+        self._renew = self.redis.register_script(_RENEW_LUA)
+        self._release = self.redis.register_script(_RELEASE_LUA)
+
+    def publish_frame(self, slug: str, frame: Frame, width: int = 0) -> None:
+        """Store the newest frame (for snapshots) and notify subscribers, in one round trip."""
+        payload = frame.pack()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(_latest_key(slug, width), payload, px=FRAME_TTL_MS)
+        pipe.publish(frame_channel(slug, width), payload)
+        pipe.execute()
+
+    def write_status(self, slug: str, status: dict) -> None:
+        """Replace the camera's status and tell dashboards it changed."""
+        fields = {k: ("" if v is None else v) for k, v in status.items()}
+        fields["updated_ts"] = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(_status_key(slug))
+        pipe.hset(_status_key(slug), mapping=fields)
+        pipe.expire(_status_key(slug), STATUS_TTL_S)
+        pipe.publish(STATUS_CHANNEL, json.dumps({"slug": slug, **fields}))
+        pipe.execute()
+
+    def clear_status(self, slug: str) -> None:
+        self.redis.delete(_status_key(slug))
+
+    def statuses(self, slugs: Iterable[str]) -> dict[str, dict]:
+        slugs = list(slugs)
+        pipe = self.redis.pipeline(transaction=False)
+        for slug in slugs:
+            pipe.hgetall(_status_key(slug))
+        return {slug: _decode_status(raw) for slug, raw in zip(slugs, pipe.execute())}
+
+    def latest_frame(self, slug: str, width: int = 0) -> Frame | None:
+        data = self.redis.get(_latest_key(slug, width))
+        return Frame.unpack(data) if data else None
+
+    def wanted_widths(self, slug: str) -> list[int]:
+        """Size variants some web process asked for in the last WANT_TTL_S seconds."""
+        now = time.time()
+        raw = self.redis.zrangebyscore(_want_key(slug), now, "+inf")
+        return sorted({int(w) for w in raw})
+
+    # Leases: one capture of each camera across all supervisors.
+    def acquire_lease(self, slug: str, owner: str, seconds: float) -> bool:
+        return bool(self.redis.set(_lease_key(slug), owner, nx=True, px=int(seconds * 1000)))
+
+    def renew_lease(self, slug: str, owner: str, seconds: float) -> bool:
+        return bool(self._renew(keys=[_lease_key(slug)], args=[owner, int(seconds * 1000)]))
+
+    def release_lease(self, slug: str, owner: str) -> None:
+        self._release(keys=[_lease_key(slug)], args=[owner])
+
+    def lease_owner(self, slug: str) -> str | None:
+        owner = self.redis.get(_lease_key(slug))
+        return owner.decode() if owner else None
+
+    # Supervisor heartbeats: how many share the cameras.
+    def heartbeat(self, owner: str, seconds: float) -> int:
+        """Record that `owner` is alive and return how many supervisors are."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(_SUPERVISORS_KEY, {owner: now + seconds})
+        pipe.zremrangebyscore(_SUPERVISORS_KEY, "-inf", now)
+        pipe.zcard(_SUPERVISORS_KEY)
+        return int(pipe.execute()[-1])
+
+    def leave(self, owner: str) -> None:
+        self.redis.zrem(_SUPERVISORS_KEY, owner)
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+class ViewBus:
+    """The web side (asyncio): latest frames, status, size requests. One per event loop."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+    async def latest_frame(self, slug: str, width: int = 0) -> Frame | None:
+        data = await self.redis.get(_latest_key(slug, width))
+        return Frame.unpack(data) if data else None
+
+    async def status(self, slug: str) -> dict:
+        return _decode_status(await self.redis.hgetall(_status_key(slug)))
+
+    async def statuses(self, slugs: Iterable[str]) -> dict[str, dict]:
+        slugs = list(slugs)
+        pipe = self.redis.pipeline(transaction=False)
+        for slug in slugs:
+            pipe.hgetall(_status_key(slug))
+        return {slug: _decode_status(raw) for slug, raw in zip(slugs, await pipe.execute())}
+
+    async def want_width(self, slug: str, width: int) -> None:
+        """Ask capture to encode a size variant for the next WANT_TTL_S seconds."""
+        await self.redis.zadd(_want_key(slug), {str(width): time.time() + WANT_TTL_S})
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+
+FrameCallback = Callable[[str, Frame], None]
+
+
+class FrameSubscriber:
+    """One Redis pub/sub connection carrying frames of many channels to a callback.
+
+    Callers say which channels they want (want/unwant, no await); a reconcile task
+    brings the connection's subscriptions in line, so a quick unwant-then-want never
+    leaves a channel unsubscribed. Survives Redis restarts: the read loop reconnects
+    with backoff and subscribes again to every wanted channel. The callback runs on
+    the event loop and must not block.
+    """
+
+    def __init__(self, url: str, on_frame: FrameCallback) -> None:
+        self.url = url
+        self.on_frame = on_frame
+        self.desired: set[str] = set()
+        self.reconnects = 0
+        self._subscribed: set[str] = set()
+        self._client: aioredis.Redis | None = None
+        self._pubsub = None
+        self._tasks: list[asyncio.Task] = []
+        self._dirty = asyncio.Event()
+        self._connected = asyncio.Event()
+
+    def want(self, channel: str) -> None:
+        self.desired.add(channel)
+        self._start()
+        self._dirty.set()
+
+    def unwant(self, channel: str) -> None:
+        self.desired.discard(channel)
+        self._dirty.set()
+
+    def _start(self) -> None:
+        if not self._tasks:
+            loop = asyncio.get_running_loop()
+            self._tasks = [
+                loop.create_task(self._read_loop(), name="nvr-bus-reader"),
+                loop.create_task(self._reconcile_loop(), name="nvr-bus-reconcile"),
+            ]
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks = []
+        await self._close_connection()
+
+    async def _close_connection(self) -> None:
+        self._connected.clear()
+        pubsub, client, self._pubsub, self._client = self._pubsub, self._client, None, None
+        self._subscribed = set()
+        for closer in (pubsub, client):
+            if closer is not None:
+                try:
+                    await closer.aclose()
+                except Exception:  # noqa: BLE001 - closing a broken connection
+                    pass
+
+    async def _connect(self) -> None:
+        self._client = aioredis.Redis.from_url(self.url, socket_connect_timeout=5, health_check_interval=10)
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        wanted = set(self.desired) or {f"{PREFIX}:keepalive"}  # subscribing opens the connection
+        await self._pubsub.subscribe(*wanted)
+        self._subscribed = wanted
+        self._connected.set()
+        self._dirty.set()
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            await self._connected.wait()
+            pubsub = self._pubsub
+            add, drop = self.desired - self._subscribed, self._subscribed - self.desired
+            try:
+                if add:
+                    await pubsub.subscribe(*add)
+                if drop:
+                    await pubsub.unsubscribe(*drop)
+                self._subscribed = (self._subscribed | add) - drop
+            except asyncio.CancelledError:
+                raise
+            except (redis.RedisError, OSError, AttributeError):
+                pass  # the read loop reconnects and subscribes to every wanted channel
+
+    async def _read_loop(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                if self._pubsub is None:
+                    await self._connect()
+                message = await self._pubsub.get_message(timeout=1.0)
+                backoff = 0.2
+                if message and message["type"] == "message":
+                    channel = message["channel"].decode()
+                    try:
+                        frame = Frame.unpack(message["data"])
+                    except (ValueError, struct.error):
+                        log.warning("bus: dropped a malformed message on %s", channel)
+                        continue
+                    self.on_frame(channel, frame)
+            except asyncio.CancelledError:
+                raise
+            except (redis.RedisError, OSError) as error:
+                self.reconnects += 1
+                log.warning("bus: subscription lost (%s); reconnecting in %.1fs", type(error).__name__, backoff)
+                await self._close_connection()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)

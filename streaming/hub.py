@@ -1,0 +1,247 @@
+"""Fan-out in one web process: one subscription per watched camera and size, many viewers.
+
+A Feed holds the newest frame (as ready-made multipart bytes) and wakes its viewers;
+there are no per-viewer queues, so a slow viewer simply gets fewer, newer frames. One
+maintenance task per process shows offline frames for silent cameras, keeps size
+variants requested, and drops viewers whose socket stopped draining (write deadline).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from streaming import multipart
+from streaming.bus import BUS_ERRORS, Frame, FrameSubscriber, ViewBus, frame_channel
+from streaming.offline import render_offline_jpeg
+
+log = logging.getLogger(__name__)
+
+OFFLINE_AFTER = 3.0  # seconds without a frame before viewers see the offline frame
+MAINTENANCE_INTERVAL = 1.0
+SUBSCRIBER_CONNECTIONS = 4  # frames spread over this many pub/sub connections (FACTS: ~25 cameras each)
+
+
+class Feed:
+    """The newest frame of one camera at one size, shared by this process's viewers."""
+
+    def __init__(self, slug: str, width: int, name: str) -> None:
+        self.slug, self.width, self.name = slug, width, name
+        self.channel = frame_channel(slug, width)
+        self.frame: Frame | None = None
+        self.part = b""
+        self.version = 0
+        self.live = False
+        self.live_at = time.monotonic()
+        self.viewers = 0
+        self.frames = 0
+        self.gaps = 0  # sequence numbers never received (Redis dropped or we fell behind)
+        self._changed = asyncio.Event()
+
+    def push(self, frame: Frame, *, live: bool = True) -> None:
+        """Make `frame` the newest and wake every viewer; built once, shared by all."""
+        if live:
+            last = self.frame.seq if self.frame is not None and self.live else None
+            if last is not None:
+                if frame.seq <= last and frame.ts <= self.frame.ts:
+                    return  # duplicate or older than what we have
+                if frame.seq > last + 1:
+                    self.gaps += frame.seq - last - 1
+            self.frames += 1
+            self.live_at = time.monotonic()
+        self.live = live
+        self.frame = frame
+        self.part = multipart.part(frame.jpeg, frame.ts)
+        self.version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def changed(self, timeout: float) -> None:
+        """Wait until a newer frame arrives (or `timeout`)."""
+        event = self._changed
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            pass
+
+
+@dataclass(eq=False)
+class Viewer:
+    """One open stream; the maintenance task cancels it when a write exceeds the deadline."""
+
+    feed: Feed
+    task: asyncio.Task | None
+    sending_since: float | None = None
+    frames: int = 0
+    skipped: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Hub:
+    """Feeds and viewers of one event loop (one per web process)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.bus = ViewBus(redis_url)
+        self.subscribers = [FrameSubscriber(redis_url, self._on_frame) for _ in range(SUBSCRIBER_CONNECTIONS)]
+        self.feeds: dict[tuple[str, int], Feed] = {}
+        self._by_channel: dict[str, Feed] = {}
+        self.viewers: set[Viewer] = set()
+        self.write_deadline = settings.NVR_STREAM_WRITE_DEADLINE
+        self.frames_sent = 0
+        self.bytes_sent = 0
+        self.frames_skipped = 0
+        self.deadline_drops = 0
+        self._maintenance: asyncio.Task | None = None
+        self._offline_jobs: set[asyncio.Task] = set()
+
+    def _subscriber(self, channel: str) -> FrameSubscriber:
+        return self.subscribers[zlib.crc32(channel.encode()) % len(self.subscribers)]
+
+    def _on_frame(self, channel: str, frame: Frame) -> None:
+        feed = self._by_channel.get(channel)
+        if feed is not None:
+            feed.push(frame)
+
+    @asynccontextmanager
+    async def watch(self, slug: str, width: int, name: str) -> AsyncIterator[Feed]:
+        """Hold a feed for the duration of the block; the last one out unsubscribes."""
+        key = (slug, width)
+        feed = self.feeds.get(key)
+        if feed is None:
+            feed = self.feeds[key] = Feed(slug, width, name)
+            self._by_channel[feed.channel] = feed
+            self._subscriber(feed.channel).want(feed.channel)
+            self._ensure_maintenance()
+            await self._prime(feed)
+        feed.viewers += 1
+        try:
+            yield feed
+        finally:
+            feed.viewers -= 1
+            if feed.viewers == 0 and self.feeds.get(key) is feed:
+                del self.feeds[key]
+                del self._by_channel[feed.channel]
+                self._subscriber(feed.channel).unwant(feed.channel)
+
+    async def _prime(self, feed: Feed) -> None:
+        """Start a new feed with the newest stored frame, so the first viewer sees a picture at once."""
+        try:
+            if feed.width:
+                await self.bus.want_width(feed.slug, feed.width)
+            frame = await self.bus.latest_frame(feed.slug, feed.width)
+        except BUS_ERRORS:
+            return
+        if frame is not None and feed.frame is None and time.time() - frame.ts < OFFLINE_AFTER:
+            feed.push(frame)
+
+    async def stream(self, feed: Feed, *, fps: float | None = None) -> AsyncIterator[bytes]:
+        """Multipart bytes for one viewer: newest frame wins, at most `fps`, write deadline enforced."""
+        viewer = Viewer(feed, asyncio.current_task())
+        self.viewers.add(viewer)
+        interval = 1.0 / fps if fps else 0.0
+        sent_version = 0
+        next_at = 0.0
+        try:
+            yield multipart.STREAM_START
+            while True:
+                if feed.version == sent_version:
+                    await feed.changed(timeout=OFFLINE_AFTER)
+                    continue
+                if interval:
+                    delay = next_at - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    next_at = max(next_at + interval, time.monotonic())
+                if sent_version and feed.version > sent_version + 1:
+                    viewer.skipped += feed.version - sent_version - 1
+                sent_version = feed.version
+                part = feed.part
+                viewer.sending_since = time.monotonic()
+                yield part
+                viewer.sending_since = None
+                viewer.frames += 1
+                self.bytes_sent += len(part)
+        finally:
+            self.viewers.discard(viewer)
+            self.frames_sent += viewer.frames
+            self.frames_skipped += viewer.skipped
+
+    # Maintenance -------------------------------------------------------------------
+    def _ensure_maintenance(self) -> None:
+        if self._maintenance is None or self._maintenance.done():
+            self._maintenance = asyncio.get_running_loop().create_task(self._maintain(), name="nvr-hub-maintenance")
+
+    async def _maintain(self) -> None:
+        wants_at = 0.0
+        while True:
+            await asyncio.sleep(MAINTENANCE_INTERVAL)
+            try:
+                self._enforce_write_deadline()
+                self._show_offline_frames()
+                if time.monotonic() >= wants_at:
+                    wants_at = time.monotonic() + 3.0
+                    await self._renew_wants()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - maintenance must keep running
+                log.exception("hub maintenance failed")
+
+    def _enforce_write_deadline(self) -> None:
+        limit = time.monotonic() - self.write_deadline
+        for viewer in list(self.viewers):
+            if viewer.sending_since is not None and viewer.sending_since < limit and viewer.task is not None:
+                log.info("stream %s: viewer dropped (no write progress for %.0fs)", viewer.feed.slug, self.write_deadline)
+                self.deadline_drops += 1
+                self.viewers.discard(viewer)
+                viewer.task.cancel()
+
+    def _show_offline_frames(self) -> None:
+        now = time.monotonic()
+        for feed in list(self.feeds.values()):
+            if now - feed.live_at >= OFFLINE_AFTER:
+                job = asyncio.get_running_loop().create_task(self._push_offline(feed))
+                self._offline_jobs.add(job)
+                job.add_done_callback(self._offline_jobs.discard)
+
+    async def _push_offline(self, feed: Feed) -> None:
+        try:
+            status = await self.bus.status(feed.slug)
+        except BUS_ERRORS:
+            status = {"last_error": "frame bus (Redis) unavailable"}
+        reason = status.get("last_error") or ("no capture worker" if not status else status.get("state", "offline"))
+        width = feed.frame.width if feed.frame else (feed.width or 640)
+        height = feed.frame.height if feed.frame else width * 9 // 16
+        jpeg = await asyncio.to_thread(render_offline_jpeg, feed.name, reason, width, height)
+        if time.monotonic() - feed.live_at >= OFFLINE_AFTER:  # a live frame may have come meanwhile
+            feed.push(Frame(0, time.time(), width, height, jpeg), live=False)
+
+    async def _renew_wants(self) -> None:
+        for slug, width in list(self.feeds):
+            if width:
+                try:
+                    await self.bus.want_width(slug, width)
+                except BUS_ERRORS:
+                    return
+
+    def subscription_count(self) -> int:
+        return sum(len(s.desired) for s in self.subscribers)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def get_hub() -> Hub:
+    """The hub of the running event loop, created on first use (never at import time)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = Hub(settings.REDIS_URL)
+    return hub

@@ -1,0 +1,57 @@
+"""Stream tokens: revocable credentials for other systems (ffmpeg, VLC, Home Assistant).
+
+Only a SHA-256 of the token is stored; the token itself is shown once, when created.
+A token grants viewing only: of one camera, or of what its user may see.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+TOKEN_PREFIX = "nvr_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(24)
+
+
+class StreamToken(models.Model):
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. 'Home Assistant'.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="stream_tokens",
+        help_text="Grants viewing of every camera this user may see.",
+    )
+    camera = models.ForeignKey(
+        "cameras.Camera", null=True, blank=True, on_delete=models.CASCADE, related_name="stream_tokens",
+        help_text="Grants viewing of this camera only.",
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False, help_text="The token's first characters, to recognise it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def clean(self) -> None:
+        if not self.user_id and not self.camera_id:
+            raise ValidationError("Choose a user, a camera, or both.")
+
+    def set_token(self, token: str) -> None:
+        self.key_hash = hash_token(token)
+        self.prefix = token[: len(TOKEN_PREFIX) + 4]
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

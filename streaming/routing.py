@@ -1,0 +1,2 @@
+"""WebSocket routes (live status for the dashboard)."""
+websocket_urlpatterns: list = []
