@@ -20,6 +20,7 @@ from streaming.bus import BUS_ERRORS, SyncBus, Frame
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL = 1.0
+ENCODE_EMA_WEIGHT = 0.1  # weight of the newest encode time in the moving average
 WANTED_REFRESH = 1.0
 
 
@@ -76,6 +77,7 @@ class CaptureLoop(threading.Thread):
         self._error = ""
         self._resolution = (0, 0)
         self._last_frame_ts = 0.0
+        self._encode_ms = 0.0  # moving average of the main frame's JPEG encode time
         self._next_status = 0.0
         self._wanted: list[int] = []
         self._next_wanted = 0.0
@@ -143,7 +145,12 @@ class CaptureLoop(threading.Thread):
         self._meter.tick(time.monotonic())
         quality = self.config.jpeg_quality
         try:
-            self.bus.publish_frame(self.config.slug, Frame(self.seq, captured_at, width, height, encode_jpeg(image, quality)))
+            started = time.perf_counter()
+            jpeg = encode_jpeg(image, quality)
+            took_ms = (time.perf_counter() - started) * 1000
+            average = self._encode_ms or took_ms
+            self._encode_ms = average + (took_ms - average) * ENCODE_EMA_WEIGHT
+            self.bus.publish_frame(self.config.slug, Frame(self.seq, captured_at, width, height, jpeg))
             for variant in self._wanted_widths(width):
                 small = fit_width(image, variant)
                 frame = Frame(self.seq, captured_at, small.shape[1], small.shape[0], encode_jpeg(small, quality))
@@ -179,6 +186,7 @@ class CaptureLoop(threading.Thread):
             "last_error": self._error,
             "reconnects": self.reconnects,
             "frames": self.frames,
+            "encode_ms": round(self._encode_ms, 3),
         }
 
     def _report(self, state: str, *, force: bool = False) -> None:

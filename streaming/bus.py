@@ -13,7 +13,7 @@ import json
 import logging
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
 import redis
@@ -105,7 +105,7 @@ def _decode_status(raw: dict) -> dict:
     for key, value in list(status.items()):
         if isinstance(value, bytes):
             status[key] = value.decode()
-    for key in ("fps", "last_frame_ts", "updated_ts"):
+    for key in ("fps", "last_frame_ts", "updated_ts", "encode_ms"):
         if key in status:
             status[key] = float(status[key])
     for key in ("width", "height", "reconnects", "frames"):
@@ -342,3 +342,41 @@ class FrameSubscriber:
                 await self._close_connection()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+
+async def status_updates(url: str) -> AsyncIterator[dict]:
+    """Every camera status capture workers publish (dicts with "slug"), until the caller stops.
+
+    One pub/sub connection; meant to be read by one task per web process that fans the
+    statuses out (not one per dashboard: Redis load must not grow with viewers). A lost
+    connection is reopened with backoff; statuses published meanwhile are lost, which is
+    harmless because workers publish every camera's status every second.
+    """
+    backoff = 0.2
+    while True:
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=10)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(STATUS_CHANNEL)
+            while True:
+                message = await pubsub.get_message(timeout=1.0)
+                backoff = 0.2
+                if not message or message["type"] != "message":
+                    continue
+                try:
+                    status = _decode_status(json.loads(message["data"]))
+                except (ValueError, TypeError, AttributeError):
+                    log.warning("bus: dropped a malformed status message")
+                    continue
+                if status.get("slug"):
+                    yield status
+        except (redis.RedisError, OSError) as error:
+            log.warning("bus: status subscription lost (%s); reconnecting in %.1fs", type(error).__name__, backoff)
+        finally:
+            for closer in (pubsub, client):
+                try:
+                    await closer.aclose()
+                except Exception:  # noqa: BLE001 - closing a broken connection
+                    pass
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, 5.0)

@@ -43,6 +43,7 @@ class Feed:
         self.viewers = 0
         self.frames = 0
         self.gaps = 0  # sequence numbers never received (Redis dropped or we fell behind)
+        self.listeners: set[asyncio.Event] = set()  # set on every push: streams of many feeds (the grid)
         self._changed = asyncio.Event()
 
     def push(self, frame: Frame, *, live: bool = True) -> None:
@@ -62,6 +63,8 @@ class Feed:
         self.version += 1
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+        for listener in self.listeners:
+            listener.set()
 
     async def changed(self, timeout: float) -> None:
         """Wait until a newer frame arrives (or `timeout`)."""
@@ -233,6 +236,41 @@ class Hub:
 
     def subscription_count(self) -> int:
         return sum(len(s.desired) for s in self.subscribers)
+
+
+class ClosingStream:
+    """A response body that really ends its generator when Django closes the response.
+
+    Django closes a streaming response by calling a sync `close()` of the value it was
+    given, and never `aclose()`s an async generator: a stream cancelled while blocked in
+    `send` (a dropped stalled viewer, a vanished peer) would keep its feed and viewer
+    until garbage collection. This schedules `aclose()` on the generator's own loop, so
+    its `finally` blocks run at once. Wrap every stream body in it.
+    """
+
+    def __init__(self, generator) -> None:
+        self.generator = generator
+        self.loop = asyncio.get_running_loop()
+        self._closed = False
+
+    def __aiter__(self):
+        return self.generator
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
+        async def aclose() -> None:
+            try:
+                await self.generator.aclose()
+            except RuntimeError:
+                pass  # still running: its own cancellation ends it
+
+        try:
+            self.loop.call_soon_threadsafe(lambda: self.loop.create_task(aclose()))
+        except RuntimeError:
+            pass  # the loop is gone with the process
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import aclosing
 
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
@@ -16,7 +17,7 @@ from cameras.status import describe
 from streaming import multipart
 from streaming.auth import request_access
 from streaming.bus import BUS_ERRORS, snap_width
-from streaming.hub import get_hub
+from streaming.hub import ClosingStream, get_hub
 from streaming.resize import resize_jpeg
 
 NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate", "Pragma": "no-cache", "X-Accel-Buffering": "no"}
@@ -78,15 +79,16 @@ async def stream(request, slug: str):
     if camera.max_width and variant >= camera.max_width:
         variant = 0
     hub = get_hub()
-    response = StreamingHttpResponse(_viewer(hub, camera, variant, fps), content_type=multipart.CONTENT_TYPE,
+    response = StreamingHttpResponse(ClosingStream(_viewer(hub, camera, variant, fps)), content_type=multipart.CONTENT_TYPE,
                                      headers=NO_STORE)
     return response
 
 
 async def _viewer(hub, camera, width: int, fps: float):
     async with hub.watch(camera.slug, width, camera.name) as feed:
-        async for chunk in hub.stream(feed, fps=fps):
-            yield chunk
+        async with aclosing(hub.stream(feed, fps=fps)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
 
 @require_GET

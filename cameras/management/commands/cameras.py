@@ -1,0 +1,35 @@
+"""`manage.py cameras import FILE` and `manage.py cameras export`: bulk configuration."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from cameras.services import ImportError_, export_cameras, import_cameras, parse_camera_file
+
+
+class Command(BaseCommand):
+    help = "Import cameras from a YAML/JSON file (create or update by slug; all or nothing) or export them."
+
+    def add_arguments(self, parser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        imp = sub.add_parser("import", help="create or update cameras from FILE (- for stdin)")
+        imp.add_argument("file")
+        exp = sub.add_parser("export", help="print every camera (passwords left out)")
+        exp.add_argument("--format", choices=["yaml", "json"], default="yaml")
+
+    def handle(self, *args, **options) -> None:
+        if options["action"] == "export":
+            self.stdout.write(export_cameras(options["format"]), ending="")
+            return
+        path = options["file"]
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise CommandError(f"cannot read {path}: {error.strerror}") from None
+        try:
+            result = import_cameras(parse_camera_file(text))
+        except ImportError_ as error:
+            raise CommandError(f"nothing imported: {error}") from None
+        self.stdout.write(self.style.SUCCESS(f"imported: {result.created} created, {result.updated} updated"))

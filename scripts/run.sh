@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make run`: everything a newcomer needs, then the capture supervisor and the web server.
+# Ctrl-C stops everything this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/venv.sh
+if [ ! -f .env ]; then
+  key=$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))")
+  sed "s|^SECRET_KEY=.*|SECRET_KEY=$key|" .env.example > .env
+  echo "nvr: wrote .env with a new SECRET_KEY (edit it to configure nvr)"
+fi
+set -a; . ./.env; set +a
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  echo "nvr: stopped"
+}
+trap cleanup INT TERM EXIT
+redis=$(scripts/ensure-redis.sh)
+case "$redis" in started*) pids+=("${redis#started }"); echo "nvr: started redis-server for $REDIS_URL";; esac
+scripts/setup.sh
+.venv/bin/python manage.py capture &
+pids+=($!)
+scripts/serve-web.sh &
+pids+=($!)
+echo "nvr: open http://${HOST:-127.0.0.1}:${PORT:-8000}/  (admin: http://${HOST:-127.0.0.1}:${PORT:-8000}/admin/)  Ctrl-C stops"
+wait -n "${pids[@]}" || true

@@ -1,0 +1,166 @@
+"""Our own processes started by tests: the web server (uvicorn or daphne) and the capture supervisor.
+
+Each runs against the test database and the test Redis, logs to a file under var/,
+and is stopped by PID. /proc readings (RSS, CPU time) are here for the tests that
+measure memory and cost.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+LOG_DIR = ROOT / "var" / "test-logs"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The URL of the database the tests use, for processes started by the tests."""
+    settings = connection.settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(settings['NAME']).resolve()}"
+    user = settings.get("USER") or ""
+    auth = f"{user}:{settings.get('PASSWORD') or ''}@" if user else ""
+    return f"postgres://{auth}{settings.get('HOST') or '127.0.0.1'}:{settings.get('PORT') or 5432}/{settings['NAME']}"
+
+
+def child_env(redis_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="nvr.test_settings",
+        DATABASE_URL=database_url(),
+        REDIS_URL=redis_url,
+        NVR_ALLOW_DEV_SECRET="1",
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+class ManagedProcess:
+    """A child process with a log file, stopped by PID (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], port: int | None = None) -> None:
+        self.name, self.args, self.env, self.port = name, args, env, port
+        self.proc: subprocess.Popen | None = None
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = LOG_DIR / f"{name}-{os.getpid()}-{port or int(time.time() * 1000)}.log"
+
+    def start(self, timeout: float = 30.0) -> ManagedProcess:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+        if self.port:
+            self._wait_for_port(timeout)
+        return self
+
+    def _wait_for_port(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not listen on {self.port} within {timeout}s:\n{self.log()}")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-5000:]
+        except OSError:
+            return ""
+
+    def signal(self, signum: int) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 8.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all (a crashed host)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the process (and its children, e.g. uvicorn workers)."""
+        total = 0
+        for pid in [self.pid, *_children(self.pid)]:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            except OSError:
+                pass
+        return total
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> ManagedProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def web_server(redis_url: str, *, server: str = "uvicorn", port: int | None = None, **env: str) -> ManagedProcess:
+    """The ASGI app under `server` (uvicorn as in production, or daphne for comparison)."""
+    port = port or free_port()
+    if server == "uvicorn":
+        args = [sys.executable, "-m", "uvicorn", "nvr.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                "--loop", "uvloop", "--http", "nvr.server:HttpProtocol", "--no-access-log"]
+    elif server == "daphne":
+        args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "nvr.asgi:application"]
+    else:
+        raise ValueError(server)
+    return ManagedProcess(f"web-{server}", args, child_env(redis_url, **env), port)
+
+
+def capture_supervisor(redis_url: str, *, poll: float = 0.5, lease: float = 4.0, backoff_cap: float = 2.0,
+                       name: str = "capture") -> ManagedProcess:
+    args = [sys.executable, "manage.py", "capture", "--poll", str(poll), "--lease", str(lease),
+            "--backoff-cap", str(backoff_cap)]
+    return ManagedProcess(name, args, child_env(redis_url))
