@@ -16,3 +16,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not :memory:, so servers started by the tests in other processes share it;
     # one per test run, so two runs on one machine never share a database.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}
+
+if os.environ.get("NVR_TEST_REAL_HASHER"):
+    # Servers started by the tests that measure what a real password check costs.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
