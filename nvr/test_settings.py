@@ -20,3 +20,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 if os.environ.get("NVR_TEST_REAL_HASHER"):
     # Servers started by the tests that measure what a real password check costs.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+
+# No collectstatic before tests: serve static files from the apps through whitenoise's finders.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = BASE_DIR / "var" / "test-static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,12 @@ def redis_server():
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _test_redis_only(redis_server, settings) -> None:
+    """Every test talks to the suite's own Redis, never to one the machine happens to run."""
+    settings.REDIS_URL = redis_server.url
+
+
 @pytest.fixture
 def redis_url(redis_server, settings) -> str:
     """A clean Redis for this test, and settings pointing at it."""
