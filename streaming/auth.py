@@ -35,6 +35,7 @@ class Access:
 
     user: object | None = None
     camera_id: int | None = None  # set for a per-camera token
+    token_id: int | None = None  # set when granted by a stream token
 
     def cameras(self):
         """The cameras this access may watch, in grid order."""
@@ -46,6 +47,17 @@ class Access:
     async def camera(self, slug: str) -> Camera | None:
         """The camera if this access may watch it, else None (unknown and forbidden look alike)."""
         return await self.cameras().filter(slug=slug).afirst()
+
+    async def still_allows(self, slug: str) -> bool:
+        """Re-check an open stream: a revoked token, a deactivated user or a removed permission ends it."""
+        if self.token_id is not None:
+            if not await StreamToken.objects.filter(pk=self.token_id, revoked_at__isnull=True).aexists():
+                return False
+        if self.user is not None and not await get_user_model().objects.filter(
+            pk=self.user.pk, is_active=True
+        ).aexists():
+            return False
+        return await self.cameras().filter(slug=slug).aexists()
 
 
 _basic_cache: dict[bytes, tuple[int | None, float]] = {}
@@ -108,7 +120,7 @@ async def _token_access(token: str) -> Access | None:
         return None
     if row.user is not None and not row.user.is_active:
         return None
-    return Access(user=row.user, camera_id=row.camera_id)
+    return Access(user=row.user, camera_id=row.camera_id, token_id=row.pk)
 
 
 async def request_access(request) -> Access | None:

@@ -10,6 +10,7 @@ import asyncio
 import time
 from contextlib import aclosing
 
+from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
@@ -49,14 +50,14 @@ def _number(request, name: str, low: float, high: float) -> float | None:
 
 
 async def _camera_or_error(request, slug: str):
-    """(camera, None) when allowed, else (None, error response)."""
+    """(camera, access, None) when allowed, else (None, None, error response)."""
     access = await request_access(request)
     if access is None:
-        return None, unauthorized()
+        return None, None, unauthorized()
     camera = await access.camera(slug)
     if camera is None:
         raise Http404("No such camera.")
-    return camera, None
+    return camera, access, None
 
 
 def _bad_request(message: str) -> HttpResponse:
@@ -66,7 +67,7 @@ def _bad_request(message: str) -> HttpResponse:
 @require_GET
 async def stream(request, slug: str):
     """`/cameras/<slug>/stream.mjpg`: live MJPEG; `fps` (at most the camera's) and `width` options."""
-    camera, error = await _camera_or_error(request, slug)
+    camera, access, error = await _camera_or_error(request, slug)
     if error:
         return error
     try:
@@ -79,22 +80,27 @@ async def stream(request, slug: str):
     if camera.max_width and variant >= camera.max_width:
         variant = 0
     hub = get_hub()
-    response = StreamingHttpResponse(ClosingStream(_viewer(hub, camera, variant, fps)), content_type=multipart.CONTENT_TYPE,
+    response = StreamingHttpResponse(ClosingStream(_viewer(hub, camera, variant, fps, access)), content_type=multipart.CONTENT_TYPE,
                                      headers=NO_STORE)
     return response
 
 
-async def _viewer(hub, camera, width: int, fps: float):
+async def _viewer(hub, camera, width: int, fps: float, access):
+    recheck_at = time.monotonic() + settings.NVR_STREAM_ACCESS_RECHECK
     async with hub.watch(camera.slug, width, camera.name) as feed:
         async with aclosing(hub.stream(feed, fps=fps)) as chunks:
             async for chunk in chunks:
                 yield chunk
+                if time.monotonic() >= recheck_at:
+                    if not await access.still_allows(camera.slug):
+                        return  # revoked while watching
+                    recheck_at = time.monotonic() + settings.NVR_STREAM_ACCESS_RECHECK
 
 
 @require_GET
 async def snapshot(request, slug: str):
     """`/cameras/<slug>/snapshot.jpg`: the newest frame; 503 when there is none recent."""
-    camera, error = await _camera_or_error(request, slug)
+    camera, _, error = await _camera_or_error(request, slug)
     if error:
         return error
     try:

@@ -178,3 +178,34 @@ def test_access_control(live_web, redis_url):
     # Bad options are clean 400s.
     for query in ["fps=abc", "fps=0", "width=5", "width=1e9", "fps=nan"]:
         assert get(f"/cameras/mine/stream.mjpg?{query}", headers=basic("op", "op-pass-1")).status_code == 400
+
+
+def test_revoking_a_token_ends_its_open_streams(redis_url, capture_process):
+    from django.utils import timezone
+
+    from tests.support.processes import web_server
+
+    admin = make_user("boss", is_superuser=True)
+    make_camera("front", source="160x120", max_fps=5)
+    row, token = make_token(user=admin)
+    wait_for_status(redis_url, "front", lambda s: s["state"] == "online", 15)
+    server = web_server(redis_url, NVR_STREAM_ACCESS_RECHECK="1").start()
+    try:
+        async def run():
+            received = 0
+            async with httpx.AsyncClient(timeout=20) as client:
+                async with client.stream("GET", f"{server.url}/cameras/front/stream.mjpg?token={token}") as response:
+                    from tests.support.mjpeg import iter_parts
+
+                    async for _ in iter_parts(response):
+                        received += 1
+                        if received == 3:
+                            row.revoked_at = timezone.now()
+                            await row.asave()
+                            revoked = time.monotonic()
+            return received, time.monotonic() - revoked
+
+        received, ended_after = asyncio.run(run())
+        assert received >= 3 and ended_after < 5, (received, ended_after)
+    finally:
+        server.stop()
