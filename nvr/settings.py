@@ -5,6 +5,7 @@ Defaults are safe for development on one machine (SQLite, local Redis); producti
 """
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -91,6 +92,8 @@ CHANNEL_LAYERS = {
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+# Django's ModelBackend, refusing an account after repeated failed logins (nvr/throttle.py).
+AUTHENTICATION_BACKENDS = ["nvr.throttle.ThrottledModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -117,28 +120,48 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-# Security (production values follow DEBUG unless set) ----------------------------
+# Security: plain HTTP works out of the box (closed networks); behind TLS turn these on in .env
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]  # probes and Prometheus scrape the web port directly
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-# Logging: one line per event on stdout -------------------------------------------
+# Logging: one line per event on stdout, credentials redacted (nvr/logging.py) ---------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env("LOG_FORMAT", default="logfmt")  # or "json"
+LOGGING_CONFIG = "nvr.logging.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "filters": {"redact": {"()": "nvr.logging.RedactSecrets"}},
+    "formatters": {"line": {"()": "nvr.logging.LineFormatter", "json": LOG_FORMAT == "json"}},
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "line",
+                   "filters": ["redact"]},
+    },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django": {"handlers": ["stdout"], "level": "INFO", "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        # uvicorn configured its own handlers before loading Django: route them through ours
+        # (its access log too, when on: see nvr.logging.configure).
+        "uvicorn": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+    },
 }
 
 # nvr --------------------------------------------------------------------------
 NVR_STREAM_WRITE_DEADLINE = env.float("NVR_STREAM_WRITE_DEADLINE", default=8.0)
+NVR_STREAM_ACCESS_RECHECK = env.float("NVR_STREAM_ACCESS_RECHECK", default=15.0)
 NVR_SUPERVISOR_POLL_SECONDS = env.float("NVR_SUPERVISOR_POLL_SECONDS", default=2.0)
 NVR_LEASE_SECONDS = env.float("NVR_LEASE_SECONDS", default=8.0)
 NVR_METRICS_TOKEN = env("NVR_METRICS_TOKEN", default="")
+# Who may read /metrics without the token; a typo fails at startup, not at the first scrape.
+NVR_METRICS_NETWORKS = [
+    ipaddress.ip_network(net, strict=False)
+    for net in env.list("NVR_METRICS_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+]

@@ -1,0 +1,92 @@
+"""`manage.py nvr_status`: every camera's capture state in a terminal table (or --json).
+
+The same per-camera facts as /metrics (nvr.ops.camera_facts), read from the database and
+the status capture workers write to Redis, plus which worker holds each camera's lease.
+Streaming facts (viewers, frames sent) live inside each web process: see /metrics.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from cameras.models import Camera
+from nvr.ops import camera_facts
+from streaming.bus import BUS_ERRORS, SyncBus
+
+COLUMNS = [  # (heading, key) in table order
+    ("NAME", "name"), ("SLUG", "slug"), ("KIND", "kind"), ("ENABLED", "enabled"), ("STATE", "state"),
+    ("FPS", "fps"), ("RESOLUTION", "resolution"), ("AGE", "last_frame_age"), ("RECONNECTS", "reconnects"),
+    ("ENCODE", "encode_ms"), ("WORKER", "worker"), ("LAST ERROR", "last_error"),
+]
+
+
+class Command(BaseCommand):
+    help = "Show each camera's capture state, fps, resolution, frame age, reconnects, encode time and last error."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    def handle(self, *args, **options) -> None:
+        cameras = list(Camera.objects.all())
+        rows, redis_error = read_facts(cameras)
+        if options["json"]:
+            self.stdout.write(json.dumps({"redis": redis_error or "ok", "cameras": rows}, indent=2))
+            return
+        if redis_error:
+            self.stderr.write(self.style.ERROR(f"Redis unavailable ({redis_error}): capture state unknown."))
+        if not rows:
+            self.stdout.write("No cameras. Add some in the admin or with `manage.py cameras import`.")
+            return
+        self.stdout.write(render_table([[_cell(key, row) for _, key in COLUMNS] for row in rows]))
+
+
+def read_facts(cameras: list[Camera]) -> tuple[list[dict], str]:
+    """(one dict per camera, "" or the name of the Redis error)."""
+    bus = SyncBus(settings.REDIS_URL)
+    try:
+        statuses = bus.statuses([c.slug for c in cameras])
+        owners = {c.slug: bus.lease_owner(c.slug) for c in cameras}
+        error = ""
+    except BUS_ERRORS as problem:
+        statuses, owners, error = None, {}, type(problem).__name__
+    finally:
+        bus.close()
+    rows = []
+    for camera in cameras:
+        facts = camera_facts(camera, None if statuses is None else statuses.get(camera.slug, {}))
+        facts["worker"] = owners.get(camera.slug)
+        rows.append(facts)
+    return rows, error
+
+
+def _cell(key: str, row: dict) -> str:
+    value = row.get(key)
+    if key == "resolution":
+        return f"{row['width']}x{row['height']}" if row.get("width") else "-"
+    if key == "enabled":
+        return "yes" if value else "no"
+    if value is None or value == "":
+        return "-"
+    if key == "fps":
+        return f"{value:.1f}"
+    if key == "last_frame_age":
+        return f"{value:.1f}s"
+    if key == "encode_ms":
+        return f"{value:.1f}ms" if value else "-"
+    return str(value)
+
+
+def render_table(cells: list[list[str]]) -> str:
+    """Aligned columns; the last column (the error) is cut to the terminal's width."""
+    headings = [heading for heading, _ in COLUMNS]
+    widths = [max(len(row[i]) for row in [headings, *cells]) for i in range(len(headings) - 1)]
+    room = max(shutil.get_terminal_size((160, 24)).columns - sum(widths) - 2 * len(widths), 20)
+    lines = []
+    for row in [headings, *cells]:
+        fixed = "  ".join(cell.ljust(width) for cell, width in zip(row, widths))
+        last = row[-1] if len(row[-1]) <= room else row[-1][: room - 1] + "…"
+        lines.append(f"{fixed}  {last}".rstrip())
+    return "\n".join(lines)

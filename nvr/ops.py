@@ -1,0 +1,246 @@
+"""Operations endpoints: /healthz for probes and proxies, /metrics for Prometheus.
+
+They live in the project package, not in an app, because they look across all of it: the
+database, Redis, the camera registry and this process's streaming hub. Both are async and
+never block the event loop: the database is asked through Django's sync thread, Redis
+through the hub's ViewBus, each under a short timeout, so a hung dependency turns into a
+503 or a missing sample instead of a stuck worker.
+
+Capture facts come from the status hashes capture workers write to Redis, so every web
+process reports the same values. Streaming facts belong to the web process that answers
+and carry its pid: with WEB_CONCURRENCY > 1 each scrape sees one worker.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import os
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
+
+from cameras.models import Camera
+from cameras.status import describe
+from streaming.bus import BUS_ERRORS
+from streaming.hub import Hub, get_hub
+
+CHECK_TIMEOUT = 2.0  # seconds a dependency may take before it counts as down
+STATES = ("online", "connecting", "offline", "error", "disabled", "unknown")
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+# Facts about cameras: shared by /metrics and `manage.py nvr_status` ------------------------
+def camera_facts(camera: Camera, status: dict | None) -> dict:
+    """What an operator asks about one camera; `status` None means Redis could not be read."""
+    if status is None:
+        described = {"state": "unknown", "fps": 0.0, "age": None, "error": "Redis unavailable"}
+        status = {}
+    else:
+        described = describe(status, enabled=camera.enabled)
+    return {
+        "name": camera.name,
+        "slug": camera.slug,
+        "kind": camera.kind,
+        "enabled": camera.enabled,
+        "state": described["state"],
+        "fps": described["fps"],
+        "width": status.get("width") or None,
+        "height": status.get("height") or None,
+        "last_frame_age": described["age"],
+        "frames": status.get("frames"),
+        "reconnects": status.get("reconnects"),
+        "encode_ms": status.get("encode_ms"),
+        "last_error": described["error"],
+    }
+
+
+# /healthz ----------------------------------------------------------------------------------
+def _select_one() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+async def _check(probe: Callable[[], Awaitable[object]]) -> dict:
+    """Run one probe under the timeout; the result names the failure, never its details."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            await probe()
+    except TimeoutError:
+        return {"ok": False, "error": f"no answer within {CHECK_TIMEOUT:g}s"}
+    except Exception as error:  # noqa: BLE001 - any failure is the answer; messages may hold hosts
+        return {"ok": False, "error": type(error).__name__}
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+@require_GET
+async def healthz(request) -> JsonResponse:
+    """200 when the database and Redis answer, else 503; no authentication, no secrets."""
+    database, redis = await asyncio.gather(_check(sync_to_async(_select_one)), _check(get_hub().bus.ping))
+    healthy = database["ok"] and redis["ok"]
+    body = {"status": "ok" if healthy else "unavailable", "checks": {"database": database, "redis": redis}}
+    return JsonResponse(body, status=200 if healthy else 503, headers=NO_STORE)
+
+
+# /metrics ----------------------------------------------------------------------------------
+def metrics_allowed(request) -> bool:
+    """The metrics token (Bearer header or ?token=), or a client address in NVR_METRICS_NETWORKS."""
+    token = settings.NVR_METRICS_TOKEN
+    if token:
+        header = request.headers.get("Authorization", "")
+        given = header[7:].strip() if header[:7].lower() == "bearer " else request.GET.get("token", "")
+        if given and hmac.compare_digest(given.encode(), token.encode()):
+            return True
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in settings.NVR_METRICS_NETWORKS)
+
+
+@require_GET
+async def metrics(request) -> HttpResponse:
+    """Prometheus text format: capture facts per camera, streaming facts of this process."""
+    if not metrics_allowed(request):
+        return HttpResponse("Forbidden: send the metrics token, or scrape from NVR_METRICS_NETWORKS.\n",
+                            status=403, content_type="text/plain")
+    cameras = [camera async for camera in Camera.objects.only("slug", "name", "kind", "enabled", "position")]
+    hub = get_hub()
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            statuses: dict[str, dict] | None = await hub.bus.statuses([c.slug for c in cameras])
+    except BUS_ERRORS:  # TimeoutError is an OSError
+        statuses = None
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Snapshot(cameras, statuses, hub))
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4, headers=NO_STORE)
+
+
+# Counters that must never go down between scrapes of one process (see Snapshot._process).
+_high_water: weakref.WeakKeyDictionary[Hub, dict[str, float]] = weakref.WeakKeyDictionary()
+
+
+class Snapshot(Collector):
+    """The facts gathered for one scrape, as metric families (a fresh registry per request)."""
+
+    def __init__(self, cameras: list[Camera], statuses: dict[str, dict] | None, hub: Hub) -> None:
+        self.facts = [camera_facts(c, None if statuses is None else statuses.get(c.slug, {})) for c in cameras]
+        self.redis_up = statuses is not None
+        self.hub = hub
+        self.pid = str(os.getpid())
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._cameras()
+        yield from self._process()
+
+    def _cameras(self) -> Iterator[Metric]:
+        redis_up = GaugeMetricFamily("nvr_redis_up", "1 when this web process could read camera status from Redis.")
+        redis_up.add_metric([], 1 if self.redis_up else 0)
+        yield redis_up
+        info = GaugeMetricFamily("nvr_camera_info", "Camera registry entry (always 1).",
+                                 labels=["camera", "name", "kind"])
+        enabled = _gauge("nvr_camera_enabled", "1 when the camera is enabled in the registry.")
+        state = GaugeMetricFamily("nvr_camera_state", "Capture state: 1 for the current state.",
+                                  labels=["camera", "state"])
+        fps = _gauge("nvr_camera_capture_fps", "Frames per second captured over the last seconds.")
+        frames = CounterMetricFamily("nvr_camera_frames_captured", "Frames captured by the current capture loop.",
+                                     labels=["camera"])
+        reconnects = CounterMetricFamily("nvr_camera_reconnects", "Reconnects of the current capture loop.",
+                                         labels=["camera"])
+        age = _gauge("nvr_camera_last_frame_age_seconds", "Seconds since the newest captured frame.")
+        encode = _gauge("nvr_camera_encode_seconds", "JPEG encode time of a full-size frame (moving average).")
+        for fact in self.facts:
+            slug = [fact["slug"]]
+            info.add_metric([fact["slug"], fact["name"], fact["kind"]], 1)
+            enabled.add_metric(slug, 1 if fact["enabled"] else 0)
+            for name in STATES:
+                state.add_metric([fact["slug"], name], 1 if fact["state"] == name else 0)
+            fps.add_metric(slug, fact["fps"] or 0.0)
+            if fact["frames"] is not None:
+                frames.add_metric(slug, fact["frames"])
+            if fact["reconnects"] is not None:
+                reconnects.add_metric(slug, fact["reconnects"])
+            if fact["last_frame_age"] is not None:
+                age.add_metric(slug, fact["last_frame_age"])
+            if fact["encode_ms"]:
+                encode.add_metric(slug, fact["encode_ms"] / 1000)
+        yield from (info, enabled, state, fps, frames, reconnects, age, encode)
+
+    def _process(self) -> Iterator[Metric]:
+        hub, pid = self.hub, [self.pid]
+        live = list(hub.viewers)
+        totals = self._monotonic({
+            "frames_sent": hub.frames_sent + sum(v.frames for v in live),
+            "frames_skipped": hub.frames_skipped + sum(v.skipped for v in live),
+            "deadline_drops": hub.deadline_drops,
+            "bytes_sent": hub.bytes_sent,
+            "bus_reconnects": sum(s.reconnects for s in hub.subscribers),
+        })
+        viewers = GaugeMetricFamily("nvr_stream_viewers", "Open streams per camera in this web process.",
+                                    labels=["camera", "pid"])
+        missed = GaugeMetricFamily("nvr_stream_bus_frames_missed",
+                                   "Frames this process's open feeds never received from Redis (per feed lifetime).",
+                                   labels=["camera", "pid"])
+        per_camera: dict[str, list[int]] = {fact["slug"]: [0, 0] for fact in self.facts}
+        for feed in list(hub.feeds.values()):
+            counts = per_camera.setdefault(feed.slug, [0, 0])
+            counts[0] += feed.viewers
+            counts[1] += feed.gaps
+        for slug, (count, gaps) in per_camera.items():
+            viewers.add_metric([slug, self.pid], count)
+            missed.add_metric([slug, self.pid], gaps)
+        yield viewers
+        yield missed
+        for name, help_text in (
+            ("frames_sent", "Frames written to viewers by this web process."),
+            ("frames_skipped", "Frames slow viewers never got (the newest frame won)."),
+            ("deadline_drops", "Viewers dropped because a write made no progress within the deadline."),
+            ("bytes_sent", "Stream bytes written to viewers by this web process."),
+            ("bus_reconnects", "Reconnects of this process's Redis frame subscriptions."),
+        ):
+            counter = CounterMetricFamily(f"nvr_stream_{name}", help_text, labels=["pid"])
+            counter.add_metric(pid, totals[name])
+            yield counter
+        subscriptions = GaugeMetricFamily("nvr_stream_subscriptions",
+                                          "Redis frame channels this process subscribes to.", labels=["pid"])
+        subscriptions.add_metric(pid, hub.subscription_count())
+        yield subscriptions
+        rss = _resident_bytes()
+        if rss is not None:
+            memory = GaugeMetricFamily("nvr_web_resident_memory_bytes", "Resident memory of this web process.",
+                                       labels=["pid"])
+            memory.add_metric(pid, rss)
+            yield memory
+
+    def _monotonic(self, values: dict[str, float]) -> dict[str, float]:
+        """Never report less than before: a viewer dropped at its deadline leaves the live set a
+        moment before its counts join the hub's totals, and Prometheus reads a dip as a reset."""
+        seen = _high_water.setdefault(self.hub, {})
+        for name, value in values.items():
+            seen[name] = max(seen.get(name, 0), value)
+        return dict(seen)
+
+
+def _gauge(name: str, documentation: str) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, labels=["camera"])
+
+
+def _resident_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
