@@ -9,7 +9,12 @@ if [ ! -f .env ]; then
   sed "s|^SECRET_KEY=.*|SECRET_KEY=$key|" .env.example > .env
   echo "nvr: wrote .env with a new SECRET_KEY (edit it to configure nvr)"
 fi
-set -a; . ./.env; set +a
+# Variables from .env, unless the environment already sets them (PORT=8001 make run).
+while IFS= read -r line; do
+  [[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
+  name=${BASH_REMATCH[1]}
+  [ -n "${!name+set}" ] || export "$name=${BASH_REMATCH[2]}"
+done < .env
 pids=()
 cleanup() {
   trap - INT TERM EXIT
