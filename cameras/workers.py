@@ -119,7 +119,7 @@ class CaptureLoop(threading.Thread):
 
     def _capture(self, source) -> None:
         interval = 1.0 / self.config.max_fps
-        tolerance = interval * 0.2
+        tolerance = interval * 0.1  # a frame this early is still taken (camera clocks jitter)
         next_due = 0.0
         while not self.stop_event.is_set():
             source.grab()  # every frame: keeps the device's buffer drained
@@ -127,7 +127,8 @@ class CaptureLoop(threading.Thread):
             self.last_progress = now
             if now + tolerance < next_due:
                 continue  # over the fps cap: drop, the next one is newer
-            next_due = max(next_due + interval, now)
+            # No catch-up bursts after a late frame: gaps stay >= 0.8 interval, the average <= max_fps.
+            next_due = max(next_due + interval, now + interval - tolerance)
             captured_at = time.time()
             self._publish(source.retrieve(), captured_at)
             if self._state != "online":
@@ -150,8 +151,12 @@ class CaptureLoop(threading.Thread):
             took_ms = (time.perf_counter() - started) * 1000
             average = self._encode_ms or took_ms
             self._encode_ms = average + (took_ms - average) * ENCODE_EMA_WEIGHT
-            self.bus.publish_frame(self.config.slug, Frame(self.seq, captured_at, width, height, jpeg))
-            for variant in self._wanted_widths(width):
+            full = Frame(self.seq, captured_at, width, height, jpeg)
+            self.bus.publish_frame(self.config.slug, full)
+            for variant in self._wanted_widths():
+                if variant >= width:  # asked for a size the camera does not exceed: the frame as it is
+                    self.bus.publish_frame(self.config.slug, full, variant)
+                    continue
                 small = fit_width(image, variant)
                 frame = Frame(self.seq, captured_at, small.shape[1], small.shape[0], encode_jpeg(small, quality))
                 self.bus.publish_frame(self.config.slug, frame, variant)
@@ -159,12 +164,12 @@ class CaptureLoop(threading.Thread):
         except BUS_ERRORS as error:
             self._note_bus_down(error)
 
-    def _wanted_widths(self, width: int) -> list[int]:
+    def _wanted_widths(self) -> list[int]:
         """Size variants web processes asked for, refreshed once a second."""
         now = time.monotonic()
         if now >= self._next_wanted:
             self._next_wanted = now + WANTED_REFRESH
-            self._wanted = [w for w in self.bus.wanted_widths(self.config.slug) if w < width]
+            self._wanted = self.bus.wanted_widths(self.config.slug)
         return self._wanted
 
     def _note_bus_down(self, error: Exception) -> None:

@@ -55,3 +55,36 @@ class StreamToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @classmethod
+    def issue(cls, *, name: str, user=None, camera=None) -> tuple[StreamToken, str]:
+        """Create a token and return it with its secret, which is never stored or shown again."""
+        token = new_token()
+        row = cls(name=name, user=user, camera=camera)
+        row.set_token(token)
+        row.full_clean()
+        row.save()
+        return row, token
+
+
+class DashboardPreference(models.Model):
+    """How a user's dashboard lays out cameras; stored per user so every device shows the same."""
+
+    class Layout(models.TextChoices):
+        AUTO = "auto", "Auto"
+        ONE = "1", "1"
+        TWO = "2", "2 × 2"
+        THREE = "3", "3 × 3"
+        FOUR = "4", "4 × 4"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboard")
+    layout = models.CharField(max_length=4, choices=Layout.choices, default=Layout.AUTO)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.get_layout_display()}"
+
+    @property
+    def per_page(self) -> int | None:
+        """Tiles per page (n × n), or None: every camera on one page."""
+        return None if self.layout == self.Layout.AUTO else int(self.layout) ** 2

@@ -1,10 +1,16 @@
 """Public, stable URLs: streams and snapshots per camera, the status API, the dashboard."""
 from django.urls import path
 
-from streaming import views
+from streaming import grid, pages, views
 
 urlpatterns = [
     path("cameras/<slug:slug>/stream.mjpg", views.stream, name="camera-stream"),
     path("cameras/<slug:slug>/snapshot.jpg", views.snapshot, name="camera-snapshot"),
     path("api/cameras/", views.camera_status, name="api-cameras"),
+    # The dashboard: the live grid, one camera full size, and the grid's multiplexed stream.
+    path("", pages.dashboard, name="dashboard"),
+    path("layout/", pages.set_layout, name="dashboard-layout"),
+    path("cameras/<slug:slug>/", pages.camera_page, name="camera-page"),
+    path("cameras/<slug:slug>/token/", pages.camera_token, name="camera-token"),
+    path("grid/stream.mjpg", grid.stream, name="grid-stream"),
 ]

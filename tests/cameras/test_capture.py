@@ -25,7 +25,7 @@ def test_frames_arrive_as_jpeg_of_the_expected_size_within_the_fps_cap(redis_url
     seqs = [f.seq for _, f in frames]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     gaps = [b.ts - a.ts for (_, a), (_, b) in zip(frames, frames[1:])]
-    assert min(gaps) > 0.8 / 5
+    assert min(gaps) > 0.75 / 5, gaps
     # Frames are fresh when they arrive: capture time to receipt.
     ages = sorted(received - frame.ts for received, frame in frames)
     assert ages[len(ages) // 2] < 0.1, ages
@@ -46,7 +46,7 @@ def test_status_reports_fps_resolution_and_frame_time(redis_url, supervisor_thre
     status = wait_for_status(redis_url, "stat", lambda s: s["state"] == "online" and s["fps"] > 6, 10)
     assert (status["width"], status["height"]) == (320, 240)
     assert time.time() - status["last_frame_ts"] < 2
-    assert status["fps"] <= 8.5
+    assert status["fps"] <= 8 * 1.05
 
 
 def test_size_variant_is_encoded_while_requested(redis_url, supervisor_thread):
@@ -100,3 +100,19 @@ def test_one_broken_camera_does_not_affect_the_others(redis_url, supervisor_thre
     assert len(frames) >= 16  # 10 fps held while the other camera fails
     status = wait_for_status(redis_url, "broken", lambda s: s["reconnects"] >= 1, 10)
     assert "connection refused" in status["last_error"]
+
+
+def test_a_variant_wider_than_the_camera_gets_the_frame_as_it_is(redis_url, supervisor_thread):
+    make_camera("small", source="320x240", max_fps=5)
+    supervisor_thread()
+    wait_for_status(redis_url, "small", lambda s: s["state"] == "online", 10)
+
+    async def want() -> None:
+        bus = ViewBus(redis_url)
+        await bus.want_width("small", 480)
+        await bus.aclose()
+
+    asyncio.run(want())
+    time.sleep(1.5)
+    frames = collect_frames(redis_url, "small", 1.5, width=480)
+    assert frames and decode(frames[-1][1].jpeg).shape == (240, 320, 3)

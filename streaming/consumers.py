@@ -1,0 +1,205 @@
+"""Live camera status for the dashboard over a WebSocket (`/ws/status/`).
+
+How a status reaches a page: capture workers PUBLISH every camera's status once a second
+on one Redis channel (`bus.STATUS_CHANNEL`). Each web process reads that channel once
+(`StatusRelay`: one pub/sub connection per event loop, opened with the first dashboard and
+closed with the last) and hands each status to the connections showing that camera.
+
+Why not the alternatives: a Redis subscription per WebSocket, or polling Redis once a
+second per WebSocket, both make Redis load grow with viewers (DESIGN, invariant 3); a
+channel-layer group queues without bound per consumer (FACTS). Here the cost per viewer
+is a dict update and an Event.set per status, and what waits for a slow connection is a
+dict keyed by camera: it gets the newest status of each camera, never a backlog.
+
+A camera whose worker stopped reporting (capture process gone) is sent as offline once
+its last status is STALE_AFTER seconds old, so a tile never stays "live" by omission.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from cameras.selectors import visible_cameras
+from cameras.status import describe
+from streaming.bus import BUS_ERRORS, status_updates
+from streaming.hub import get_hub
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = 4.0  # seconds without a status before a live camera is shown offline
+TICK = 1.0  # how often a connection checks for stale cameras
+LIVE_STATES = {"online"}
+
+
+def viewers_here(slug: str) -> int:
+    """Open streams of `slug` in this web process (single views and grids, every size)."""
+    return sum(feed.viewers for (feed_slug, _), feed in list(get_hub().feeds.items()) if feed_slug == slug)
+
+
+def public_status(slug: str, status: dict, *, enabled: bool = True) -> dict:
+    """What a dashboard shows of a camera's status (no secrets, nothing the page must not see)."""
+    described = describe(status, enabled=enabled)
+    return {
+        "slug": slug,
+        "state": described["state"],
+        "fps": round(float(described["fps"] or 0.0), 1),
+        "error": described["error"] or "",
+        "viewers": viewers_here(slug),
+        "width": status.get("width") or None,
+        "height": status.get("height") or None,
+    }
+
+
+class StatusListener:
+    """One connection's pending statuses: newest per camera, bounded by its number of cameras."""
+
+    def __init__(self, slugs: set[str]) -> None:
+        self.slugs = slugs
+        self.pending: dict[str, dict] = {}
+        self.ready = asyncio.Event()
+
+    def offer(self, item: dict) -> None:
+        self.pending[item["slug"]] = item
+        self.ready.set()
+
+    def take(self) -> list[dict]:
+        items, self.pending = self.pending, {}
+        self.ready.clear()
+        return list(items.values())
+
+
+class StatusRelay:
+    """The web process's one reader of the status channel, fanning statuses out to listeners."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.listeners: set[StatusListener] = set()
+        self.seen: dict[str, float] = {}  # camera -> monotonic time of its last status
+        self._task: asyncio.Task | None = None
+
+    def add(self, listener: StatusListener) -> None:
+        self.listeners.add(listener)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="nvr-status-relay")
+
+    def remove(self, listener: StatusListener) -> None:
+        """Forget `listener`; the last one out closes the subscription."""
+        self.listeners.discard(listener)
+        if not self.listeners and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self) -> None:
+        updates = status_updates(self.url)
+        try:
+            async for status in updates:
+                slug = status["slug"]
+                self.seen[slug] = time.monotonic()
+                item = None
+                for listener in list(self.listeners):
+                    if slug in listener.slugs:
+                        item = item or public_status(slug, status)  # built once, shared
+                        listener.offer(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the next connection starts a new relay
+            log.exception("status relay failed")
+        finally:
+            await updates.aclose()
+
+
+_relays: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StatusRelay] = weakref.WeakKeyDictionary()
+
+
+def get_relay() -> StatusRelay:
+    """The status relay of the running event loop, created on first use (never at import time)."""
+    loop = asyncio.get_running_loop()
+    relay = _relays.get(loop)
+    if relay is None:
+        relay = _relays[loop] = StatusRelay(settings.REDIS_URL)
+    return relay
+
+
+class StatusConsumer(AsyncJsonWebsocketConsumer):
+    """`/ws/status/[?camera=<slug>]`: the status of the user's cameras, then every change.
+
+    Messages to the page: `{"type": "status", "cameras": [{slug, state, fps, error,
+    viewers, width, height}, ...]}`; the first lists every camera, later ones only those
+    that changed. Anonymous users are refused during the handshake (HTTP 403).
+    """
+
+    listener: StatusListener | None = None
+    sender: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close()  # before accept(): the handshake is refused
+            return
+        cameras = visible_cameras(user)
+        only = parse_qs(self.scope.get("query_string", b"").decode()).get("camera")
+        if only:
+            cameras = cameras.filter(slug__in=only)
+        cameras = [c async for c in cameras]
+        await self.accept()
+        # Listen before reading the initial statuses, so no change falls between the two.
+        self.listener = StatusListener({c.slug for c in cameras})
+        relay = get_relay()
+        relay.add(self.listener)
+        try:
+            try:
+                statuses = await get_hub().bus.statuses(c.slug for c in cameras)
+            except BUS_ERRORS:
+                statuses = {}
+            initial = [public_status(c.slug, statuses.get(c.slug, {}), enabled=c.enabled) for c in cameras]
+            await self.send_json({"type": "status", "cameras": initial})
+        except BaseException:
+            await self.disconnect(1011)  # never leave a listener behind
+            raise
+        live = {item["slug"] for item in initial if item["state"] in LIVE_STATES}
+        self.sender = asyncio.get_running_loop().create_task(self._send_updates(relay, live))
+
+    async def disconnect(self, code: int) -> None:
+        if self.listener is not None:
+            get_relay().remove(self.listener)
+            self.listener = None
+        if self.sender is not None:
+            self.sender.cancel()
+            self.sender = None
+
+    async def receive_json(self, content, **kwargs) -> None:
+        """The page sends nothing we act on; "ping" gets a "pong" (for clients that check liveness)."""
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def _send_updates(self, relay: StatusRelay, live: set[str]) -> None:
+        listener = self.listener
+        connected_at = time.monotonic()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(TICK):
+                        await listener.ready.wait()
+                except TimeoutError:
+                    pass
+                items = listener.take()
+                for item in items:
+                    (live.add if item["state"] in LIVE_STATES else live.discard)(item["slug"])
+                now = time.monotonic()
+                for slug in list(live):
+                    if now - max(relay.seen.get(slug, 0.0), connected_at) > STALE_AFTER:
+                        live.discard(slug)
+                        items.append(public_status(slug, {"state": "offline",
+                                                          "last_error": "capture stopped reporting"}))
+                if items:
+                    await self.send_json({"type": "status", "cameras": items})
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a closed socket ends this connection's updates
+            log.debug("status updates ended", exc_info=True)

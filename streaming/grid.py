@@ -1,0 +1,237 @@
+"""The dashboard's one stream: the newest frame of many cameras, interleaved on one connection.
+
+Over HTTP/1.1 a browser opens at most 6 connections per host (FACTS), so a grid with one
+MJPEG `<img>` per camera leaves all tiles past the sixth blank and starves every other
+request to the site. The grid page instead reads this single multipart stream with
+`fetch()`: each part is one camera's JPEG at the tile size, tagged `X-Camera: <slug>`.
+
+Per connection the stream holds one hub Feed per camera (shared with every other viewer
+of that camera and size), one asyncio.Event that any of those feeds sets when a frame
+arrives (`Feed.listeners`), and the feed version last sent per camera. Nothing queues:
+a camera that got two frames while the socket was busy simply has a newer version, and
+only its newest frame goes out. A per-tile fps cap bounds what one connection costs.
+The stream registers a hub `Viewer`, so the hub's write deadline drops it exactly like
+a single-camera stream whose client stopped reading.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+
+from django.http import HttpResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET
+
+from streaming import multipart
+from streaming.auth import request_access
+from streaming.bus import BUS_ERRORS, snap_width
+from streaming.hub import ClosingStream, Feed, Hub, Viewer, get_hub
+from streaming.views import NO_STORE, BadOption, _bad_request, _number, unauthorized
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TILE_WIDTH = 320
+MAX_TILES = 64  # one connection carries at most this many cameras
+NATIVE_CHECK_SECONDS = 5.0  # how often a tile that never got a variant frame re-checks the camera's size
+# A frame may go this fraction of the fps interval early: capture paces frames at the same cap
+# with jitter, and waiting out a few milliseconds would arm a timer per frame per viewer.
+EARLY = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class TileSpec:
+    """What the stream needs to know of one camera (read from the registry before streaming)."""
+
+    slug: str
+    name: str
+    max_fps: int
+    max_width: int | None = None
+
+
+@dataclass(eq=False)
+class _Tile:
+    spec: TileSpec
+    width: int
+    interval: float
+    feed: Feed = None  # type: ignore[assignment]
+    stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    sent: int = 0  # feed version last sent
+    next_at: float = 0.0
+
+
+# The newest frame of a feed as a part tagged with its camera, built once per frame per
+# process however many grids show it (DESIGN, invariant 1).
+_tagged: weakref.WeakKeyDictionary[Feed, tuple[int, bytes]] = weakref.WeakKeyDictionary()
+
+
+def tagged_part(feed: Feed) -> bytes:
+    """`feed`'s newest frame as a multipart part with an `X-Camera` header."""
+    cached = _tagged.get(feed)
+    if cached is not None and cached[0] == feed.version:
+        return cached[1]
+    frame = feed.frame
+    part = multipart.part(frame.jpeg, frame.ts, camera=feed.slug)
+    _tagged[feed] = (feed.version, part)
+    return part
+
+
+def variant_width(tile_width: int, native_width: int | None) -> int:
+    """The size variant for a tile: the snapped width, or 0 (native) when the camera is not wider.
+
+    Capture only encodes variants narrower than the camera's frames, so asking a 320 px
+    camera for 480 px would never deliver a frame.
+    """
+    variant = snap_width(tile_width)
+    if not variant or (native_width and variant >= native_width):
+        return 0
+    return variant
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    try:
+        async with asyncio.timeout(max(timeout, 0.0)):
+            await event.wait()
+    except TimeoutError:
+        pass
+
+
+async def grid_parts(hub: Hub, specs: Iterable[TileSpec], *, width: int, fps: float | None = None,
+                     native_widths: dict[str, int] | None = None) -> AsyncIterator[bytes]:
+    """Multipart bytes interleaving the newest frame of every camera in `specs`.
+
+    `width` is the tile width asked for (snapped to a variant per camera); `fps` caps each
+    tile (never above the camera's own cap). Runs until cancelled or closed; every Feed is
+    released and the Viewer unregistered in `finally`.
+    """
+    native_widths = native_widths or {}
+    wake = asyncio.Event()
+    tiles = [
+        _Tile(spec, variant_width(width, native_widths.get(spec.slug) or spec.max_width),
+              1.0 / min(fps or spec.max_fps, spec.max_fps))
+        for spec in specs
+    ]
+    viewer = Viewer(Feed("grid", 0, f"grid of {len(tiles)}"), asyncio.current_task())
+    async with contextlib.AsyncExitStack() as stack:
+        for tile in tiles:
+            stack.push_async_callback(lambda tile=tile: tile.stack.aclose())
+            await _watch(hub, tile, wake)
+        hub.viewers.add(viewer)
+        try:
+            yield multipart.STREAM_START
+            next_check = time.monotonic() + NATIVE_CHECK_SECONDS
+            while True:
+                wake.clear()  # before the scan: a frame pushed from here on wakes the wait below
+                sent_any = False
+                soonest = None
+                for tile in tiles:
+                    feed = tile.feed
+                    if feed.version == tile.sent or feed.frame is None:
+                        continue
+                    now = time.monotonic()
+                    if tile.next_at - now > tile.interval * EARLY:
+                        soonest = tile.next_at if soonest is None else min(soonest, tile.next_at)
+                        continue
+                    tile.next_at = max(tile.next_at + tile.interval, now)
+                    if tile.sent and feed.version > tile.sent + 1:
+                        viewer.skipped += feed.version - tile.sent - 1
+                    tile.sent = feed.version
+                    part = tagged_part(feed)
+                    viewer.sending_since = time.monotonic()
+                    yield part
+                    viewer.sending_since = None
+                    viewer.frames += 1
+                    hub.bytes_sent += len(part)
+                    sent_any = True
+                now = time.monotonic()
+                if now >= next_check:
+                    next_check = now + NATIVE_CHECK_SECONDS
+                    await _fall_back_to_native(hub, tiles, wake)
+                if sent_any:
+                    continue
+                if soonest is None:
+                    await wake.wait()  # no timer: even a silent feed gets an offline frame every second
+                else:
+                    await _wait(wake, soonest - now)
+        finally:
+            hub.viewers.discard(viewer)
+            hub.frames_sent += viewer.frames
+            hub.frames_skipped += viewer.skipped
+
+
+async def _watch(hub: Hub, tile: _Tile, wake: asyncio.Event) -> None:
+    """Hold the tile's feed at `tile.width` and be woken by its frames until `tile.stack` closes."""
+    tile.feed = await tile.stack.enter_async_context(hub.watch(tile.spec.slug, tile.width, tile.spec.name))
+    tile.feed.listeners.add(wake)
+    tile.stack.callback(tile.feed.listeners.discard, wake)
+    tile.sent = 0
+    wake.set()  # the feed may already hold a frame
+
+
+async def _fall_back_to_native(hub: Hub, tiles: list[_Tile], wake: asyncio.Event) -> None:
+    """Switch tiles that never got a variant frame to the native size if the camera is not wider.
+
+    At connect time an offline camera's size is unknown; when it comes online smaller than
+    the tile, capture never encodes the variant, so the tile would stay on the offline frame.
+    """
+    waiting = [t for t in tiles if t.width and t.feed.frames == 0]
+    if not waiting:
+        return
+    try:
+        statuses = await hub.bus.statuses(t.spec.slug for t in waiting)
+    except BUS_ERRORS:
+        return
+    for tile in waiting:
+        native = statuses.get(tile.spec.slug, {}).get("width")
+        if native and variant_width(tile.width, native) == 0:
+            await tile.stack.aclose()
+            tile.stack = contextlib.AsyncExitStack()
+            tile.width = 0
+            await _watch(hub, tile, wake)
+
+
+def _slugs(raw: str | None) -> list[str] | None:
+    if not raw:
+        return None
+    return [s for s in dict.fromkeys(part.strip() for part in raw.split(",")) if s]
+
+
+@require_GET
+async def stream(request):
+    """`/grid/stream.mjpg`: the caller's cameras (or `cameras=a,b,c` of them) on one multipart stream.
+
+    Options: `width` (tile width in pixels, default 320) and `fps` (cap per tile).
+    Cameras the caller may not see are left out, exactly like unknown ones.
+    """
+    access = await request_access(request)
+    if access is None:
+        return unauthorized()
+    try:
+        fps = _number(request, "fps", 0.1, 60)
+        width = _number(request, "width", 16, 7680)
+    except BadOption as problem:
+        return _bad_request(str(problem))
+    wanted = _slugs(request.GET.get("cameras"))
+    cameras = access.cameras()
+    if wanted is not None:
+        if len(wanted) > MAX_TILES:
+            return _bad_request(f"at most {MAX_TILES} cameras per stream")
+        cameras = cameras.filter(slug__in=wanted)
+    specs = [TileSpec(c.slug, c.name, c.max_fps, c.max_width) async for c in cameras[:MAX_TILES]]
+    if wanted is not None:
+        order = {slug: i for i, slug in enumerate(wanted)}
+        specs.sort(key=lambda spec: order[spec.slug])
+    if not specs:
+        return HttpResponse("No cameras to show.\n", status=404, content_type="text/plain")
+    hub = get_hub()
+    try:
+        statuses = await hub.bus.statuses(spec.slug for spec in specs)
+    except BUS_ERRORS:
+        statuses = {}
+    native = {slug: status["width"] for slug, status in statuses.items() if status.get("width")}
+    parts = grid_parts(hub, specs, width=int(width or DEFAULT_TILE_WIDTH), fps=fps, native_widths=native)
+    return StreamingHttpResponse(ClosingStream(parts), content_type=multipart.CONTENT_TYPE, headers=NO_STORE)
+
