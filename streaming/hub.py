@@ -66,14 +66,14 @@ class Feed:
         for listener in self.listeners:
             listener.set()
 
-    async def changed(self, timeout: float) -> None:
-        """Wait until a newer frame arrives (or `timeout`)."""
-        event = self._changed
-        try:
-            async with asyncio.timeout(timeout):
-                await event.wait()
-        except TimeoutError:
-            pass
+    async def changed(self) -> None:
+        """Wait until a newer frame arrives.
+
+        No timer per wait: arming and cancelling one per viewer per frame was about a fifth
+        of a web process's CPU under uvloop (py-spy, bench/README.md). A silent feed still
+        wakes its viewers: the maintenance task pushes an offline frame to it.
+        """
+        await self._changed.wait()
 
 
 @dataclass(eq=False)
@@ -156,7 +156,7 @@ class Hub:
             yield multipart.STREAM_START
             while True:
                 if feed.version == sent_version:
-                    await feed.changed(timeout=OFFLINE_AFTER)
+                    await feed.changed()
                     continue
                 if interval:
                     delay = next_at - time.monotonic()

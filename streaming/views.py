@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import aclosing
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from cameras.status import describe
@@ -56,7 +57,7 @@ async def _camera_or_error(request, slug: str):
         return None, None, unauthorized()
     camera = await access.camera(slug)
     if camera is None:
-        raise Http404("No such camera.")
+        return None, None, HttpResponse("No such camera.\n", status=404, content_type="text/plain")
     return camera, access, None
 
 
@@ -64,9 +65,21 @@ def _bad_request(message: str) -> HttpResponse:
     return HttpResponse(message + "\n", status=400, content_type="text/plain")
 
 
-@require_GET
-async def stream(request, slug: str):
-    """`/cameras/<slug>/stream.mjpg`: live MJPEG; `fps` (at most the camera's) and `width` options."""
+@dataclass(frozen=True)
+class StreamPlan:
+    """What one viewer's stream will be: checked and parsed before the first byte is sent."""
+
+    camera: object
+    access: object
+    width: int  # size variant, 0 = the camera's own
+    fps: float | None  # None: the camera's own rate, no pacing
+
+    def body(self, hub):
+        return _viewer(hub, self.camera, self.width, self.fps, self.access)
+
+
+async def plan_stream(request, slug: str) -> StreamPlan | HttpResponse:
+    """Authorise a stream request and parse its options; an HttpResponse is the refusal to send."""
     camera, access, error = await _camera_or_error(request, slug)
     if error:
         return error
@@ -75,17 +88,30 @@ async def stream(request, slug: str):
         width = _number(request, "width", 16, 7680)
     except BadOption as problem:
         return _bad_request(str(problem))
-    fps = min(fps or camera.max_fps, camera.max_fps)
     variant = snap_width(int(width)) if width else 0
     if camera.max_width and variant >= camera.max_width:
         variant = 0
-    hub = get_hub()
-    response = StreamingHttpResponse(ClosingStream(_viewer(hub, camera, variant, fps, access)), content_type=multipart.CONTENT_TYPE,
-                                     headers=NO_STORE)
-    return response
+    # Only slower-than-camera requests are paced: pacing at the camera's own rate costs a timer
+    # per frame and holds back frames that arrive a little early (bench/README.md).
+    return StreamPlan(camera, access, variant, fps if fps and fps < camera.max_fps else None)
 
 
-async def _viewer(hub, camera, width: int, fps: float, access):
+@require_GET
+async def stream(request, slug: str):
+    """`/cameras/<slug>/stream.mjpg`: live MJPEG; `fps` (at most the camera's) and `width` options.
+
+    Under nvr.asgi the same URL is answered by streaming.fastpath without Django's request
+    machinery (which holds a thread and a database connection per open stream); this view
+    serves it anywhere else (Django's test client, another ASGI wrapper) from the same plan.
+    """
+    plan = await plan_stream(request, slug)
+    if isinstance(plan, HttpResponse):
+        return plan
+    return StreamingHttpResponse(ClosingStream(plan.body(get_hub())), content_type=multipart.CONTENT_TYPE,
+                                 headers=NO_STORE)
+
+
+async def _viewer(hub, camera, width: int, fps: float | None, access):
     recheck_at = time.monotonic() + settings.NVR_STREAM_ACCESS_RECHECK
     async with hub.watch(camera.slug, width, camera.name) as feed:
         async with aclosing(hub.stream(feed, fps=fps)) as chunks:

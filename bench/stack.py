@@ -1,0 +1,187 @@
+"""What a benchmark run stands on: Redis, a throwaway database, capture, and the servers under test.
+
+Everything listens on free loopback ports and is stopped by PID (bench.procs). The
+database is a fresh SQLite file under var/bench/ with one superuser, its stream token
+and the cameras a scenario needs; the capture supervisor (`manage.py capture`) reads
+it like production does. Web servers under test:
+
+- `nvr`: scripts/serve-web.sh (uvicorn + uvloop + nvr.server.HttpProtocol), as production;
+- (`nvr-lean`, the prototype of the stream fast path, measured in earlier runs, is now nvr itself: streaming/fastpath.py);
+- `nvr-daphne`: the same app under daphne (for the stalled-viewer comparison);
+- `floor`: bench.floor, no framework;
+- `seed-gevent`: bench.seed.revisited under gunicorn -k gevent;
+- `seed-flask`: bench.seed.original under Flask's threaded server.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from bench.procs import ROOT, VAR, Proc, free_port
+
+DESIGNS = ("floor", "nvr", "seed-gevent", "seed-flask", "nvr-daphne")
+LABELS = {
+    "floor": "floor (bare asyncio)",
+    "nvr": "nvr (uvicorn)",
+    "nvr-lean": "nvr, lean stream path (prototype)",
+    "seed-gevent": "seed revisited (gunicorn+gevent)",
+    "seed-flask": "seed original (Flask threaded)",
+    "nvr-daphne": "nvr under daphne",
+}
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    slug: str
+    kind: str = "test_pattern"
+    source: str = "640x480"
+    max_fps: int = 15
+
+
+class Stack:
+    """Redis + database + capture for one run; servers come and go per measurement."""
+
+    def __init__(self) -> None:
+        from tests.support.servers import RedisServer
+
+        VAR.mkdir(parents=True, exist_ok=True)
+        self.db_path = VAR / f"bench-{os.getpid()}.sqlite3"
+        self.redis = RedisServer()
+        self.capture: Proc | None = None
+        self.token = ""
+        self.cameras: list[CameraSpec] = []
+
+    # Setup -------------------------------------------------------------------------
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DJANGO_SETTINGS_MODULE="nvr.settings",
+            DATABASE_URL=f"sqlite:///{self.db_path}",
+            REDIS_URL=self.redis.url,
+            NVR_ALLOW_DEV_SECRET="1",
+            DEBUG="0",
+            LOG_LEVEL="WARNING",
+            PYTHONUNBUFFERED="1",
+            PYTHONPATH=str(ROOT),
+        )
+        env.update(extra)
+        return env
+
+    def start(self) -> Stack:
+        self.redis.start()
+        for key, value in self.env().items():
+            if key != "PYTHONPATH":
+                os.environ[key] = value
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+        self._make_token()
+        return self
+
+    def _make_token(self) -> None:
+        from django.contrib.auth import get_user_model
+
+        from streaming.models import StreamToken
+
+        admin = get_user_model().objects.create_superuser("bench", password=None)
+        _, self.token = StreamToken.issue(name="bench", user=admin)
+
+    def set_cameras(self, cameras: list[CameraSpec]) -> None:
+        """Make the registry hold exactly these cameras (capture picks the change up at its next poll)."""
+        from django.db import close_old_connections
+
+        from cameras.models import Camera
+
+        close_old_connections()
+        Camera.objects.exclude(slug__in=[c.slug for c in cameras]).delete()
+        for position, spec in enumerate(cameras):
+            Camera.objects.update_or_create(
+                slug=spec.slug,
+                defaults={"name": spec.slug, "kind": spec.kind, "source": spec.source, "max_fps": spec.max_fps,
+                          "enabled": True, "position": position},
+            )
+        self.cameras = list(cameras)
+
+    def start_capture(self, name: str = "capture") -> Proc:
+        self.stop_capture()
+        args = [sys.executable, "manage.py", "capture", "--poll", "0.5", "--lease", "4", "--backoff-cap", "2"]
+        self.capture = Proc(name, args, self.env()).start()
+        return self.capture
+
+    def stop_capture(self) -> None:
+        if self.capture is not None:
+            self.capture.stop()
+            self.capture = None
+
+    def wait_online(self, timeout: float = 30.0) -> dict[str, dict]:
+        """Wait until every camera publishes (status online with fps); return the statuses."""
+        from streaming.bus import SyncBus
+
+        bus = SyncBus(self.redis.url)
+        slugs = [c.slug for c in self.cameras]
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                statuses = bus.statuses(slugs)
+                if all(s.get("state") == "online" and s.get("fps", 0) > 0 for s in statuses.values()):
+                    return statuses
+                if time.monotonic() > deadline:
+                    bad = {k: v.get("state") for k, v in statuses.items() if v.get("state") != "online"}
+                    log = self.capture.log() if self.capture else ""
+                    raise RuntimeError(f"cameras not online within {timeout}s: {bad}\n{log}")
+                time.sleep(0.2)
+        finally:
+            bus.close()
+
+    def frame_size(self, slug: str) -> int:
+        from streaming.bus import SyncBus
+
+        bus = SyncBus(self.redis.url)
+        try:
+            frame = bus.latest_frame(slug)
+            return len(frame.jpeg) if frame else 0
+        finally:
+            bus.close()
+
+    def stop(self) -> None:
+        self.stop_capture()
+        self.redis.stop()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                os.unlink(f"{self.db_path}{suffix}")
+            except OSError:
+                pass
+
+    # Servers under test --------------------------------------------------------------
+    def stream_path(self, slug: str) -> str:
+        return f"/cameras/{slug}/stream.mjpg?token={self.token}"
+
+    def web(self, design: str, *, workers: int = 1, **env: str) -> Proc:
+        """A server of `design` on a free port, listening when returned."""
+        port = free_port()
+        py = sys.executable
+        if design == "nvr":
+            args = [str(ROOT / "scripts" / "serve-web.sh")]
+            env = {"PY": py, "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(workers), **env}
+        elif design == "nvr-daphne":
+            args = [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "nvr.asgi:application"]
+        elif design == "floor":
+            args = [py, "-m", "bench.floor", "--port", str(port), "--redis", self.redis.url]
+        elif design == "seed-gevent":
+            args = [py, "-m", "gunicorn", "-k", "gevent", "-w", str(workers), "--worker-connections", "10000",
+                    "--backlog", "4096", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+                    "bench.seed.revisited:app"]
+        elif design == "seed-flask":
+            if workers != 1:
+                raise ValueError("Flask's threaded server runs one process")
+            args = [py, "-m", "bench.seed.original", "--port", str(port)]
+        else:
+            raise ValueError(design)
+        proc = Proc(f"web-{design}", args, self.env(**env), port)
+        proc.start(timeout=40)
+        return proc

@@ -1,0 +1,89 @@
+"""The benchmark's load generator still parses streams: 5 viewers, ~2 s, against the bare floor server.
+
+Not a timed test: it asserts that frames were parsed, never how fast (make test stays
+independent of machine speed; `make bench` measures).
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from bench import floor
+from bench.loadgen import run_load
+from streaming.bus import Frame, SyncBus
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+def floor_server(redis_server):
+    """bench.floor in a thread, fed 15 fps of 20 KB frames through the real Redis."""
+    import uvloop
+
+    started: list = []
+    ready = threading.Event()
+    thread = threading.Thread(
+        target=lambda: uvloop.run(floor.serve(0, redis_server.url, ready=lambda *a: (started.extend(a), ready.set()))),
+        daemon=True)
+    thread.start()
+    assert ready.wait(10), "floor server did not start"
+    port, stop = started
+    bus = SyncBus(redis_server.url)
+    publishing = threading.Event()
+    publishing.set()
+
+    def publish() -> None:
+        seq = 0
+        while publishing.is_set():
+            seq += 1
+            bus.publish_frame("cam", Frame(seq, time.time(), 640, 480, b"\xff\xd8" + bytes(20_000) + b"\xff\xd9"))
+            time.sleep(1 / 15)
+
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    yield port
+    publishing.clear()
+    publisher.join(2)
+    stop()
+    thread.join(5)
+    bus.close()
+
+
+def test_load_generator_parses_frames_from_the_floor_server(floor_server):
+    result = run_load("127.0.0.1", floor_server, ["/cameras/cam/stream.mjpg?token=x"] * 5,
+                      ramp=0.2, warmup=0.5, duration=1.5, processes=1)
+    summary = result.summary()
+    assert result.failed == 0, summary["failures"]
+    assert len(result.fps) == 5
+    assert result.frames >= 5 and min(result.fps) > 0, summary
+    assert summary["latency_p50_ms"] is not None and summary["latency_p50_ms"] >= 0
+    assert summary["mbytes_per_s"] > 0
+
+
+def test_load_generator_dechunks_and_reads_plain_bodies():
+    """Chunked (uvicorn) and unchunked (HTTP/1.0-style) responses parse to the same parts, split anywhere."""
+    from bench.loadgen import Viewer, _Stats
+    from streaming import multipart
+
+    async def parse(data: bytes, step: int) -> int:
+        stats = _Stats(0, 2e9)
+        stats.in_window = True
+        buffer = bytearray(1024)
+        viewer = Viewer(b"", stats, buffer)
+        for i in range(0, len(data), step):
+            piece = data[i:i + step]
+            buffer[: len(piece)] = piece
+            viewer.buffer_updated(len(piece))
+        assert viewer.error is None, viewer.error
+        return viewer.count
+
+    parts = [multipart.part(bytes([n]) * (100 + n), 1.5 + n) for n in range(3)]
+    body = multipart.STREAM_START + b"".join(parts)
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in [multipart.STREAM_START, *parts])
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n"
+    for step in (1, 7, 1000):
+        assert asyncio.run(parse(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked, step)) == 3
+        assert asyncio.run(parse(head + b"\r\n" + body, step)) == 3
