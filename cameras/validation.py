@@ -17,16 +17,21 @@ RESOLUTION_RE = re.compile(r"^(\d{2,4})x(\d{2,4})$")
 
 
 def split_credentials(url: str) -> tuple[str, str, str]:
-    """Return (url without user:pass, username, password); credentials live in their own fields."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    """Return (url without user:pass, username, password); credentials live in their own fields.
+
+    Never raises: the host and port are kept as typed (a bad port is validate_source's to
+    report), and a URL that cannot be parsed at all is returned unchanged.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
         return url, "", ""
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return clean, unquote(parts.username or ""), unquote(parts.password or "")
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, "", ""
+    username, _, password = userinfo.partition(":")
+    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    return clean, unquote(username), unquote(password)
 
 
 def resolve_file_path(source: str) -> Path:

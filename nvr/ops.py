@@ -218,6 +218,16 @@ class Snapshot(Collector):
                                           "Redis frame channels this process subscribes to.", labels=["pid"])
         subscriptions.add_metric(pid, hub.subscription_count())
         yield subscriptions
+        # What a stream leaves behind if it is not ended properly (counted by tests/reliability/test_load.py).
+        for name, help_text, count in (
+            ("nvr_stream_open_streams", "Streams open in this web process (single cameras and grids).",
+             len(hub.viewers)),
+            ("nvr_stream_feeds", "Camera feeds (one per camera and size) this web process holds.", len(hub.feeds)),
+            ("nvr_web_asyncio_tasks", "asyncio tasks alive in this web process.", len(asyncio.all_tasks())),
+        ):
+            gauge = GaugeMetricFamily(name, help_text, labels=["pid"])
+            gauge.add_metric(pid, count)
+            yield gauge
         rss = _resident_bytes()
         if rss is not None:
             memory = GaugeMetricFamily("nvr_web_resident_memory_bytes", "Resident memory of this web process.",

@@ -5,7 +5,9 @@ the process's memory), but Linux autotunes a socket's send buffer up to several 
 a slow viewer would then sit seconds behind live, and the transport's default
 high-water mark lets two frames queue in the process. A fixed SO_SNDBUF and a small
 write buffer keep what is queued for one viewer to about one frame, so "newest frame
-wins" holds down to the socket (measured in tests/streaming/test_fanout.py). Used by scripts/serve-web.sh as `--http nvr.server:HttpProtocol`.
+wins" holds down to the socket (measured in tests/streaming/test_fanout.py). What a client
+may send before its request is handled is bounded too (MAX_HEAD_BYTES, MAX_URL_BYTES).
+Used by scripts/serve-web.sh as `--http nvr.server:HttpProtocol`.
 """
 from __future__ import annotations
 
@@ -18,6 +20,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 SEND_BUFFER_BYTES = int(os.environ.get("NVR_STREAM_SNDBUF", 64 * 1024))
 # uvicorn's own buffer pauses the response above this many bytes (the default lets two frames queue).
 WRITE_BUFFER_HIGH = int(os.environ.get("NVR_STREAM_WRITE_BUFFER", 16 * 1024))
+# httptools buffers an unfinished request head without limit: one client sending an endless
+# header grew the process by every byte it sent (measured: 4 such clients, +200 MB). Browsers
+# send a few KB; a stream URL with a token is about 100 bytes.
+MAX_HEAD_BYTES = 64 * 1024  # request line + headers, else 431
+MAX_URL_BYTES = 8 * 1024  # path + query string, else 414
+LINGER_SECONDS = 2.0  # after refusing, input is read and dropped this long so the client sees the answer
+_REFUSALS = {414: b"HTTP/1.1 414 URI Too Long\r\n", 431: b"HTTP/1.1 431 Request Header Fields Too Large\r\n"}
 
 
 class HttpProtocol(HttpToolsProtocol):
@@ -29,4 +38,52 @@ class HttpProtocol(HttpToolsProtocol):
             except OSError:
                 pass
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        self._reading_head, self._head_bytes, self._refused = True, 0, False
         super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # dropped until the lingering close
+        if self._reading_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # Checked after parsing: a chunk that completes the head and carries a body is fine.
+        if self._reading_head and self._head_bytes > MAX_HEAD_BYTES and not self._refused:
+            self._refuse(431, f"request head over {MAX_HEAD_BYTES} bytes")
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        if self._refused:
+            return
+        if len(self.url) > MAX_URL_BYTES:
+            self._refuse(414, f"URL over {MAX_URL_BYTES} bytes")  # before the application sees it
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            return
+        super().on_message_complete()
+        self._reading_head, self._head_bytes = True, 0  # a keep-alive connection's next request
+
+    def _refuse(self, status: int, reason: str) -> None:
+        """Answer `status` and close, without the request reaching the application."""
+        self.logger.warning("Request refused (%d): %s.", status, reason)
+        self._refused = True
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.transport.close()  # never write into a response being sent
+            return
+        body = reason.encode() + b".\n"
+        self.transport.write(_REFUSALS[status] + b"content-type: text/plain; charset=utf-8\r\n"
+                             b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+        # Closing with unread input would send a reset that can overtake the answer: half-close,
+        # keep reading (and dropping) for a moment, then close.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)

@@ -3,8 +3,10 @@
 Stream clients reconnect often and in crowds, and Django's password hasher costs
 about 0.2 s of CPU per check (FACTS), so a Basic credential is verified once and the
 result remembered briefly, keyed by an HMAC of the header (never the password), and
-concurrent checks of the same header share one verification. Tokens cost one
-indexed lookup of a SHA-256.
+concurrent checks of the same header share one verification. A username with no
+account is refused without a hash (after a CPU-free wait as long as a real check), and
+nvr.throttle refuses an account after repeated failures, so a burst of wrong credentials
+cannot queue hashes ahead of other users. Tokens cost one indexed lookup of a SHA-256.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from streaming.models import StreamToken, hash_token
 BASIC_OK_SECONDS = 60.0
 BASIC_FAIL_SECONDS = 5.0
 MAX_CONCURRENT_PASSWORD_CHECKS = 2  # a burst of wrong passwords cannot take every core
+REAL_CHECK_SECONDS = 0.01  # a check that took longer computed a hash (a locked account takes no time)
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Access:
 _basic_cache: dict[bytes, tuple[int | None, float]] = {}
 _basic_pending: dict[bytes, asyncio.Future] = {}
 _password_checks: asyncio.Semaphore | None = None
+_check_seconds = 0.2  # how long a password check takes here (moving average; FACTS: ~0.2 s for PBKDF2)
 
 
 def _cache_key(header: str) -> bytes:
@@ -74,9 +78,14 @@ def _check_password(username: str, password: str) -> int | None:
     return user.pk if user is not None and user.is_active else None
 
 
+async def _account_exists(username: str) -> bool:
+    model = get_user_model()
+    return await model._default_manager.filter(**{model.USERNAME_FIELD: username}).aexists()
+
+
 async def _basic_user_id(header: str) -> int | None:
     """The user id for an `Authorization: Basic ...` header, verified at most once per minute."""
-    global _password_checks
+    global _password_checks, _check_seconds
     key = _cache_key(header)
     cached = _basic_cache.get(key)
     now = time.monotonic()
@@ -95,8 +104,18 @@ async def _basic_user_id(header: str) -> int | None:
     try:
         if _password_checks is None:
             _password_checks = asyncio.Semaphore(MAX_CONCURRENT_PASSWORD_CHECKS)
-        async with _password_checks:
-            user_id = await sync_to_async(_check_password, thread_sensitive=False)(username, password)
+        if await _account_exists(username):
+            async with _password_checks:
+                started = time.monotonic()
+                user_id = await sync_to_async(_check_password, thread_sensitive=False)(username, password)
+                took = time.monotonic() - started
+                if took > REAL_CHECK_SECONDS:
+                    _check_seconds += (took - _check_seconds) * 0.2
+        else:
+            # Made-up usernames (a spray) cost no hash and queue nothing ahead of real users; the
+            # wait keeps the answer about as slow as a real check, so timing does not reveal accounts.
+            user_id = None
+            await asyncio.sleep(_check_seconds)
         if len(_basic_cache) > 10_000:
             _basic_cache.clear()
         _basic_cache[key] = (user_id, time.monotonic() + (BASIC_OK_SECONDS if user_id else BASIC_FAIL_SECONDS))

@@ -29,6 +29,9 @@ STATUS_CHANNEL = f"{PREFIX}:status"
 _HEADER = struct.Struct("!4sQdHH")
 _MAGIC = b"NVR1"
 
+# Longest wait between attempts to reach Redis again: frames resume at most this long after it returns.
+RECONNECT_MAX_DELAY = 2.0
+
 # Size variants are snapped to these widths, so the work per frame stays bounded.
 VARIANT_WIDTHS = (160, 240, 320, 480, 640, 800, 960, 1280, 1920)
 
@@ -341,7 +344,7 @@ class FrameSubscriber:
                 log.warning("bus: subscription lost (%s); reconnecting in %.1fs", type(error).__name__, backoff)
                 await self._close_connection()
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, RECONNECT_MAX_DELAY)
 
 
 async def status_updates(url: str) -> AsyncIterator[dict]:
@@ -379,4 +382,4 @@ async def status_updates(url: str) -> AsyncIterator[dict]:
                 except Exception:  # noqa: BLE001 - closing a broken connection
                     pass
         await asyncio.sleep(backoff)
-        backoff = min(backoff * 2, 5.0)
+        backoff = min(backoff * 2, RECONNECT_MAX_DELAY)

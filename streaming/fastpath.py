@@ -19,8 +19,9 @@ from importlib import import_module
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import DisallowedHost
+from django.core.exceptions import DisallowedHost, SuspiciousOperation
 from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.exception import response_for_exception
 from django.db import close_old_connections
 
 STREAM_PATH = re.compile(r"^/cameras/(?P<slug>[-a-zA-Z0-9_]+)/stream\.mjpg$")
@@ -79,6 +80,8 @@ async def serve_stream(scope, receive, send, slug: str) -> None:
         return await _send_response(send, HttpResponseBadRequest("Invalid Host header.\n"))
     try:
         plan = await views.plan_stream(request, slug)
+    except SuspiciousOperation as error:  # e.g. too many query fields: a 400, as Django answers it
+        plan = await sync_to_async(response_for_exception)(request, error)
     finally:
         await sync_to_async(close_old_connections)()
     if not isinstance(plan, views.StreamPlan):

@@ -1,0 +1,59 @@
+"""Login forms and view that say when an account is locked (see nvr.throttle).
+
+The backend already refuses a locked account (with Django's generic "didn't match"
+message); these forms check first, so the person is told to wait and for how long (a form
+error, and on the login page a message too, since its template shows one fixed error
+text), and the login view answers 429 with Retry-After so scripts can tell too.
+Wiring (nvr/urls.py): `path("accounts/login/", LoginView.as_view(), name="login")` before
+the `django.contrib.auth.urls` include, and `admin.site.login_form = AdminLoginForm`.
+"""
+from __future__ import annotations
+
+import math
+
+from django.contrib import messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from nvr import throttle
+
+LOCKED_MESSAGE = "Too many failed logins for this account. Try again in %(seconds)d seconds."
+
+
+class ThrottledLoginMixin:
+    """Refuse a locked account before checking its password, with a message that says so."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if username is not None and self.cleaned_data.get("password") is not None:
+            seconds = throttle.locked_for(str(username), throttle.client_address(self.request))
+            if seconds:
+                self.locked_seconds = math.ceil(seconds)
+                raise ValidationError(LOCKED_MESSAGE, code="locked", params={"seconds": self.locked_seconds})
+        return super().clean()
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    pass
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login view with the throttled form; a locked account gets 429 and Retry-After."""
+
+    form_class = LoginForm
+
+    def form_invalid(self, form):
+        seconds = getattr(form, "locked_seconds", None)
+        if seconds:  # shown with the page's messages, which every template renders
+            messages.error(self.request, LOCKED_MESSAGE % {"seconds": seconds}, fail_silently=True)
+        response = super().form_invalid(form)
+        if seconds:
+            response.status_code = 429
+            response["Retry-After"] = str(seconds)
+        return response
