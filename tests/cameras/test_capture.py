@@ -14,6 +14,17 @@ from tests.support.frames import collect_frames, decode, wait_for_status
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def request_variant(url: str, slug: str, width: int) -> None:
+    """Ask capture for a size variant, as a web process does."""
+
+    async def want() -> None:
+        bus = ViewBus(url)
+        await bus.want_width(slug, width)
+        await bus.aclose()
+
+    asyncio.run(want())
+
+
 def test_frames_arrive_as_jpeg_of_the_expected_size_within_the_fps_cap(redis_url, supervisor_thread):
     make_camera("pattern", source="320x240", max_fps=5)
     supervisor_thread()
@@ -54,12 +65,7 @@ def test_size_variant_is_encoded_while_requested(redis_url, supervisor_thread):
     supervisor_thread()
     wait_for_status(redis_url, "variant", lambda s: s["state"] == "online", 10)
 
-    async def want() -> None:
-        bus = ViewBus(redis_url)
-        await bus.want_width("variant", 160)
-        await bus.aclose()
-
-    asyncio.run(want())
+    request_variant(redis_url, "variant", 160)
     time.sleep(1.5)  # workers refresh wanted sizes once a second
     frames = collect_frames(redis_url, "variant", 1.5, width=160)
     assert frames, "no 160 px variant published"
@@ -107,12 +113,7 @@ def test_a_variant_wider_than_the_camera_gets_the_frame_as_it_is(redis_url, supe
     supervisor_thread()
     wait_for_status(redis_url, "small", lambda s: s["state"] == "online", 10)
 
-    async def want() -> None:
-        bus = ViewBus(redis_url)
-        await bus.want_width("small", 480)
-        await bus.aclose()
-
-    asyncio.run(want())
+    request_variant(redis_url, "small", 480)
     time.sleep(1.5)
     frames = collect_frames(redis_url, "small", 1.5, width=480)
     assert frames and decode(frames[-1][1].jpeg).shape == (240, 320, 3)

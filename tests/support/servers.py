@@ -48,7 +48,37 @@ def _stop_process(proc: subprocess.Popen | None, timeout: float) -> None:
             stream.close()
 
 
-class RedisServer:
+class _ChildServer:
+    """What Redis and RTSP test servers share: a child process, restart on the same port, `with`."""
+
+    proc: subprocess.Popen | None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def restart(self, down_for: float = 0.0) -> Self:
+        """Stop, stay down `down_for` seconds, start again on the same port (an outage)."""
+        self.stop()
+        if down_for:
+            time.sleep(down_for)
+        return self.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class RedisServer(_ChildServer):
     """redis-server without persistence on a loopback port that survives restart()."""
 
     def __init__(self, port: int | None = None, executable: str = "redis-server") -> None:
@@ -115,26 +145,9 @@ class RedisServer:
         _stop_process(self.proc, timeout)
         self.proc = None
 
-    def restart(self, down_for: float = 0.0) -> RedisServer:
-        """Stop, stay down `down_for` seconds, start on the same port (a Redis outage)."""
-        self.stop()
-        if down_for:
-            time.sleep(down_for)
-        return self.start()
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
-class RtspServer:
+class RtspServer(_ChildServer):
     """tests/support/rtsp_server.py under /usr/bin/python3 (where GstRtspServer is importable).
 
     With port=None the RTSP server binds port 0 and reports the port it got in its READY
@@ -226,23 +239,6 @@ class RtspServer:
         _stop_process(self.proc, 5)
         self.proc = None
 
-    def restart(self, down_for: float = 0.0) -> RtspServer:
-        """Stop, stay down `down_for` seconds, start again on the same port."""
-        self.stop()
-        if down_for:
-            time.sleep(down_for)
-        return self.start()
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 class SilentTcpServer:
