@@ -6,8 +6,11 @@ connection, until the response ends, which for a stream is as long as the viewer
 watches. Measured (bench/README.md): 100 viewers held 107 threads and 100 database
 connections, about 260 KB per viewer, and cost 1.5-2x the CPU per frame. Here the
 same plan (streaming.views.plan_stream: same authentication, permissions, options and
-refusals) is made, the database connection is closed after the lookups, and each part
-goes out in one `send`. Everything else is Django's.
+refusals) is made and the database connection is closed after the lookups. Under nvr's
+uvicorn protocol (nvr.server.DirectWrite in the scope) the camera's feed then writes
+every part to the connection itself, so a frame costs one loop over the viewers rather
+than one task wake-up and `send` per viewer; elsewhere each part goes out in one `send`.
+Everything else is Django's.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from django.core.exceptions import DisallowedHost, SuspiciousOperation
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.db import close_old_connections
+
+from nvr.server import DIRECT_WRITE
 
 STREAM_PATH = re.compile(r"^/cameras/(?P<slug>[-a-zA-Z0-9_]+)/stream\.mjpg$")
 
@@ -50,7 +55,7 @@ def _late():
     headers = [(b"content-type", multipart.CONTENT_TYPE.encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in views.NO_STORE.items()]
     headers.append((b"x-content-type-options", b"nosniff"))
-    return auser, views, get_hub, headers
+    return auser, views, get_hub, headers, multipart.STREAM_START
 
 
 async def _send_response(send, response) -> None:
@@ -70,7 +75,7 @@ def _request(scope) -> ASGIRequest:
 
 
 async def serve_stream(scope, receive, send, slug: str) -> None:
-    auser, views, get_hub, headers = _late()
+    auser, views, get_hub, headers, stream_start = _late()
     request = _request(scope)
     try:
         request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware would check
@@ -95,16 +100,24 @@ async def serve_stream(scope, receive, send, slug: str) -> None:
         task.cancel()
 
     watcher = asyncio.get_running_loop().create_task(until_disconnect())
-    body = plan.body(get_hub())
+    direct = scope.get("extensions", {}).get(DIRECT_WRITE) if plan.can_write_direct else None
+    body = None if direct else plan.body(get_hub())
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        async for chunk in body:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except asyncio.CancelledError:
+        if direct:
+            await send({"type": "http.response.body", "body": stream_start, "more_body": True})
+            await plan.serve_direct(get_hub(), direct.transport, chunked=direct.chunked)
+        else:
+            async for chunk in body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        # Access was revoked: end the response, but never wait on a peer that stopped reading.
+        async with asyncio.timeout(settings.NVR_STREAM_WRITE_DEADLINE):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except (asyncio.CancelledError, TimeoutError):
         # The viewer left, or its write missed the hub's deadline: this is the request's
         # boundary, so the cancellation ends here and the server closes the connection.
         pass
     finally:
         watcher.cancel()
-        await body.aclose()
+        if body is not None:
+            await body.aclose()

@@ -1,8 +1,12 @@
 """Fan-out in one web process: one subscription per watched camera and size, many viewers.
 
-A Feed holds the newest frame (as ready-made multipart bytes) and wakes its viewers;
-there are no per-viewer queues, so a slow viewer simply gets fewer, newer frames. One
-maintenance task per process shows offline frames for silent cameras, keeps size
+A Feed holds the newest frame (as ready-made multipart bytes) and hands it to its
+viewers; there are no per-viewer queues, so a slow viewer simply gets fewer, newer
+frames. A viewer is either *direct* (the server gave us its transport, see
+nvr.server.DirectWrite: the feed writes each part to it in one loop per frame, or
+skips it while its previous part is still queued) or a task that awaits the feed's
+event and yields parts (any other ASGI server, Django's test client, paced streams).
+One maintenance task per process shows offline frames for silent cameras, keeps size
 variants requested, and drops viewers whose socket stopped draining (write deadline).
 """
 from __future__ import annotations
@@ -44,15 +48,19 @@ class Feed:
         self.frames = 0
         self.gaps = 0  # sequence numbers never received (Redis dropped or we fell behind)
         self.listeners: set[asyncio.Event] = set()  # set on every push: streams of many feeds (the grid)
+        self.direct: set[Viewer] = set()  # viewers whose transport this feed writes to itself
         self._changed = asyncio.Event()
 
-    def push(self, frame: Frame, *, live: bool = True) -> None:
-        """Make `frame` the newest and wake every viewer; built once, shared by all."""
+    def push(self, frame: Frame, *, live: bool = True) -> int:
+        """Make `frame` the newest and hand it to every viewer; built once, shared by all.
+
+        Returns the bytes written to direct viewers (the others write their own).
+        """
         if live:
             last = self.frame.seq if self.frame is not None and self.live else None
             if last is not None:
                 if frame.seq <= last and frame.ts <= self.frame.ts:
-                    return  # duplicate or older than what we have
+                    return 0  # duplicate or older than what we have
                 if frame.seq > last + 1:
                     self.gaps += frame.seq - last - 1
             self.frames += 1
@@ -65,6 +73,34 @@ class Feed:
         changed.set()
         for listener in self.listeners:
             listener.set()
+        return self._write_direct() if self.direct else 0
+
+    def _write_direct(self) -> int:
+        """One write of the ready-made chunk per direct viewer whose previous part has left.
+
+        This loop is the whole per-viewer cost of a frame (no task wake-up, no copy): a
+        viewer whose transport still holds data is skipped, so it gets the newest frame
+        once it drains, and the time it has been stuck feeds the write deadline.
+        """
+        part = self.part
+        chunk = b"%x\r\n%b\r\n" % (len(part), part)
+        now = time.monotonic()
+        written = 0
+        for viewer in self.direct:
+            transport = viewer.transport
+            if transport.get_write_buffer_size():
+                viewer.skipped += 1
+                if viewer.sending_since is None:
+                    viewer.sending_since = now
+                continue
+            viewer.sending_since = None
+            try:
+                transport.write(chunk if viewer.chunked else part)
+            except RuntimeError:
+                continue  # the connection closed under us: its task is ending and will remove it
+            viewer.frames += 1
+            written += 1
+        return written * len(chunk)
 
     async def changed(self) -> None:
         """Wait until a newer frame arrives.
@@ -78,7 +114,7 @@ class Feed:
 
 @dataclass(eq=False)
 class Viewer:
-    """One open stream; the maintenance task cancels it when a write exceeds the deadline."""
+    """One open stream; the maintenance task ends it when a write exceeds the deadline."""
 
     feed: Feed
     task: asyncio.Task | None
@@ -86,6 +122,8 @@ class Viewer:
     frames: int = 0
     skipped: int = 0
     started: float = field(default_factory=time.monotonic)
+    transport: asyncio.Transport | None = None  # set for a direct viewer: the feed writes to it
+    chunked: bool = False  # the direct viewer's response uses chunked transfer encoding
 
 
 class Hub:
@@ -111,7 +149,7 @@ class Hub:
     def _on_frame(self, channel: str, frame: Frame) -> None:
         feed = self._by_channel.get(channel)
         if feed is not None:
-            feed.push(frame)
+            self.bytes_sent += feed.push(frame)
 
     @asynccontextmanager
     async def watch(self, slug: str, width: int, name: str) -> AsyncIterator[Feed]:
@@ -143,7 +181,7 @@ class Hub:
         except BUS_ERRORS:
             return
         if frame is not None and feed.frame is None and time.time() - frame.ts < OFFLINE_AFTER:
-            feed.push(frame)
+            self.bytes_sent += feed.push(frame)
 
     async def stream(self, feed: Feed, *, fps: float | None = None) -> AsyncIterator[bytes]:
         """Multipart bytes for one viewer: newest frame wins, at most `fps`, write deadline enforced."""
@@ -177,6 +215,30 @@ class Hub:
             self.frames_sent += viewer.frames
             self.frames_skipped += viewer.skipped
 
+    @asynccontextmanager
+    async def direct(self, feed: Feed, transport: asyncio.Transport, *, chunked: bool) -> AsyncIterator[Viewer]:
+        """Let `feed` write its parts straight to `transport` for the duration of the block.
+
+        The caller has sent the response head and the stream's first boundary; the newest
+        frame goes out at once, every later one from Feed.push. The block only waits (for
+        the viewer to leave, or to re-check access): no work per frame happens in it.
+        """
+        viewer = Viewer(feed, asyncio.current_task(), transport=transport, chunked=chunked)
+        self.viewers.add(viewer)
+        feed.direct.add(viewer)
+        try:
+            if feed.part:
+                part = feed.part
+                transport.write(b"%x\r\n%b\r\n" % (len(part), part) if chunked else part)
+                viewer.frames += 1
+                self.bytes_sent += len(part)
+            yield viewer
+        finally:
+            feed.direct.discard(viewer)
+            self.viewers.discard(viewer)
+            self.frames_sent += viewer.frames
+            self.frames_skipped += viewer.skipped
+
     # Maintenance -------------------------------------------------------------------
     def _ensure_maintenance(self) -> None:
         if self._maintenance is None or self._maintenance.done():
@@ -204,6 +266,11 @@ class Hub:
                 log.info("stream %s: viewer dropped (no write progress for %.0fs)", viewer.feed.slug, self.write_deadline)
                 self.deadline_drops += 1
                 self.viewers.discard(viewer)
+                if viewer.transport is not None:
+                    viewer.feed.direct.discard(viewer)
+                    # Not close(): that waits for the queued bytes to drain, which a stalled or
+                    # vanished peer never does (FACTS: the socket would stay until TCP gives up).
+                    viewer.transport.abort()
                 viewer.task.cancel()
 
     def _show_offline_frames(self) -> None:
@@ -224,7 +291,7 @@ class Hub:
         height = feed.frame.height if feed.frame else width * 9 // 16
         jpeg = await asyncio.to_thread(render_offline_jpeg, feed.name, reason, width, height)
         if time.monotonic() - feed.live_at >= OFFLINE_AFTER:  # a live frame may have come meanwhile
-            feed.push(Frame(0, time.time(), width, height, jpeg), live=False)
+            self.bytes_sent += feed.push(Frame(0, time.time(), width, height, jpeg), live=False)
 
     async def _renew_wants(self) -> None:
         for slug, width in list(self.feeds):

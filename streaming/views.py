@@ -77,6 +77,21 @@ class StreamPlan:
     def body(self, hub):
         return _viewer(hub, self.camera, self.width, self.fps, self.access)
 
+    @property
+    def can_write_direct(self) -> bool:
+        """Unpaced streams can be written by the feed itself (see Hub.direct)."""
+        return self.fps is None
+
+    async def serve_direct(self, hub, transport, *, chunked: bool) -> None:
+        """Until the viewer leaves or loses access: the feed writes the parts, this only waits."""
+        camera = self.camera
+        async with hub.watch(camera.slug, self.width, camera.name) as feed:
+            async with hub.direct(feed, transport, chunked=chunked):
+                while True:
+                    await asyncio.sleep(settings.NVR_STREAM_ACCESS_RECHECK)
+                    if not await self.access.still_allows(camera.slug):
+                        return  # revoked while watching
+
 
 async def plan_stream(request, slug: str) -> StreamPlan | HttpResponse:
     """Authorise a stream request and parse its options; an HttpResponse is the refusal to send."""

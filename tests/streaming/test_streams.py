@@ -29,10 +29,26 @@ def stack(live_web, capture_process, redis_url):
 
 def test_parts_have_the_headers_clients_need(stack):
     web, token = stack
+    check_parts(web.url, token)
 
+
+def test_daphne_serves_the_same_stream(stack, redis_url):
+    """Under uvicorn the feed writes parts itself (nvr.server.DirectWrite); daphne (`runserver`) gets them
+    through ASGI sends: both must give clients the same stream."""
+    from tests.support.processes import web_server
+
+    _, token = stack
+    server = web_server(redis_url, server="daphne").start()
+    try:
+        check_parts(server.url, token)
+    finally:
+        server.stop()
+
+
+def check_parts(base_url: str, token: str) -> None:
     async def run():
         async with httpx.AsyncClient(timeout=10) as client:
-            return await read_parts(client, f"{web.url}/cameras/front/stream.mjpg?token={token}", 12)
+            return await read_parts(client, f"{base_url}/cameras/front/stream.mjpg?token={token}", 12)
 
     response, parts = asyncio.run(run())
     assert response.status_code == 200
