@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds measured per fan-out point")
     parser.add_argument("--viewers", help="comma-separated N, e.g. 100,500")
     parser.add_argument("--scenarios", help="comma-separated: 1cam-1proc,16cam-1proc,16cam-4proc")
+    parser.add_argument("--designs", help="comma-separated designs for the fan-out parts, instead of the part's own "
+                        "(floor,nvr,seed-gevent,seed-flask)")
     parser.add_argument("--stalled-seconds", type=float, help="how long stalled viewers stall")
     parser.add_argument("--budget", type=float, default=19.0,
                         help="minutes: fan-out points that would end later are skipped (default %(default)s)")
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def design_filter(designs: list[str]) -> list[str]:
         keep = {"all": designs, "fanout": ["nvr"], "baseline": ["seed-gevent", "seed-flask"], "floor": ["floor"]}
-        return [d for d in designs if d in keep.get(args.part, [])]
+        chosen = args.designs.split(",") if args.designs else keep.get(args.part, [])
+        return [d for d in designs if d in chosen]
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             saved = plan.viewers
             plan.viewers = tuple(fitting) or viewers[:1]
             try:
-                return fanout_scenario(stack, scenario, designs, plan, log)
+                return fanout_scenario(stack, scenario, designs, plan, log, deadline=budget_end)
             finally:
                 plan.viewers = saved
 

@@ -199,6 +199,9 @@ def markdown(results: dict) -> str:
         lines.append("Largest N at median >= 14 fps (no failed viewer): "
                      + ", ".join(f"{LABELS.get(d, d)} **{n or '< ' + str(results['plan']['viewers'][0])}**"
                                  for d, n in largest.items()) + ".")
+        if scenario.get("tiebreak"):
+            tie = scenario["tiebreak"]
+            lines.append(f"- tie-break: N={tie['viewers']} was run because {tie['why']}.")
         def names(key: str) -> tuple[str, str]:
             ours, _, base = key.rpartition("/")
             return LABELS[ours or "nvr"], LABELS[base]

@@ -29,6 +29,9 @@ class Plan:
     duration: float = 10.0  # measurement window per fan-out point
     warmup: float = 2.0
     viewers: tuple[int, ...] = (100, 250, 500, 1000, 2000)
+    # When two compared designs (the floor aside) both hold at the largest N, one more point
+    # tells them apart: a tie at the top of the list says nothing about who scales further.
+    tiebreak_viewers: int = 3000
     latency_viewers: int = 200
     capture_counts: tuple[int, ...] = (1, 4, 8, 16)
     capture_duration: float = 10.0
@@ -131,8 +134,12 @@ def collapsed(point: dict) -> bool:
     return point["fps_median"] < COLLAPSED_FPS or point["failed"] > point["viewers"] / 2
 
 
-def fanout_scenario(stack: Stack, scenario: dict, designs: list[str], plan: Plan, log) -> dict:
-    """Every design of the scenario at growing N, each until it collapses."""
+def fanout_scenario(stack: Stack, scenario: dict, designs: list[str], plan: Plan, log,
+                    deadline: float | None = None) -> dict:
+    """Every design of the scenario at growing N, each until it collapses; then a tie-break point.
+
+    Points are skipped (and said so) rather than run past `deadline` (time.monotonic()).
+    """
     cameras = test_cameras(scenario["cameras"])
     stack.set_cameras(cameras)
     if stack.capture is None:
@@ -164,7 +171,35 @@ def fanout_scenario(stack: Stack, scenario: dict, designs: list[str], plan: Plan
                     out["skipped"][design] = f"not run at N={', '.join(map(str, rest))}: collapsed at N={n}"
                 break
         out["points"][design] = points
+    _tiebreak(stack, out, designs, cameras, plan, log, scenario, deadline)
     return out
+
+
+def _tiebreak(stack: Stack, out: dict, designs: list[str], cameras, plan: Plan, log, scenario: dict,
+              deadline: float | None) -> None:
+    """Run `plan.tiebreak_viewers` for the compared designs that all held at the largest N."""
+    top, n = max(plan.viewers), plan.tiebreak_viewers
+    tied = [d for d in designs if d != "floor" and any(p["viewers"] == top and "error" not in p and good(p)
+                                                         for p in out["points"][d])]
+    if len(tied) < 2 or n <= top:
+        return
+    needed = len(tied) * (6 + max(1.0, n / 600) + plan.warmup + n / 1000 + plan.duration)
+    if deadline is not None and time.monotonic() + needed > deadline:
+        out["skipped"]["tiebreak"] = f"tie-break N={n} not run: it would end after the time budget"
+        return
+    out["tiebreak"] = {"viewers": n, "designs": tied, "why": f"{' and '.join(tied)} all held at N={top}"}
+    for design in tied:
+        log(f"  {scenario['key']} {design:12} N={n:5d} (tie-break) ...")
+        try:
+            point = fanout_point(stack, design, n, cameras, plan, workers=scenario["workers"])
+        except Exception as error:  # noqa: BLE001
+            log(f"    failed: {error}")
+            point = {"viewers": n, "error": str(error)[:500], "fps_median": 0.0, "failed": n}
+        else:
+            log(f"    median {point['fps_median']:5.1f} fps, p10 {point['fps_p10']:5.1f}, "
+                f"lat p50 {point['latency_p50_ms']} ms, web {point['web_cpu_pct']}% CPU, "
+                f"{point['web_us_per_frame']} us/frame, failed {point['failed']}, loadgen {point['loadgen_cpu_pct']}%")
+        out["points"][design].append(point)
 
 
 def largest_good(points: list[dict]) -> int:
