@@ -228,7 +228,7 @@ class FrameWatcher(threading.Thread):
         super().__init__(daemon=True, name="frame-watcher")
         import redis
 
-        self.client = redis.Redis.from_url(redis_url)
+        self.client = redis.Redis.from_url(redis_url, protocol=2)  # RESP3 costs a repr per message (bus.py)
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         self.pubsub.psubscribe("nvr:frames:*:0")
         self.counting = False

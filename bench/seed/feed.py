@@ -15,7 +15,7 @@ _HEADER = struct.Struct("!4sQdHH")  # streaming.bus.Frame: magic, seq, ts, width
 
 
 def frames(slug: str) -> Iterator[tuple[bytes, float]]:
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    client = redis.Redis.from_url(os.environ["REDIS_URL"], protocol=2)  # as nvr subscribes (streaming/bus.py)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(f"nvr:frames:{slug}:0")
     try:
