@@ -7,6 +7,12 @@ concurrent checks of the same header share one verification. A username with no
 account is refused without a hash (after a CPU-free wait as long as a real check), and
 nvr.throttle refuses an account after repeated failures, so a burst of wrong credentials
 cannot queue hashes ahead of other users. Tokens cost one indexed lookup of a SHA-256.
+
+Crowds of stream clients share a credential (a wall of displays, a reconnect storm after
+a restart, every viewer's re-check every 15 s): token lookups, camera lookups and re-checks
+are answered once per ACCESS_MEMO_SECONDS for all of them (bench/README.md: 2,000 viewers
+connecting kept the one ORM thread busy for seconds and starved the frame writes). So a
+revoked token opens no new stream after at most that long, in every web process.
 """
 from __future__ import annotations
 
@@ -30,6 +36,47 @@ BASIC_OK_SECONDS = 60.0
 BASIC_FAIL_SECONDS = 5.0
 MAX_CONCURRENT_PASSWORD_CHECKS = 2  # a burst of wrong passwords cannot take every core
 REAL_CHECK_SECONDS = 0.01  # a check that took longer computed a hash (a locked account takes no time)
+ACCESS_MEMO_SECONDS = 1.0  # how long a token lookup, camera lookup or re-check answers for everyone
+
+
+class _Memo:
+    """Recent answers of an async lookup by key; concurrent callers of one key share one lookup."""
+
+    def __init__(self, seconds: float, limit: int = 10_000) -> None:
+        self.seconds, self.limit = seconds, limit
+        self._values: dict = {}
+        self._pending: dict = {}
+
+    async def get(self, key, lookup):
+        hit = self._values.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            value = await lookup()
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # mark retrieved: nobody may be waiting
+            raise
+        finally:
+            del self._pending[key]
+        if len(self._values) >= self.limit:
+            self._values.clear()
+        self._values[key] = (value, time.monotonic() + self.seconds)
+        future.set_result(value)
+        return value
+
+    def clear(self) -> None:
+        self._values.clear()
+
+
+_tokens = _Memo(ACCESS_MEMO_SECONDS)
+_cameras = _Memo(ACCESS_MEMO_SECONDS)
+_rechecks = _Memo(ACCESS_MEMO_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -47,12 +94,20 @@ class Access:
             cameras = cameras.filter(pk=self.camera_id)
         return cameras
 
+    @property
+    def key(self) -> tuple:
+        """Who this access is, for memoised lookups."""
+        return (self.user.pk if self.user is not None else None, self.camera_id, self.token_id)
+
     async def camera(self, slug: str) -> Camera | None:
         """The camera if this access may watch it, else None (unknown and forbidden look alike)."""
-        return await self.cameras().filter(slug=slug).afirst()
+        return await _cameras.get((self.key, slug), self.cameras().filter(slug=slug).afirst)
 
     async def still_allows(self, slug: str) -> bool:
         """Re-check an open stream: a revoked token, a deactivated user or a removed permission ends it."""
+        return await _rechecks.get((self.key, slug), lambda: self._still_allows(slug))
+
+    async def _still_allows(self, slug: str) -> bool:
         if self.token_id is not None:
             if not await StreamToken.objects.filter(pk=self.token_id, revoked_at__isnull=True).aexists():
                 return False
@@ -130,6 +185,10 @@ async def _basic_user_id(header: str) -> int | None:
 
 
 async def _token_access(token: str) -> Access | None:
+    return await _tokens.get(hash_token(token), lambda: _lookup_token(token))
+
+
+async def _lookup_token(token: str) -> Access | None:
     row = await (
         StreamToken.objects.select_related("user")
         .filter(key_hash=hash_token(token), revoked_at__isnull=True)
@@ -167,5 +226,7 @@ async def request_access(request) -> Access | None:
 
 
 def forget_cached_credentials() -> None:
-    """Drop remembered Basic verifications (after a password change, and in tests)."""
+    """Drop remembered Basic verifications and access lookups (after a password change, and in tests)."""
     _basic_cache.clear()
+    for memo in (_tokens, _cameras, _rechecks):
+        memo.clear()

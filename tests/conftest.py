@@ -39,6 +39,16 @@ def _test_redis_only(redis_server, settings) -> None:
     settings.REDIS_URL = redis_server.url
 
 
+@pytest.fixture(autouse=True)
+def _no_remembered_access():
+    """In-process access lookups are memoised briefly (streaming.auth): never across tests."""
+    from streaming.auth import forget_cached_credentials
+
+    forget_cached_credentials()
+    yield
+    forget_cached_credentials()
+
+
 @pytest.fixture
 def redis_url(redis_server, settings) -> str:
     """A clean Redis for this test, and settings pointing at it."""
