@@ -156,8 +156,12 @@ class CpuMeter:
         return self.cpu
 
 
-def system_cpu() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+def system_cpu() -> tuple[float, float, float]:
+    """(busy, total, steal) jiffies of the whole machine, from /proc/stat.
+
+    Steal is time the hypervisor gave our virtual CPUs to someone else: when it is high,
+    every design in that run was slowed, and figures from different runs do not compare.
+    """
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
+    return sum(fields) - idle, sum(fields), fields[7]

@@ -199,6 +199,11 @@ def markdown(results: dict) -> str:
         lines.append("Largest N at median >= 14 fps (no failed viewer): "
                      + ", ".join(f"{LABELS.get(d, d)} **{n or '< ' + str(results['plan']['viewers'][0])}**"
                                  for d, n in largest.items()) + ".")
+        steal = [p["machine_steal_pct"] for plist in scenario["points"].values() for p in plist
+                 if p.get("machine_steal_pct") is not None]
+        if steal:
+            lines.append(f"- CPU steal (hypervisor) during the measured windows: median {sorted(steal)[len(steal) // 2]} %, "
+                         f"max {max(steal)} % of the machine")
         if scenario.get("tiebreak"):
             tie = scenario["tiebreak"]
             lines.append(f"- tie-break: N={tie['viewers']} was run because {tie['why']}.")

@@ -112,6 +112,7 @@ def fanout_point(stack: Stack, design: str, viewers: int, cameras: list[CameraSp
     window = result.window
     web_cpu = cpu_end - cpu_start
     busy = (sys_end[0] - sys_start[0]) / max(sys_end[1] - sys_start[1], 1)
+    steal = (sys_end[2] - sys_start[2]) / max(sys_end[1] - sys_start[1], 1)
     summary.update(
         design=design,
         label=LABELS[design],
@@ -122,6 +123,7 @@ def fanout_point(stack: Stack, design: str, viewers: int, cameras: list[CameraSp
         web_rss_mb=round(rss_after / 2**20, 1),
         kb_per_viewer=round((rss_after - rss_before) / 1024 / viewers, 1),
         machine_busy_pct=round(busy * 100, 1),
+        machine_steal_pct=round(steal * 100, 1),
     )
     return summary
 
