@@ -177,13 +177,22 @@ def fanout_scenario(stack: Stack, scenario: dict, designs: list[str], plan: Plan
     return out
 
 
+def tied_designs(points: dict[str, list[dict]], designs: list[str], plan: Plan) -> list[str]:
+    """The compared designs (not the floor) that all held at the largest N, when two or more did."""
+    top = max(plan.viewers)
+    if plan.tiebreak_viewers <= top:
+        return []
+    held = [d for d in designs if d != "floor"
+            and any(p["viewers"] == top and "error" not in p and good(p) for p in points.get(d, []))]
+    return held if len(held) >= 2 else []
+
+
 def _tiebreak(stack: Stack, out: dict, designs: list[str], cameras, plan: Plan, log, scenario: dict,
               deadline: float | None) -> None:
     """Run `plan.tiebreak_viewers` for the compared designs that all held at the largest N."""
-    top, n = max(plan.viewers), plan.tiebreak_viewers
-    tied = [d for d in designs if d != "floor" and any(p["viewers"] == top and "error" not in p and good(p)
-                                                         for p in out["points"][d])]
-    if len(tied) < 2 or n <= top:
+    n = plan.tiebreak_viewers
+    tied = tied_designs(out["points"], designs, plan)
+    if not tied:
         return
     needed = len(tied) * (6 + max(1.0, n / 600) + plan.warmup + n / 1000 + plan.duration)
     if deadline is not None and time.monotonic() + needed > deadline:

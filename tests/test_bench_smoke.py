@@ -87,3 +87,39 @@ def test_load_generator_dechunks_and_reads_plain_bodies():
     for step in (1, 7, 1000):
         assert asyncio.run(parse(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked, step)) == 3
         assert asyncio.run(parse(head + b"\r\n" + body, step)) == 3
+
+
+def test_a_tie_at_the_largest_n_asks_for_one_more_point_and_the_report_says_why():
+    from bench import report
+    from bench.report import scenario_summary
+    from bench.suites import Plan, tied_designs
+
+    def point(design: str, n: int, fps: float) -> dict:
+        return {"viewers": n, "fps_median": fps, "fps_p10": fps, "failed": 0, "design": design, "gap_p99_ms": 70,
+                "latency_p50_ms": 5, "latency_p99_ms": 9, "first_frame_p99_ms": 50, "web_cpu_pct": 10,
+                "web_us_per_frame": 20, "kb_per_viewer": 20, "loadgen_cpu_pct": [10], "machine_steal_pct": 0.2}
+
+    plan = Plan(viewers=(100, 200))
+    designs = ["floor", "nvr", "seed-gevent"]
+    points = {d: [point(d, 100, 15), point(d, 200, 15)] for d in designs}
+    assert tied_designs(points, designs, plan) == ["nvr", "seed-gevent"]
+    points["seed-gevent"][-1]["fps_median"] = 9.0
+    assert tied_designs(points, designs, plan) == []  # nvr alone held: no tie to break
+
+    points["seed-gevent"][-1]["fps_median"] = 15.0
+    points["nvr"].append(point("nvr", plan.tiebreak_viewers, 14.5))
+    points["seed-gevent"].append(point("seed-gevent", plan.tiebreak_viewers, 8.0))
+    scenario = {"name": "1 camera, 1 web process", "cameras": 1, "workers": 1, "frame_bytes": 18000,
+                "points": points, "skipped": {},
+                "tiebreak": {"viewers": plan.tiebreak_viewers, "designs": ["nvr", "seed-gevent"],
+                             "why": "nvr and seed-gevent all held at N=200"}}
+    scenario["summary"] = scenario_summary(scenario)
+    assert scenario["summary"]["largest_good"]["nvr"] == plan.tiebreak_viewers
+    assert scenario["summary"]["largest_good"]["seed-gevent"] == 200
+    text = report.markdown({"date": "today", "machine": {"host": "h", "cpu": "c", "cores": 2, "memory_gb": 1,
+                                                        "kernel": "k", "python": "3"},
+                            "load_before": [0, 0, 0], "load_after": [0, 0, 0], "plan": {"viewers": [100, 200],
+                                                                                        "duration": 1},
+                            "fanout": {"1cam-1proc": scenario}, "notes": []})
+    assert f"tie-break: N={plan.tiebreak_viewers} was run because nvr and seed-gevent" in text
+    assert "CPU steal" in text
