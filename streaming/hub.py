@@ -50,11 +50,12 @@ class Feed:
         self.listeners: set[asyncio.Event] = set()  # set on every push: streams of many feeds (the grid)
         self.direct: set[Viewer] = set()  # viewers whose transport this feed writes to itself
         self._changed = asyncio.Event()
+        self._chunk, self._chunk_version = b"", -1
 
     def push(self, frame: Frame, *, live: bool = True) -> int:
         """Make `frame` the newest and hand it to every viewer; built once, shared by all.
 
-        Returns the bytes written to direct viewers (the others write their own).
+        Returns the part bytes written to direct viewers (the others count their own).
         """
         if live:
             last = self.frame.seq if self.frame is not None and self.live else None
@@ -75,15 +76,20 @@ class Feed:
             listener.set()
         return self._write_direct() if self.direct else 0
 
+    def chunk(self) -> bytes:
+        """The newest part chunk-encoded for HTTP/1.1 bodies: built once per frame, on first use."""
+        if self._chunk_version != self.version:
+            self._chunk, self._chunk_version = b"%x\r\n%b\r\n" % (len(self.part), self.part), self.version
+        return self._chunk
+
     def _write_direct(self) -> int:
         """One write of the ready-made chunk per direct viewer whose previous part has left.
 
-        This loop is the whole per-viewer cost of a frame (no task wake-up, no copy): a
-        viewer whose transport still holds data is skipped, so it gets the newest frame
-        once it drains, and the time it has been stuck feeds the write deadline.
+        This loop is the whole per-viewer cost of a frame (no task wake-up, no copy per
+        viewer): a viewer whose transport still holds data is skipped, so it gets the newest
+        frame once it drains, and the time it has been stuck feeds the write deadline.
         """
-        part = self.part
-        chunk = b"%x\r\n%b\r\n" % (len(part), part)
+        part, chunk = self.part, self.chunk()
         now = time.monotonic()
         written = 0
         for viewer in self.direct:
@@ -100,7 +106,7 @@ class Feed:
                 continue  # the connection closed under us: its task is ending and will remove it
             viewer.frames += 1
             written += 1
-        return written * len(chunk)
+        return written * len(part)
 
     async def changed(self) -> None:
         """Wait until a newer frame arrives.
@@ -228,10 +234,9 @@ class Hub:
         feed.direct.add(viewer)
         try:
             if feed.part:
-                part = feed.part
-                transport.write(b"%x\r\n%b\r\n" % (len(part), part) if chunked else part)
+                transport.write(feed.chunk() if chunked else feed.part)
                 viewer.frames += 1
-                self.bytes_sent += len(part)
+                self.bytes_sent += len(feed.part)
             yield viewer
         finally:
             feed.direct.discard(viewer)
