@@ -101,7 +101,7 @@ class Access:
 
     async def camera(self, slug: str) -> Camera | None:
         """The camera if this access may watch it, else None (unknown and forbidden look alike)."""
-        return await _cameras.get((self.key, slug), self.cameras().filter(slug=slug).afirst)
+        return await _cameras.get((self.key, slug), lambda: self.cameras().filter(slug=slug).afirst())
 
     async def still_allows(self, slug: str) -> bool:
         """Re-check an open stream: a revoked token, a deactivated user or a removed permission ends it."""
