@@ -5,6 +5,7 @@ the RTSP test server, each web server) on free loopback ports, stops all of it b
 at the end, writes bench/results/<date>-<host>.{json,md,png} (and latest.*), and
 prints the Markdown summary.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,7 @@ def ensure_requirements() -> None:
     missing = [name for name in BENCH_ONLY if importlib.util.find_spec(name) is None]
     if missing:
         print(f"bench: installing {', '.join(missing)} (bench/requirements.txt)", flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(HERE / "requirements.txt")],
-                       check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(HERE / "requirements.txt")], check=True)
         importlib.invalidate_caches()
 
 
@@ -43,20 +43,36 @@ def raise_fd_limit() -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("part", nargs="?", default="all", choices=PARTS,
-                        help="fanout: nvr; baseline: the seed designs; floor: the bare server; all: everything")
+    parser.add_argument(
+        "part",
+        nargs="?",
+        default="all",
+        choices=PARTS,
+        help="fanout: nvr; baseline: the seed designs; floor: the bare server; all: everything",
+    )
     parser.add_argument("--quick", action="store_true", help="a ~2-minute smoke run with small N and short windows")
     parser.add_argument("--duration", type=float, help="seconds measured per fan-out point")
     parser.add_argument("--viewers", help="comma-separated N, e.g. 100,500")
     parser.add_argument("--scenarios", help="comma-separated: 1cam-1proc,16cam-1proc,16cam-4proc")
-    parser.add_argument("--designs", help="comma-separated designs for the fan-out parts, instead of the part's own "
-                        "(floor,nvr,seed-gevent,seed-flask)")
+    parser.add_argument(
+        "--designs",
+        help="comma-separated designs for the fan-out parts, instead of the part's own "
+        "(floor,nvr,seed-gevent,seed-flask)",
+    )
     parser.add_argument("--stalled-seconds", type=float, help="how long stalled viewers stall")
-    parser.add_argument("--budget", type=float, default=19.0,
-                        help="minutes: fan-out points that would end later are skipped (default %(default)s)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=19.0,
+        help="minutes: fan-out points that would end later are skipped (default %(default)s)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="where results go")
-    parser.add_argument("--from", dest="source", type=Path,
-                        help="with `report`: rebuild the .md and .png of this results .json (nothing is measured)")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        help="with `report`: rebuild the .md and .png of this results .json (nothing is measured)",
+    )
     return parser.parse_args(argv)
 
 
@@ -131,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def run_guarded(scenario, designs):
             # Skip points that would end after the budget; say so in the results.
-            estimate = lambda n: 6 + max(1.0, n / 600) + plan.warmup + n / 1000 + plan.duration
+            def estimate(n):
+                return 6 + max(1.0, n / 600) + plan.warmup + n / 1000 + plan.duration
+
             viewers = plan.viewers
             fitting = []
             clock = time.monotonic()
@@ -140,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
                 if clock <= budget_end:
                     fitting.append(n)
             if tuple(fitting) != viewers:
-                note = (f"{scenario['name']}: N={', '.join(str(n) for n in viewers if n not in fitting)} skipped "
-                        f"to end within the {args.budget:g}-minute budget")
+                note = (
+                    f"{scenario['name']}: N={', '.join(str(n) for n in viewers if n not in fitting)} skipped "
+                    f"to end within the {args.budget:g}-minute budget"
+                )
                 results["notes"].append(note)
                 log(note)
             saved = plan.viewers
@@ -172,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_s"] = round(time.monotonic() - began, 1)
     results["load_after"] = report.load_average()
     if plan.duration < 20:
-        results["notes"].append(f"fan-out points are measured for {plan.duration:g} s (the issue asks 20 s) so the "
-                                "whole run fits in 20 minutes; ramp and warm-up come before the window")
+        results["notes"].append(
+            f"fan-out points are measured for {plan.duration:g} s (the issue asks 20 s) so the "
+            "whole run fits in 20 minutes; ramp and warm-up come before the window"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     name = f"{report.stamp()}-{results['machine']['host']}" + ("-quick" if args.quick else "")
     if args.part != "all":

@@ -10,6 +10,7 @@ what any Python server must pay; the report shows how far each design is from it
 
     python -m bench.floor --port 8100 --redis redis://127.0.0.1:6379/0
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,10 +24,7 @@ from streaming.bus import PUBSUB_PROTOCOL, Frame
 
 SEND_BUFFER_BYTES = int(os.environ.get("NVR_STREAM_SNDBUF", str(64 * 1024)))
 WRITE_BUFFER_HIGH = int(os.environ.get("NVR_STREAM_WRITE_BUFFER", str(16 * 1024)))
-RESPONSE_HEAD = (
-    f"HTTP/1.1 200 OK\r\nContent-Type: {multipart.CONTENT_TYPE}\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\n"
-    .encode()
-)
+RESPONSE_HEAD = f"HTTP/1.1 200 OK\r\nContent-Type: {multipart.CONTENT_TYPE}\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
 START = b"%x\r\n%s\r\n" % (len(multipart.STREAM_START), multipart.STREAM_START)
 
 

@@ -11,6 +11,7 @@ reports per-viewer frame counts, arrival gaps, capture-to-viewer latencies (arri
 time minus X-Timestamp) and its own CPU time over the window, so a reader can see
 that the generator was not the bottleneck.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -76,8 +77,9 @@ class _Stats:
 class Viewer(asyncio.BufferedProtocol):
     """One MJPEG viewer: minimal HTTP, chunked decoding and part framing."""
 
-    def __init__(self, request: bytes, stats: _Stats, buffer: bytearray, stalled: bool = False,
-                 started: float = 0.0) -> None:
+    def __init__(
+        self, request: bytes, stats: _Stats, buffer: bytearray, stalled: bool = False, started: float = 0.0
+    ) -> None:
         self.request = request
         self.stats = stats
         self.buffer = buffer
@@ -281,7 +283,9 @@ async def _connect(loop, spec: LoadSpec, index: int, stats: _Stats, buffer: byte
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT):
             await loop.sock_connect(sock, (spec.host, spec.port))
-            _, viewer = await loop.create_connection(lambda: Viewer(request, stats, buffer, stalled, started), sock=sock)
+            _, viewer = await loop.create_connection(
+                lambda: Viewer(request, stats, buffer, stalled, started), sock=sock
+            )
     except (OSError, TimeoutError) as error:
         sock.close()
         stats.fail(f"connect: {type(error).__name__}")
@@ -354,10 +358,23 @@ async def _run(spec: LoadSpec) -> WorkerResult:
         if viewer is not None and viewer.transport is not None:
             viewer.transport.abort()
     await asyncio.sleep(0)
-    first = [v.first_frame for i, v in enumerate(viewers)
-             if v is not None and v.first_frame and not (spec.stalled and spec.stalled[i])]
-    return WorkerResult(counts, stats.failures, stats.gaps.tobytes(), stats.latencies.tobytes(), stats.bytes, cpu,
-                        spec.window_end - spec.window_start, stalled_dropped, stalled_open, first)
+    first = [
+        v.first_frame
+        for i, v in enumerate(viewers)
+        if v is not None and v.first_frame and not (spec.stalled and spec.stalled[i])
+    ]
+    return WorkerResult(
+        counts,
+        stats.failures,
+        stats.gaps.tobytes(),
+        stats.latencies.tobytes(),
+        stats.bytes,
+        cpu,
+        spec.window_end - spec.window_start,
+        stalled_dropped,
+        stalled_open,
+        first,
+    )
 
 
 def _worker(spec: LoadSpec, conn) -> None:
@@ -416,8 +433,12 @@ class LoadResult:
             "loadgen_processes": self.processes,
             "loadgen_cpu_pct": [round(c / window * 100, 1) for c in self.cpu_seconds],
             "loadgen_us_per_frame": round(sum(self.cpu_seconds) / self.frames * 1e6, 1) if self.frames else None,
-            "first_frame_p50_ms": round(float(np.percentile(self.first_frames, 50)) * 1000) if self.first_frames else None,
-            "first_frame_p99_ms": round(float(np.percentile(self.first_frames, 99)) * 1000) if self.first_frames else None,
+            "first_frame_p50_ms": round(float(np.percentile(self.first_frames, 50)) * 1000)
+            if self.first_frames
+            else None,
+            "first_frame_p99_ms": round(float(np.percentile(self.first_frames, 99)) * 1000)
+            if self.first_frames
+            else None,
             "stalled_dropped": self.stalled_dropped,
             "stalled_open": self.stalled_open,
         }
@@ -431,9 +452,21 @@ def default_processes(viewers: int) -> int:
 class LoadRun:
     """Start the workers now (they wait for their wall-clock times); collect() when done."""
 
-    def __init__(self, host: str, port: int, paths: list[str], *, ramp: float, warmup: float, duration: float,
-                 processes: int | None = None, stalled: list[bool] | None = None, probe_stalled: float = 0.0,
-                 rcvbuf: int = 0, start_delay: float = 0.5) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        paths: list[str],
+        *,
+        ramp: float,
+        warmup: float,
+        duration: float,
+        processes: int | None = None,
+        stalled: list[bool] | None = None,
+        probe_stalled: float = 0.0,
+        rcvbuf: int = 0,
+        start_delay: float = 0.5,
+    ) -> None:
         self.viewers = sum(1 for i in range(len(paths)) if not (stalled and stalled[i]))
         self.processes = processes or default_processes(len(paths))
         now = time.time()
@@ -445,8 +478,18 @@ class LoadRun:
         self.workers = []
         for k in range(self.processes):
             index = list(range(k, len(paths), self.processes))
-            spec = LoadSpec(host, port, [paths[i] for i in index], self.connect_at, ramp, self.window_start,
-                            self.window_end, [stalled[i] for i in index] if stalled else [], probe_stalled, rcvbuf)
+            spec = LoadSpec(
+                host,
+                port,
+                [paths[i] for i in index],
+                self.connect_at,
+                ramp,
+                self.window_start,
+                self.window_end,
+                [stalled[i] for i in index] if stalled else [],
+                probe_stalled,
+                rcvbuf,
+            )
             parent, child = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_worker, args=(spec, child), daemon=True, name=f"loadgen-{k}")
             proc.start()
@@ -480,8 +523,22 @@ class LoadRun:
             first += payload.first_frames
         ok = [c for c in counts if c > 0]
         failed = len(counts) - len(ok)
-        return LoadResult(self.viewers, self.processes, window, [c / window for c in ok], failed, failures,
-                          gaps.tobytes(), lats.tobytes(), sum(ok), nbytes, cpu, dropped, still_open, first)
+        return LoadResult(
+            self.viewers,
+            self.processes,
+            window,
+            [c / window for c in ok],
+            failed,
+            failures,
+            gaps.tobytes(),
+            lats.tobytes(),
+            sum(ok),
+            nbytes,
+            cpu,
+            dropped,
+            still_open,
+            first,
+        )
 
     def terminate(self) -> None:
         for proc, _ in self.workers:

@@ -3,6 +3,7 @@
 Every process is started in its own session and recorded in `STARTED`, so a run that
 is interrupted still stops everything it started (and nothing else).
 """
+
 from __future__ import annotations
 
 import os
@@ -69,8 +70,15 @@ class Proc:
         with open(self.log_path, "ab") as log:
             log.write(f"\n=== {time.strftime('%H:%M:%S')} {' '.join(self.args)}\n".encode())
             log.flush()
-            self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.args,
+                env=self.env,
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         STARTED.append(self)
         if self.port:
             self.wait_for_port(timeout)
@@ -127,6 +135,7 @@ class Proc:
                 self.proc.wait(5)
         if self in STARTED:
             STARTED.remove(self)
+
 
 def stop_all() -> None:
     """Stop every process this run started, newest first."""

@@ -12,6 +12,7 @@ it like production does. Web servers under test:
 - `seed-gevent`: bench.seed.revisited under gunicorn -k gevent;
 - `seed-flask`: bench.seed.original under Flask's threaded server.
 """
+
 from __future__ import annotations
 
 import os
@@ -102,8 +103,14 @@ class Stack:
         for position, spec in enumerate(cameras):
             Camera.objects.update_or_create(
                 slug=spec.slug,
-                defaults={"name": spec.slug, "kind": spec.kind, "source": spec.source, "max_fps": spec.max_fps,
-                          "enabled": True, "position": position},
+                defaults={
+                    "name": spec.slug,
+                    "kind": spec.kind,
+                    "source": spec.source,
+                    "max_fps": spec.max_fps,
+                    "enabled": True,
+                    "position": position,
+                },
             )
         self.cameras = list(cameras)
 
@@ -173,9 +180,24 @@ class Stack:
         elif design == "floor":
             args = [py, "-m", "bench.floor", "--port", str(port), "--redis", self.redis.url]
         elif design == "seed-gevent":
-            args = [py, "-m", "gunicorn", "-k", "gevent", "-w", str(workers), "--worker-connections", "10000",
-                    "--backlog", "4096", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                    "bench.seed.revisited:app"]
+            args = [
+                py,
+                "-m",
+                "gunicorn",
+                "-k",
+                "gevent",
+                "-w",
+                str(workers),
+                "--worker-connections",
+                "10000",
+                "--backlog",
+                "4096",
+                "-b",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "bench.seed.revisited:app",
+            ]
         elif design == "seed-flask":
             if workers != 1:
                 raise ValueError("Flask's threaded server runs one process")

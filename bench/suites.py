@@ -5,6 +5,7 @@ returns plain dicts for the JSON file and the report. Every server under test is
 started fresh for each measurement point and stopped by PID after it, so memory and
 CPU readings never carry over from one point to the next.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,23 +39,54 @@ class Plan:
     stalled_seconds: float = 60.0
     stalled_count: int = 50
     stalled_normal: int = 20
-    scenarios: list[dict] = field(default_factory=lambda: [
-        {"name": "1 camera, 1 web process", "key": "1cam-1proc", "cameras": 1, "workers": 1,
-         "designs": ["floor", "nvr", "seed-gevent", "seed-flask"]},
-        {"name": "16 cameras, 1 web process", "key": "16cam-1proc", "cameras": 16, "workers": 1,
-         "designs": ["nvr", "seed-gevent", "seed-flask"]},
-        {"name": "16 cameras, 4 web processes", "key": "16cam-4proc", "cameras": 16, "workers": 4,
-         "designs": ["nvr", "seed-gevent"]},
-    ])
+    scenarios: list[dict] = field(
+        default_factory=lambda: [
+            {
+                "name": "1 camera, 1 web process",
+                "key": "1cam-1proc",
+                "cameras": 1,
+                "workers": 1,
+                "designs": ["floor", "nvr", "seed-gevent", "seed-flask"],
+            },
+            {
+                "name": "16 cameras, 1 web process",
+                "key": "16cam-1proc",
+                "cameras": 16,
+                "workers": 1,
+                "designs": ["nvr", "seed-gevent", "seed-flask"],
+            },
+            {
+                "name": "16 cameras, 4 web processes",
+                "key": "16cam-4proc",
+                "cameras": 16,
+                "workers": 4,
+                "designs": ["nvr", "seed-gevent"],
+            },
+        ]
+    )
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(duration=3.0, warmup=1.0, viewers=(200,), latency_viewers=100, capture_counts=(1, 4),
-                   capture_duration=3.0, stalled_seconds=8.0, stalled_count=20, stalled_normal=10,
-                   scenarios=[
-                       {"name": "1 camera, 1 web process", "key": "1cam-1proc", "cameras": 1, "workers": 1,
-                        "designs": ["floor", "nvr", "seed-gevent", "seed-flask"]},
-                   ])
+        return cls(
+            duration=3.0,
+            warmup=1.0,
+            viewers=(200,),
+            latency_viewers=100,
+            capture_counts=(1, 4),
+            capture_duration=3.0,
+            stalled_seconds=8.0,
+            stalled_count=20,
+            stalled_normal=10,
+            scenarios=[
+                {
+                    "name": "1 camera, 1 web process",
+                    "key": "1cam-1proc",
+                    "cameras": 1,
+                    "workers": 1,
+                    "designs": ["floor", "nvr", "seed-gevent", "seed-flask"],
+                },
+            ],
+        )
 
 
 def test_cameras(count: int) -> list[CameraSpec]:
@@ -84,8 +116,9 @@ def _sleep_until(at: float) -> None:
         time.sleep(delay)
 
 
-def fanout_point(stack: Stack, design: str, viewers: int, cameras: list[CameraSpec], plan: Plan, *,
-                 workers: int = 1) -> dict:
+def fanout_point(
+    stack: Stack, design: str, viewers: int, cameras: list[CameraSpec], plan: Plan, *, workers: int = 1
+) -> dict:
     """N viewers spread over `cameras` on a fresh server of `design`: fps, latency, CPU, memory."""
     web = stack.web(design, workers=workers)
     try:
@@ -95,8 +128,9 @@ def fanout_point(stack: Stack, design: str, viewers: int, cameras: list[CameraSp
         rss_before = web.rss_bytes()
         paths = [stack.stream_path(cameras[i % len(cameras)].slug) for i in range(viewers)]
         ramp = max(1.0, viewers / 600)
-        run = LoadRun("127.0.0.1", web.port, paths, ramp=ramp, warmup=plan.warmup + viewers / 1000,
-                      duration=plan.duration)
+        run = LoadRun(
+            "127.0.0.1", web.port, paths, ramp=ramp, warmup=plan.warmup + viewers / 1000, duration=plan.duration
+        )
         try:
             _sleep_until(run.window_start)
             cpu_start, sys_start = web.cpu_seconds(), system_cpu()
@@ -136,8 +170,9 @@ def collapsed(point: dict) -> bool:
     return point["fps_median"] < COLLAPSED_FPS or point["failed"] > point["viewers"] / 2
 
 
-def fanout_scenario(stack: Stack, scenario: dict, designs: list[str], plan: Plan, log,
-                    deadline: float | None = None) -> dict:
+def fanout_scenario(
+    stack: Stack, scenario: dict, designs: list[str], plan: Plan, log, deadline: float | None = None
+) -> dict:
     """Every design of the scenario at growing N, each until it collapses; then a tie-break point.
 
     Points are skipped (and said so) rather than run past `deadline` (time.monotonic()).
@@ -149,8 +184,14 @@ def fanout_scenario(stack: Stack, scenario: dict, designs: list[str], plan: Plan
     stack.wait_online()
     time.sleep(1.0)
     frame_bytes = stack.frame_size(cameras[0].slug)
-    out = {"name": scenario["name"], "cameras": scenario["cameras"], "workers": scenario["workers"],
-           "frame_bytes": frame_bytes, "points": {}, "skipped": {}}
+    out = {
+        "name": scenario["name"],
+        "cameras": scenario["cameras"],
+        "workers": scenario["workers"],
+        "frame_bytes": frame_bytes,
+        "points": {},
+        "skipped": {},
+    }
     for design in designs:
         points = []
         for n in plan.viewers:
@@ -163,10 +204,12 @@ def fanout_scenario(stack: Stack, scenario: dict, designs: list[str], plan: Plan
                 points.append(point)
                 break
             points.append(point)
-            log(f"    median {point['fps_median']:5.1f} fps, p10 {point['fps_p10']:5.1f}, "
+            log(
+                f"    median {point['fps_median']:5.1f} fps, p10 {point['fps_p10']:5.1f}, "
                 f"lat p50 {point['latency_p50_ms']} ms, web {point['web_cpu_pct']}% CPU, "
                 f"{point['web_us_per_frame']} us/frame, {point['kb_per_viewer']} KB/viewer, failed {point['failed']}, "
-                f"loadgen {point['loadgen_cpu_pct']}%")
+                f"loadgen {point['loadgen_cpu_pct']}%"
+            )
             if collapsed(point):
                 rest = [m for m in plan.viewers if m > n]
                 if rest:
@@ -182,13 +225,17 @@ def tied_designs(points: dict[str, list[dict]], designs: list[str], plan: Plan) 
     top = max(plan.viewers)
     if plan.tiebreak_viewers <= top:
         return []
-    held = [d for d in designs if d != "floor"
-            and any(p["viewers"] == top and "error" not in p and good(p) for p in points.get(d, []))]
+    held = [
+        d
+        for d in designs
+        if d != "floor" and any(p["viewers"] == top and "error" not in p and good(p) for p in points.get(d, []))
+    ]
     return held if len(held) >= 2 else []
 
 
-def _tiebreak(stack: Stack, out: dict, designs: list[str], cameras, plan: Plan, log, scenario: dict,
-              deadline: float | None) -> None:
+def _tiebreak(
+    stack: Stack, out: dict, designs: list[str], cameras, plan: Plan, log, scenario: dict, deadline: float | None
+) -> None:
     """Run `plan.tiebreak_viewers` for the compared designs that all held at the largest N."""
     n = plan.tiebreak_viewers
     tied = tied_designs(out["points"], designs, plan)
@@ -198,7 +245,7 @@ def _tiebreak(stack: Stack, out: dict, designs: list[str], cameras, plan: Plan, 
     if deadline is not None and time.monotonic() + needed > deadline:
         out["skipped"]["tiebreak"] = f"tie-break N={n} not run: it would end after the time budget"
         return
-    out["tiebreak"] = {"viewers": n, "designs": tied, "why": f"{' and '.join(tied)} all held at N={top}"}
+    out["tiebreak"] = {"viewers": n, "designs": tied, "why": f"{' and '.join(tied)} all held at N={max(plan.viewers)}"}
     for design in tied:
         log(f"  {scenario['key']} {design:12} N={n:5d} (tie-break) ...")
         try:
@@ -207,9 +254,11 @@ def _tiebreak(stack: Stack, out: dict, designs: list[str], cameras, plan: Plan, 
             log(f"    failed: {error}")
             point = {"viewers": n, "error": str(error)[:500], "fps_median": 0.0, "failed": n}
         else:
-            log(f"    median {point['fps_median']:5.1f} fps, p10 {point['fps_p10']:5.1f}, "
+            log(
+                f"    median {point['fps_median']:5.1f} fps, p10 {point['fps_p10']:5.1f}, "
                 f"lat p50 {point['latency_p50_ms']} ms, web {point['web_cpu_pct']}% CPU, "
-                f"{point['web_us_per_frame']} us/frame, failed {point['failed']}, loadgen {point['loadgen_cpu_pct']}%")
+                f"{point['web_us_per_frame']} us/frame, failed {point['failed']}, loadgen {point['loadgen_cpu_pct']}%"
+            )
         out["points"][design].append(point)
 
 
@@ -319,12 +368,17 @@ def capture_cost(stack: Stack, plan: Plan, log) -> dict:
                 "rtsp_server_cpu_pct": round(rtsp_cpu / wall * 100, 1),
             }
             rows.append(row)
-            log(f"    {row['cpu_pct']}% CPU, {row['rss_mb']} MB, {row['frames_per_s']} frames/s, "
-                f"age p50 {row['age_p50_ms']} ms p99 {row['age_p99_ms']} ms (test cameras: {row['rtsp_server_cpu_pct']}%)")
+            log(
+                f"    {row['cpu_pct']}% CPU, {row['rss_mb']} MB, {row['frames_per_s']} frames/s, "
+                f"age p50 {row['age_p50_ms']} ms p99 {row['age_p99_ms']} ms (test cameras: {row['rtsp_server_cpu_pct']}%)"
+            )
     finally:
         rtsp.stop()
         stack.set_cameras([])
-    return {"rows": rows, "source": "GStreamer RTSP server, videotestsrc ball, x264 ultrafast zerolatency, one shared mount"}
+    return {
+        "rows": rows,
+        "source": "GStreamer RTSP server, videotestsrc ball, x264 ultrafast zerolatency, one shared mount",
+    }
 
 
 def _cpu(pid: int) -> float:
@@ -359,8 +413,17 @@ def stalled_one(stack: Stack, design: str, plan: Plan, log, **env: str) -> dict:
         count, normal = plan.stalled_count, plan.stalled_normal
         paths = [stack.stream_path(cameras[0].slug)] * (count + normal)
         stalled = [True] * count + [False] * normal
-        run = LoadRun("127.0.0.1", web.port, paths, ramp=1.0, warmup=1.0, duration=plan.stalled_seconds,
-                      processes=1, stalled=stalled, probe_stalled=5.0)
+        run = LoadRun(
+            "127.0.0.1",
+            web.port,
+            paths,
+            ramp=1.0,
+            warmup=1.0,
+            duration=plan.stalled_seconds,
+            processes=1,
+            stalled=stalled,
+            probe_stalled=5.0,
+        )
         try:
             while time.time() < run.window_end:
                 time.sleep(1.0)
@@ -412,7 +475,9 @@ def stalled(stack: Stack, plan: Plan, log) -> list[dict]:
         row = stalled_one(stack, design, plan, log, **env)
         row["write_deadline_s"] = float(deadline)
         rows.append(row)
-        log(f"    growth peak {row['growth_peak_mb']} MB, end {row['growth_end_mb']} MB; normal viewers "
+        log(
+            f"    growth peak {row['growth_peak_mb']} MB, end {row['growth_end_mb']} MB; normal viewers "
             f"{row['normal_fps_median']} fps (p10 {row['normal_fps_p10']}); stalled dropped {row['stalled_dropped']} "
-            f"(server says {row['server_deadline_drops']}){'; ' + row['aborted'] if row['aborted'] else ''}")
+            f"(server says {row['server_deadline_drops']}){'; ' + row['aborted'] if row['aborted'] else ''}"
+        )
     return rows

@@ -1,4 +1,5 @@
 """Camera admin: live status columns, enable/disable, and a one-frame connection test."""
+
 from __future__ import annotations
 
 import base64
@@ -79,6 +80,10 @@ class CameraAdmin(admin.ModelAdmin):
             result = grab_one_frame(CameraConfig.from_camera(camera))
             image = base64.b64encode(result.jpeg).decode() if result.jpeg else ""
             results.append({"camera": camera, "result": result, "image": image})
-        context = {**self.admin_site.each_context(request), "title": "Connection test", "results": results,
-                   "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Connection test",
+            "results": results,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/cameras/test_connection.html", context)

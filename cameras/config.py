@@ -3,6 +3,7 @@
 Capture threads get this instead of a model instance: no ORM access from threads,
 and comparing two snapshots tells the supervisor when a loop must restart.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

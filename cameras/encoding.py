@@ -1,4 +1,5 @@
 """Resize and JPEG-encode a frame: done once per frame and size, never per viewer."""
+
 from __future__ import annotations
 
 import cv2

@@ -1,4 +1,5 @@
 """The camera form shared by the admin and the import command, so both validate alike."""
+
 from __future__ import annotations
 
 from django import forms
@@ -6,8 +7,18 @@ from django import forms
 from cameras.models import Camera
 
 CAMERA_FIELDS = [
-    "name", "slug", "kind", "source", "username", "password", "enabled", "max_fps",
-    "max_width", "jpeg_quality", "rtsp_transport", "position",
+    "name",
+    "slug",
+    "kind",
+    "source",
+    "username",
+    "password",
+    "enabled",
+    "max_fps",
+    "max_width",
+    "jpeg_quality",
+    "rtsp_transport",
+    "position",
 ]
 
 

@@ -1,4 +1,5 @@
 """Grab one frame from a camera directly (the admin's "test connection")."""
+
 from __future__ import annotations
 
 import time
@@ -35,5 +36,6 @@ def grab_one_frame(config: CameraConfig) -> GrabResult:
         source.close()
     height, width = image.shape[:2]
     preview = fit_width(image, 640)
-    return GrabResult(True, f"got a {width}x{height} frame", encode_jpeg(preview, 80), width, height,
-                      time.monotonic() - started)
+    return GrabResult(
+        True, f"got a {width}x{height} frame", encode_jpeg(preview, 80), width, height, time.monotonic() - started
+    )

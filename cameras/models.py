@@ -1,4 +1,5 @@
 """The camera registry: what to capture, how, and who may watch it."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -36,9 +37,7 @@ class Camera(models.Model):
     username = models.CharField(max_length=150, blank=True)
     password = models.CharField(max_length=150, blank=True)
     enabled = models.BooleanField(default=True)
-    max_fps = models.PositiveSmallIntegerField(
-        default=15, validators=[MinValueValidator(1), MaxValueValidator(60)]
-    )
+    max_fps = models.PositiveSmallIntegerField(default=15, validators=[MinValueValidator(1), MaxValueValidator(60)])
     max_width = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -89,6 +88,13 @@ class Camera(models.Model):
     def capture_fingerprint(self) -> tuple:
         """What the capture loop depends on: a change here restarts the camera's loop."""
         return (
-            self.kind, self.source, self.username, self.password, self.max_fps,
-            self.max_width, self.jpeg_quality, self.rtsp_transport, self.name,
+            self.kind,
+            self.source,
+            self.username,
+            self.password,
+            self.max_fps,
+            self.max_width,
+            self.jpeg_quality,
+            self.rtsp_transport,
+            self.name,
         )

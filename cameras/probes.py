@@ -4,6 +4,7 @@ OpenCV only says "not opened"; operators need to know whether to fix the passwor
 the network. Each probe makes one short request and returns None (the server looks
 fine), "auth" (credentials refused or missing), or a short reason without the URL.
 """
+
 from __future__ import annotations
 
 import base64
@@ -52,7 +53,9 @@ def _rtsp_request(host: str, port: int, uri: str, cseq: int, auth: str | None) -
     match = re.match(r"RTSP/\d\.\d (\d{3})", head[0] if head else "")
     if not match:
         raise ConnectionError("not an RTSP server")
-    challenge = next((line.split(":", 1)[1].strip() for line in head if line.lower().startswith("www-authenticate:")), "")
+    challenge = next(
+        (line.split(":", 1)[1].strip() for line in head if line.lower().startswith("www-authenticate:")), ""
+    )
     return int(match.group(1)), challenge
 
 

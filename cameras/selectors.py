@@ -1,4 +1,5 @@
 """Which cameras a user may see: superusers all, others those assigned to them or their groups."""
+
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet

@@ -1,4 +1,5 @@
 """Writes to the camera registry: bulk import/export and the first-run setup."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ drained and what it publishes is the newest frame) and `retrieve()` only for the
 frames it will publish. Hardware-specific imports happen inside their class.
 Error messages are written here, for operators, and never contain credentials.
 """
+
 from __future__ import annotations
 
 import os
@@ -105,7 +106,9 @@ class TestPatternSource(FrameSource):
         for text, row in ((self.config.name, 0.15), (stamp, 0.9)):
             org = (int(w * 0.04), int(h * row))
             cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), int(4 * scale) + 2, cv2.LINE_AA)
-            cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), int(2 * scale) + 1, cv2.LINE_AA)
+            cv2.putText(
+                frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), int(2 * scale) + 1, cv2.LINE_AA
+            )
         return frame
 
 

@@ -1,4 +1,5 @@
 """Camera status for sync code (admin, commands): read from the bus, briefly cached."""
+
 from __future__ import annotations
 
 import time

@@ -5,6 +5,7 @@ disabled or changed, renews its leases, and claims unowned cameras up to its fai
 share (cameras / live supervisors), so several supervisors on several hosts split the
 cameras without capturing one twice, and take over a dead one's within a lease.
 """
+
 from __future__ import annotations
 
 import logging
@@ -103,7 +104,11 @@ class Supervisor:
         try:
             self.configs = self.load_configs()
         except Exception as error:  # noqa: BLE001 - keep capturing known cameras
-            log.warning("supervisor: camera registry unavailable (%s); keeping %d cameras", type(error).__name__, len(self.configs))
+            log.warning(
+                "supervisor: camera registry unavailable (%s); keeping %d cameras",
+                type(error).__name__,
+                len(self.configs),
+            )
 
     def _renew_leases(self) -> None:
         for slug in list(self.loops):

@@ -3,6 +3,7 @@
 Kept apart from the model so the admin form, the import command and the tests all
 apply exactly the same rules.
 """
+
 from __future__ import annotations
 
 import re

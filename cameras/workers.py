@@ -4,6 +4,7 @@ A loop runs in its own thread (OpenCV decoding and JPEG encoding release the GIL
 reconnects with capped exponential backoff and jitter, and reports its status to the
 bus every second. It never raises: a broken camera only ever affects itself.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,7 +16,7 @@ from collections import deque
 from cameras.config import CameraConfig
 from cameras.encoding import encode_jpeg, fit_width
 from cameras.sources import SourceError, source_for
-from streaming.bus import BUS_ERRORS, SyncBus, Frame
+from streaming.bus import BUS_ERRORS, Frame, SyncBus
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ class CaptureLoop(threading.Thread):
                 self._error = str(error)
                 self._report("offline" if error.retry else "error", force=True)
                 log.warning("camera %s: %s", self.config.slug, error)
-            except Exception as error:  # noqa: BLE001 - the loop must survive anything
+            except Exception as error:
                 self._error = f"internal error ({type(error).__name__})"
                 self._report("error", force=True)
                 log.exception("camera %s: capture failed", self.config.slug)
@@ -144,7 +145,7 @@ class CaptureLoop(threading.Thread):
                 if source is not None:
                     try:
                         source.close()
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         log.debug("camera %s: close failed", self.config.slug, exc_info=True)
             if self.stop_event.is_set():
                 break

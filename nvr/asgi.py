@@ -1,4 +1,5 @@
 """ASGI entry point: Django for HTTP (camera streams by a lean path, streaming.fastpath), channels for WebSockets."""
+
 import os
 
 from django.core.asgi import get_asgi_application

@@ -7,6 +7,7 @@ a log shipper never splits an event. `RedactSecrets` scrubs what could carry a c
 message and its arguments: camera code already keeps credentials out, but uvicorn and
 Django log request paths, and stream URLs carry `?token=`.
 """
+
 from __future__ import annotations
 
 import json

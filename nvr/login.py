@@ -7,6 +7,7 @@ text), and the login view answers 429 with Retry-After so scripts can tell too.
 Wiring (nvr/urls.py): `path("accounts/login/", LoginView.as_view(), name="login")` before
 the `django.contrib.auth.urls` include, and `admin.site.login_form = AdminLoginForm`.
 """
+
 from __future__ import annotations
 
 import math

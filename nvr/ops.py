@@ -10,6 +10,7 @@ Capture facts come from the status hashes capture workers write to Redis, so eve
 process reports the same values. Streaming facts belong to the web process that answers
 and carry its pid: with WEB_CONCURRENCY > 1 each scrape sees one worker.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -115,8 +116,11 @@ def metrics_allowed(request) -> bool:
 async def metrics(request) -> HttpResponse:
     """Prometheus text format: capture facts per camera, streaming facts of this process."""
     if not metrics_allowed(request):
-        return HttpResponse("Forbidden: send the metrics token, or scrape from NVR_METRICS_NETWORKS.\n",
-                            status=403, content_type="text/plain")
+        return HttpResponse(
+            "Forbidden: send the metrics token, or scrape from NVR_METRICS_NETWORKS.\n",
+            status=403,
+            content_type="text/plain",
+        )
     cameras = [camera async for camera in Camera.objects.only("slug", "name", "kind", "enabled", "position")]
     hub = get_hub()
     try:
@@ -150,16 +154,20 @@ class Snapshot(Collector):
         redis_up = GaugeMetricFamily("nvr_redis_up", "1 when this web process could read camera status from Redis.")
         redis_up.add_metric([], 1 if self.redis_up else 0)
         yield redis_up
-        info = GaugeMetricFamily("nvr_camera_info", "Camera registry entry (always 1).",
-                                 labels=["camera", "name", "kind"])
+        info = GaugeMetricFamily(
+            "nvr_camera_info", "Camera registry entry (always 1).", labels=["camera", "name", "kind"]
+        )
         enabled = _gauge("nvr_camera_enabled", "1 when the camera is enabled in the registry.")
-        state = GaugeMetricFamily("nvr_camera_state", "Capture state: 1 for the current state.",
-                                  labels=["camera", "state"])
+        state = GaugeMetricFamily(
+            "nvr_camera_state", "Capture state: 1 for the current state.", labels=["camera", "state"]
+        )
         fps = _gauge("nvr_camera_capture_fps", "Frames per second captured over the last seconds.")
-        frames = CounterMetricFamily("nvr_camera_frames_captured", "Frames captured by the current capture loop.",
-                                     labels=["camera"])
-        reconnects = CounterMetricFamily("nvr_camera_reconnects", "Reconnects of the current capture loop.",
-                                         labels=["camera"])
+        frames = CounterMetricFamily(
+            "nvr_camera_frames_captured", "Frames captured by the current capture loop.", labels=["camera"]
+        )
+        reconnects = CounterMetricFamily(
+            "nvr_camera_reconnects", "Reconnects of the current capture loop.", labels=["camera"]
+        )
         age = _gauge("nvr_camera_last_frame_age_seconds", "Seconds since the newest captured frame.")
         encode = _gauge("nvr_camera_encode_seconds", "JPEG encode time of a full-size frame (moving average).")
         for fact in self.facts:
@@ -182,18 +190,23 @@ class Snapshot(Collector):
     def _process(self) -> Iterator[Metric]:
         hub, pid = self.hub, [self.pid]
         live = list(hub.viewers)
-        totals = self._monotonic({
-            "frames_sent": hub.frames_sent + sum(v.frames for v in live),
-            "frames_skipped": hub.frames_skipped + sum(v.skipped for v in live),
-            "deadline_drops": hub.deadline_drops,
-            "bytes_sent": hub.bytes_sent,
-            "bus_reconnects": sum(s.reconnects for s in hub.subscribers),
-        })
-        viewers = GaugeMetricFamily("nvr_stream_viewers", "Open streams per camera in this web process.",
-                                    labels=["camera", "pid"])
-        missed = GaugeMetricFamily("nvr_stream_bus_frames_missed",
-                                   "Frames this process's open feeds never received from Redis (per feed lifetime).",
-                                   labels=["camera", "pid"])
+        totals = self._monotonic(
+            {
+                "frames_sent": hub.frames_sent + sum(v.frames for v in live),
+                "frames_skipped": hub.frames_skipped + sum(v.skipped for v in live),
+                "deadline_drops": hub.deadline_drops,
+                "bytes_sent": hub.bytes_sent,
+                "bus_reconnects": sum(s.reconnects for s in hub.subscribers),
+            }
+        )
+        viewers = GaugeMetricFamily(
+            "nvr_stream_viewers", "Open streams per camera in this web process.", labels=["camera", "pid"]
+        )
+        missed = GaugeMetricFamily(
+            "nvr_stream_bus_frames_missed",
+            "Frames this process's open feeds never received from Redis (per feed lifetime).",
+            labels=["camera", "pid"],
+        )
         per_camera: dict[str, list[int]] = {fact["slug"]: [0, 0] for fact in self.facts}
         for feed in list(hub.feeds.values()):
             counts = per_camera.setdefault(feed.slug, [0, 0])
@@ -214,14 +227,18 @@ class Snapshot(Collector):
             counter = CounterMetricFamily(f"nvr_stream_{name}", help_text, labels=["pid"])
             counter.add_metric(pid, totals[name])
             yield counter
-        subscriptions = GaugeMetricFamily("nvr_stream_subscriptions",
-                                          "Redis frame channels this process subscribes to.", labels=["pid"])
+        subscriptions = GaugeMetricFamily(
+            "nvr_stream_subscriptions", "Redis frame channels this process subscribes to.", labels=["pid"]
+        )
         subscriptions.add_metric(pid, hub.subscription_count())
         yield subscriptions
         # What a stream leaves behind if it is not ended properly (counted by tests/reliability/test_load.py).
         for name, help_text, count in (
-            ("nvr_stream_open_streams", "Streams open in this web process (single cameras and grids).",
-             len(hub.viewers)),
+            (
+                "nvr_stream_open_streams",
+                "Streams open in this web process (single cameras and grids).",
+                len(hub.viewers),
+            ),
             ("nvr_stream_feeds", "Camera feeds (one per camera and size) this web process holds.", len(hub.feeds)),
             ("nvr_web_asyncio_tasks", "asyncio tasks alive in this web process.", len(asyncio.all_tasks())),
         ):
@@ -230,8 +247,9 @@ class Snapshot(Collector):
             yield gauge
         rss = _resident_bytes()
         if rss is not None:
-            memory = GaugeMetricFamily("nvr_web_resident_memory_bytes", "Resident memory of this web process.",
-                                       labels=["pid"])
+            memory = GaugeMetricFamily(
+                "nvr_web_resident_memory_bytes", "Resident memory of this web process.", labels=["pid"]
+            )
             memory.add_metric(pid, rss)
             yield memory
 

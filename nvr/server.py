@@ -11,6 +11,7 @@ Every GET also carries a DirectWrite in its scope's extensions, through which th
 fast path lets the hub write parts to the connection itself (one loop per frame instead
 of one task per viewer). Used by scripts/serve-web.sh as `--http nvr.server:HttpProtocol`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,7 +43,7 @@ class DirectWrite:
     reader cannot grow the process.
     """
 
-    __slots__ = ("transport", "_cycle")
+    __slots__ = ("_cycle", "transport")
 
     def __init__(self, transport: asyncio.Transport, cycle) -> None:
         self.transport, self._cycle = transport, cycle
@@ -108,8 +109,10 @@ class HttpProtocol(HttpToolsProtocol):
             self.transport.close()  # never write into a response being sent
             return
         body = reason.encode() + b".\n"
-        self.transport.write(_REFUSALS[status] + b"content-type: text/plain; charset=utf-8\r\n"
-                             b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+        self.transport.write(
+            _REFUSALS[status] + b"content-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        )
         # Closing with unread input would send a reset that can overtake the answer: half-close,
         # keep reading (and dropping) for a moment, then close.
         if self.transport.can_write_eof():

@@ -3,6 +3,7 @@
 Defaults are safe for development on one machine (SQLite, local Redis); production
 (DEBUG off) refuses to start with the development secret key.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -142,8 +143,12 @@ LOGGING = {
     "filters": {"redact": {"()": "nvr.logging.RedactSecrets"}},
     "formatters": {"line": {"()": "nvr.logging.LineFormatter", "json": LOG_FORMAT == "json"}},
     "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "line",
-                   "filters": ["redact"]},
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "line",
+            "filters": ["redact"],
+        },
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {

@@ -2,14 +2,15 @@
 
 Tests that measure the cost of the real hasher set it themselves.
 """
+
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("NVR_ALLOW_DEV_SECRET", "1")
 
-from nvr.settings import *  # noqa: E402,F403
-from nvr.settings import BASE_DIR, DATABASES  # noqa: E402
+from nvr.settings import *  # noqa: F403
+from nvr.settings import BASE_DIR, DATABASES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

@@ -21,6 +21,7 @@ Counters live in Django's cache: give several web processes a shared cache (Redi
 share the counts. If the cache fails, logins are let through (and logged): an unreachable
 cache must not lock every operator out.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -101,8 +102,9 @@ def record_failure(username: str, address: str) -> None:
             cache.set(f"{_PREFIX}:lock:{bucket}", time.time() + lock_seconds, timeout=math.ceil(lock_seconds))
             cache.delete(key)
             # No username in the log: a password typed into the username field would land there.
-            log.warning("login throttle: an account is locked for %.0fs after %d failed logins %s",
-                        lock_seconds, failures, what)
+            log.warning(
+                "login throttle: an account is locked for %.0fs after %d failed logins %s", lock_seconds, failures, what
+            )
 
 
 def record_success(username: str, address: str) -> None:

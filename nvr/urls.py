@@ -1,4 +1,5 @@
 """URLs: the admin, login, operations (health, metrics), and the streaming app (dashboard, streams, snapshots)."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path

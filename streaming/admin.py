@@ -1,4 +1,5 @@
 """Stream tokens in the admin: created with the token shown once, revoked with one action."""
+
 from __future__ import annotations
 
 from django.contrib import admin, messages

@@ -14,6 +14,7 @@ are answered once per ACCESS_MEMO_SECONDS for all of them (bench/README.md: 2,00
 connecting kept the one ORM thread busy for seconds and starved the frame writes). So a
 revoked token opens no new stream after at most that long, in every web process.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -108,12 +109,15 @@ class Access:
         return await _rechecks.get((self.key, slug), lambda: self._still_allows(slug))
 
     async def _still_allows(self, slug: str) -> bool:
-        if self.token_id is not None:
-            if not await StreamToken.objects.filter(pk=self.token_id, revoked_at__isnull=True).aexists():
-                return False
-        if self.user is not None and not await get_user_model().objects.filter(
-            pk=self.user.pk, is_active=True
-        ).aexists():
+        if (
+            self.token_id is not None
+            and not await StreamToken.objects.filter(pk=self.token_id, revoked_at__isnull=True).aexists()
+        ):
+            return False
+        if (
+            self.user is not None
+            and not await get_user_model().objects.filter(pk=self.user.pk, is_active=True).aexists()
+        ):
             return False
         return await self.cameras().filter(slug=slug).aexists()
 
@@ -190,9 +194,7 @@ async def _token_access(token: str) -> Access | None:
 
 async def _lookup_token(token: str) -> Access | None:
     row = await (
-        StreamToken.objects.select_related("user")
-        .filter(key_hash=hash_token(token), revoked_at__isnull=True)
-        .afirst()
+        StreamToken.objects.select_related("user").filter(key_hash=hash_token(token), revoked_at__isnull=True).afirst()
     )
     if row is None or not hmac.compare_digest(row.key_hash, hash_token(token)):
         return None

@@ -6,6 +6,7 @@ many viewers it serves. Status, size requests, capture leases and supervisor
 heartbeats live here too, so both sides share one vocabulary and neither imports
 the other. Imports nothing of ours (see DESIGN.md, invariant 7).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -160,7 +161,7 @@ class SyncBus:
         pipe = self.redis.pipeline(transaction=False)
         for slug in slugs:
             pipe.hgetall(_status_key(slug))
-        return {slug: _decode_status(raw) for slug, raw in zip(slugs, pipe.execute())}
+        return {slug: _decode_status(raw) for slug, raw in zip(slugs, pipe.execute(), strict=False)}
 
     def latest_frame(self, slug: str, width: int = 0) -> Frame | None:
         data = self.redis.get(_latest_key(slug, width))
@@ -225,7 +226,7 @@ class ViewBus:
         pipe = self.redis.pipeline(transaction=False)
         for slug in slugs:
             pipe.hgetall(_status_key(slug))
-        return {slug: _decode_status(raw) for slug, raw in zip(slugs, await pipe.execute())}
+        return {slug: _decode_status(raw) for slug, raw in zip(slugs, await pipe.execute(), strict=False)}
 
     async def want_width(self, slug: str, width: int) -> None:
         """Ask capture to encode a size variant for the next WANT_TTL_S seconds."""
@@ -303,8 +304,9 @@ class FrameSubscriber:
                     pass
 
     async def _connect(self) -> None:
-        self._client = aioredis.Redis.from_url(self.url, socket_connect_timeout=5, health_check_interval=10,
-                                               protocol=PUBSUB_PROTOCOL)
+        self._client = aioredis.Redis.from_url(
+            self.url, socket_connect_timeout=5, health_check_interval=10, protocol=PUBSUB_PROTOCOL
+        )
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         wanted = set(self.desired) or {f"{PREFIX}:keepalive"}  # subscribing opens the connection
         await self._pubsub.subscribe(*wanted)
@@ -366,8 +368,9 @@ async def status_updates(url: str) -> AsyncIterator[dict]:
     """
     backoff = 0.2
     while True:
-        client = aioredis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=10,
-                                         protocol=PUBSUB_PROTOCOL)
+        client = aioredis.Redis.from_url(
+            url, socket_connect_timeout=5, health_check_interval=10, protocol=PUBSUB_PROTOCOL
+        )
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(STATUS_CHANNEL)

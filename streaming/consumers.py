@@ -14,6 +14,7 @@ dict keyed by camera: it gets the newest status of each camera, never a backlog.
 A camera whose worker stopped reporting (capture process gone) is sent as offline once
 its last status is STALE_AFTER seconds old, so a tile never stays "live" by omission.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -108,7 +109,7 @@ class StatusRelay:
                         listener.offer(item)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the next connection starts a new relay
+        except Exception:
             log.exception("status relay failed")
         finally:
             await updates.aclose()
@@ -195,11 +196,12 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
                 for slug in list(live):
                     if now - max(relay.seen.get(slug, 0.0), connected_at) > STALE_AFTER:
                         live.discard(slug)
-                        items.append(public_status(slug, {"state": "offline",
-                                                          "last_error": "capture stopped reporting"}))
+                        items.append(
+                            public_status(slug, {"state": "offline", "last_error": "capture stopped reporting"})
+                        )
                 if items:
                     await self.send_json({"type": "status", "cameras": items})
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a closed socket ends this connection's updates
+        except Exception:
             log.debug("status updates ended", exc_info=True)

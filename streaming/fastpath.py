@@ -12,6 +12,7 @@ every part to the connection itself, so a frame costs one loop over the viewers 
 than one task wake-up and `send` per viewer; elsewhere each part goes out in one `send`.
 Everything else is Django's.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -75,7 +76,7 @@ def _request(scope) -> ASGIRequest:
 
 
 async def serve_stream(scope, receive, send, slug: str) -> None:
-    auser, views, get_hub, headers, stream_start = _late()
+    _auser, views, get_hub, headers, stream_start = _late()
     request = _request(scope)
     try:
         request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware would check

@@ -13,6 +13,7 @@ only its newest frame goes out. A per-tile fps cap bounds what one connection co
 The stream registers a hub `Viewer`, so the hub's write deadline drops it exactly like
 a single-camera stream whose client stopped reading.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -99,8 +100,14 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
         pass
 
 
-async def grid_parts(hub: Hub, specs: Iterable[TileSpec], *, width: int, fps: float | None = None,
-                     native_widths: dict[str, int] | None = None) -> AsyncIterator[bytes]:
+async def grid_parts(
+    hub: Hub,
+    specs: Iterable[TileSpec],
+    *,
+    width: int,
+    fps: float | None = None,
+    native_widths: dict[str, int] | None = None,
+) -> AsyncIterator[bytes]:
     """Multipart bytes interleaving the newest frame of every camera in `specs`.
 
     `width` is the tile width asked for (snapped to a variant per camera); `fps` caps each
@@ -110,8 +117,11 @@ async def grid_parts(hub: Hub, specs: Iterable[TileSpec], *, width: int, fps: fl
     native_widths = native_widths or {}
     wake = asyncio.Event()
     tiles = [
-        _Tile(spec, variant_width(width, native_widths.get(spec.slug) or spec.max_width),
-              1.0 / min(fps or spec.max_fps, spec.max_fps))
+        _Tile(
+            spec,
+            variant_width(width, native_widths.get(spec.slug) or spec.max_width),
+            1.0 / min(fps or spec.max_fps, spec.max_fps),
+        )
         for spec in specs
     ]
     viewer = Viewer(Feed("grid", 0, f"grid of {len(tiles)}"), asyncio.current_task())
@@ -234,4 +244,3 @@ async def stream(request):
     native = {slug: status["width"] for slug, status in statuses.items() if status.get("width")}
     parts = grid_parts(hub, specs, width=int(width or DEFAULT_TILE_WIDTH), fps=fps, native_widths=native)
     return StreamingHttpResponse(ClosingStream(parts), content_type=multipart.CONTENT_TYPE, headers=NO_STORE)
-

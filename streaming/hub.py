@@ -9,6 +9,7 @@ event and yields parts (any other ASGI server, Django's test client, paced strea
 One maintenance task per process shows offline frames for silent cameras, keeps size
 variants requested, and drops viewers whose socket stopped draining (write deadline).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -261,14 +262,16 @@ class Hub:
                     await self._renew_wants()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - maintenance must keep running
+            except Exception:
                 log.exception("hub maintenance failed")
 
     def _enforce_write_deadline(self) -> None:
         limit = time.monotonic() - self.write_deadline
         for viewer in list(self.viewers):
             if viewer.sending_since is not None and viewer.sending_since < limit and viewer.task is not None:
-                log.info("stream %s: viewer dropped (no write progress for %.0fs)", viewer.feed.slug, self.write_deadline)
+                log.info(
+                    "stream %s: viewer dropped (no write progress for %.0fs)", viewer.feed.slug, self.write_deadline
+                )
                 self.deadline_drops += 1
                 self.viewers.discard(viewer)
                 if viewer.transport is not None:

@@ -3,6 +3,7 @@
 Only a SHA-256 of the token is stored; the token itself is shown once, when created.
 A token grants viewing only: of one camera, or of what its user may see.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,11 +27,19 @@ def new_token() -> str:
 class StreamToken(models.Model):
     name = models.CharField(max_length=100, help_text="What uses it, e.g. 'Home Assistant'.")
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="stream_tokens",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="stream_tokens",
         help_text="Grants viewing of every camera this user may see.",
     )
     camera = models.ForeignKey(
-        "cameras.Camera", null=True, blank=True, on_delete=models.CASCADE, related_name="stream_tokens",
+        "cameras.Camera",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="stream_tokens",
         help_text="Grants viewing of this camera only.",
     )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)

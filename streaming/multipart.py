@@ -5,6 +5,7 @@ ffmpeg's mpjpeg demuxer needs) and ends with the next boundary, so browsers pain
 a frame as soon as it arrives instead of when the following one does (see FACTS).
 Parts are built once per frame and shared by every viewer.
 """
+
 from __future__ import annotations
 
 BOUNDARY = "frame"

@@ -1,4 +1,5 @@
 """The frame viewers see while a camera is offline: its name, the time, and why."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,10 +14,22 @@ def render_offline_jpeg(name: str, reason: str, width: int = 640, height: int = 
     image = np.full((height, width, 3), 32, np.uint8)
     scale = max(width / 900, 0.35)
     now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-    lines = [(name, 0.25, (255, 255, 255)), ("OFFLINE", 0.45, (80, 80, 255)), (reason[:60], 0.65, (200, 200, 200)),
-             (now, 0.85, (200, 200, 200))]
+    lines = [
+        (name, 0.25, (255, 255, 255)),
+        ("OFFLINE", 0.45, (80, 80, 255)),
+        (reason[:60], 0.65, (200, 200, 200)),
+        (now, 0.85, (200, 200, 200)),
+    ]
     for text, row, colour in lines:
-        cv2.putText(image, text, (int(width * 0.05), int(height * row)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour,
-                    max(1, int(2 * scale)), cv2.LINE_AA)
-    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 70])
+        cv2.putText(
+            image,
+            text,
+            (int(width * 0.05), int(height * row)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            colour,
+            max(1, int(2 * scale)),
+            cv2.LINE_AA,
+        )
+    _ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 70])
     return buffer.tobytes()

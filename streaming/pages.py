@@ -4,6 +4,7 @@ Plain sync views (short ORM reads, no streaming): the live pictures come from th
 stream (streaming.grid) and the per-camera MJPEG stream, the live status from the
 WebSocket (streaming.consumers). A camera the user may not see is 404, like an unknown one.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,16 +62,20 @@ def dashboard(request):
     shown = cameras[(page - 1) * per_page : page * per_page]
     statuses = all_statuses([c.slug for c in shown])
     tiles = [{"camera": camera, "status": _status(camera, statuses)} for camera in shown]
-    return render(request, "streaming/dashboard.html", {
-        "tiles": tiles,
-        "layout": preference.layout,
-        "layouts": DashboardPreference.Layout.choices,
-        "page": page,
-        "pages": pages,
-        "camera_count": len(cameras),
-        "slugs": ",".join(c.slug for c in shown),
-        "state_labels": STATE_LABELS,
-    })
+    return render(
+        request,
+        "streaming/dashboard.html",
+        {
+            "tiles": tiles,
+            "layout": preference.layout,
+            "layouts": DashboardPreference.Layout.choices,
+            "page": page,
+            "pages": pages,
+            "camera_count": len(cameras),
+            "slugs": ",".join(c.slug for c in shown),
+            "state_labels": STATE_LABELS,
+        },
+    )
 
 
 @require_POST
@@ -89,26 +94,36 @@ def _camera_page(request, camera: Camera, *, token: str = "", token_name: str = 
     stream_path = reverse("camera-stream", args=[camera.slug])
     snapshot_path = reverse("camera-snapshot", args=[camera.slug])
     urls = [
-        ("MJPEG stream", request.build_absolute_uri(stream_path) + query,
-         "Browsers, VLC, ffmpeg, OpenCV, Home Assistant (MJPEG IP camera)."),
-        ("Snapshot (JPEG)", request.build_absolute_uri(snapshot_path) + query,
-         "The newest picture; add width=640 for a smaller one."),
+        (
+            "MJPEG stream",
+            request.build_absolute_uri(stream_path) + query,
+            "Browsers, VLC, ffmpeg, OpenCV, Home Assistant (MJPEG IP camera).",
+        ),
+        (
+            "Snapshot (JPEG)",
+            request.build_absolute_uri(snapshot_path) + query,
+            "The newest picture; add width=640 for a smaller one.",
+        ),
     ]
     back = request.GET.get("back", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}) or not back.startswith("/"):
         back = reverse("dashboard")
-    return render(request, "streaming/camera.html", {
-        "camera": camera,
-        "status": _status(camera, statuses),
-        "resolution": statuses.get(camera.slug, {}),
-        "stream_path": stream_path,
-        "urls": urls,
-        "may_create_token": request.user.has_perm(TOKEN_PERMISSION),
-        "token": token,
-        "token_name": token_name,
-        "back": back,
-        "state_labels": STATE_LABELS,
-    })
+    return render(
+        request,
+        "streaming/camera.html",
+        {
+            "camera": camera,
+            "status": _status(camera, statuses),
+            "resolution": statuses.get(camera.slug, {}),
+            "stream_path": stream_path,
+            "urls": urls,
+            "may_create_token": request.user.has_perm(TOKEN_PERMISSION),
+            "token": token,
+            "token_name": token_name,
+            "back": back,
+            "state_labels": STATE_LABELS,
+        },
+    )
 
 
 @require_GET

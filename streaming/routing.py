@@ -1,4 +1,5 @@
 """WebSocket routes (live status for the dashboard)."""
+
 from django.urls import path
 
 from streaming.consumers import StatusConsumer

@@ -1,4 +1,5 @@
 """Public, stable URLs: streams and snapshots per camera, the status API, the dashboard."""
+
 from django.urls import path
 
 from streaming import grid, pages, views

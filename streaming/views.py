@@ -4,6 +4,7 @@ Authentication: session, `?token=`, or HTTP Basic (see streaming.auth). Without
 valid credentials the answer is 401 with a Basic challenge (what ffmpeg and VLC
 expect); a camera the caller may not see is 404, exactly like an unknown one.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,8 +28,9 @@ SNAPSHOT_MAX_AGE = 5.0
 
 
 def unauthorized() -> HttpResponse:
-    response = HttpResponse("Authentication required: log in, add ?token=..., or use HTTP Basic.\n",
-                            status=401, content_type="text/plain")
+    response = HttpResponse(
+        "Authentication required: log in, add ?token=..., or use HTTP Basic.\n", status=401, content_type="text/plain"
+    )
     response["WWW-Authenticate"] = 'Basic realm="nvr", charset="UTF-8"'
     return response
 
@@ -85,12 +87,14 @@ class StreamPlan:
     async def serve_direct(self, hub, transport, *, chunked: bool) -> None:
         """Until the viewer leaves or loses access: the feed writes the parts, this only waits."""
         camera = self.camera
-        async with hub.watch(camera.slug, self.width, camera.name) as feed:
-            async with hub.direct(feed, transport, chunked=chunked):
-                while True:
-                    await asyncio.sleep(settings.NVR_STREAM_ACCESS_RECHECK)
-                    if not await self.access.still_allows(camera.slug):
-                        return  # revoked while watching
+        async with (
+            hub.watch(camera.slug, self.width, camera.name) as feed,
+            hub.direct(feed, transport, chunked=chunked),
+        ):
+            while True:
+                await asyncio.sleep(settings.NVR_STREAM_ACCESS_RECHECK)
+                if not await self.access.still_allows(camera.slug):
+                    return  # revoked while watching
 
 
 async def plan_stream(request, slug: str) -> StreamPlan | HttpResponse:
@@ -122,20 +126,20 @@ async def stream(request, slug: str):
     plan = await plan_stream(request, slug)
     if isinstance(plan, HttpResponse):
         return plan
-    return StreamingHttpResponse(ClosingStream(plan.body(get_hub())), content_type=multipart.CONTENT_TYPE,
-                                 headers=NO_STORE)
+    return StreamingHttpResponse(
+        ClosingStream(plan.body(get_hub())), content_type=multipart.CONTENT_TYPE, headers=NO_STORE
+    )
 
 
 async def _viewer(hub, camera, width: int, fps: float | None, access):
     recheck_at = time.monotonic() + settings.NVR_STREAM_ACCESS_RECHECK
-    async with hub.watch(camera.slug, width, camera.name) as feed:
-        async with aclosing(hub.stream(feed, fps=fps)) as chunks:
-            async for chunk in chunks:
-                yield chunk
-                if time.monotonic() >= recheck_at:
-                    if not await access.still_allows(camera.slug):
-                        return  # revoked while watching
-                    recheck_at = time.monotonic() + settings.NVR_STREAM_ACCESS_RECHECK
+    async with hub.watch(camera.slug, width, camera.name) as feed, aclosing(hub.stream(feed, fps=fps)) as chunks:
+        async for chunk in chunks:
+            yield chunk
+            if time.monotonic() >= recheck_at:
+                if not await access.still_allows(camera.slug):
+                    return  # revoked while watching
+                recheck_at = time.monotonic() + settings.NVR_STREAM_ACCESS_RECHECK
 
 
 @require_GET
@@ -152,12 +156,17 @@ async def snapshot(request, slug: str):
     try:
         frame = await bus.latest_frame(camera.slug)
     except BUS_ERRORS:
-        return HttpResponse("The frame bus (Redis) is unavailable.\n", status=503, content_type="text/plain",
-                            headers=NO_STORE)
+        return HttpResponse(
+            "The frame bus (Redis) is unavailable.\n", status=503, content_type="text/plain", headers=NO_STORE
+        )
     if frame is None or time.time() - frame.ts > SNAPSHOT_MAX_AGE or not camera.enabled:
         reason = "disabled" if not camera.enabled else "no recent frame"
-        return HttpResponse(f"Camera {camera.slug} is offline ({reason}).\n", status=503, content_type="text/plain",
-                            headers={**NO_STORE, "Retry-After": "5"})
+        return HttpResponse(
+            f"Camera {camera.slug} is offline ({reason}).\n",
+            status=503,
+            content_type="text/plain",
+            headers={**NO_STORE, "Retry-After": "5"},
+        )
     jpeg = frame.jpeg
     if width and int(width) < frame.width:
         jpeg = await asyncio.to_thread(resize_jpeg, jpeg, int(width))
@@ -184,20 +193,21 @@ async def camera_status(request):
     for camera in cameras:
         status = statuses.get(camera.slug, {})
         described = describe(status, enabled=camera.enabled)
-        items.append({
-            "slug": camera.slug,
-            "name": camera.name,
-            "kind": camera.kind,
-            "enabled": camera.enabled,
-            "state": described["state"],
-            "fps": described["fps"],
-            "last_frame_age": described["age"],
-            "last_error": described["error"],
-            "width": status.get("width"),
-            "height": status.get("height"),
-            "viewers_here": viewers.get(camera.slug, 0),
-            "stream_url": f"/cameras/{camera.slug}/stream.mjpg",
-            "snapshot_url": f"/cameras/{camera.slug}/snapshot.jpg",
-        })
+        items.append(
+            {
+                "slug": camera.slug,
+                "name": camera.name,
+                "kind": camera.kind,
+                "enabled": camera.enabled,
+                "state": described["state"],
+                "fps": described["fps"],
+                "last_frame_age": described["age"],
+                "last_error": described["error"],
+                "width": status.get("width"),
+                "height": status.get("height"),
+                "viewers_here": viewers.get(camera.slug, 0),
+                "stream_url": f"/cameras/{camera.slug}/stream.mjpg",
+                "snapshot_url": f"/cameras/{camera.slug}/snapshot.jpg",
+            }
+        )
     return JsonResponse({"cameras": items}, headers=NO_STORE)
-

@@ -4,6 +4,7 @@ Nothing here is mocked: tests talk to redis-server, the RTSP server (GStreamer),
 and ffmpeg/OpenCV/Chromium as clients. A missing system dependency fails the run in CI
 (CI=true) and skips with the reason printed elsewhere; `.ci/run` installs them.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Model factories in one place: cameras, users, tokens."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model

@@ -3,6 +3,7 @@
 Not a timed test: it asserts that frames were parsed, never how fast (make test stays
 independent of machine speed; `make bench` measures).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,7 +28,8 @@ def floor_server(redis_server):
     ready = threading.Event()
     thread = threading.Thread(
         target=lambda: uvloop.run(floor.serve(0, redis_server.url, ready=lambda *a: (started.extend(a), ready.set()))),
-        daemon=True)
+        daemon=True,
+    )
     thread.start()
     assert ready.wait(10), "floor server did not start"
     port, stop = started
@@ -53,8 +55,15 @@ def floor_server(redis_server):
 
 
 def test_load_generator_parses_frames_from_the_floor_server(floor_server):
-    result = run_load("127.0.0.1", floor_server, ["/cameras/cam/stream.mjpg?token=x"] * 5,
-                      ramp=0.2, warmup=0.5, duration=1.5, processes=1)
+    result = run_load(
+        "127.0.0.1",
+        floor_server,
+        ["/cameras/cam/stream.mjpg?token=x"] * 5,
+        ramp=0.2,
+        warmup=0.5,
+        duration=1.5,
+        processes=1,
+    )
     summary = result.summary()
     assert result.failed == 0, summary["failures"]
     assert len(result.fps) == 5
@@ -74,7 +83,7 @@ def test_load_generator_dechunks_and_reads_plain_bodies():
         buffer = bytearray(1024)
         viewer = Viewer(b"", stats, buffer)
         for i in range(0, len(data), step):
-            piece = data[i:i + step]
+            piece = data[i : i + step]
             buffer[: len(piece)] = piece
             viewer.buffer_updated(len(piece))
         assert viewer.error is None, viewer.error
@@ -95,9 +104,22 @@ def test_a_tie_at_the_largest_n_asks_for_one_more_point_and_the_report_says_why(
     from bench.suites import Plan, tied_designs
 
     def point(design: str, n: int, fps: float) -> dict:
-        return {"viewers": n, "fps_median": fps, "fps_p10": fps, "failed": 0, "design": design, "gap_p99_ms": 70,
-                "latency_p50_ms": 5, "latency_p99_ms": 9, "first_frame_p99_ms": 50, "web_cpu_pct": 10,
-                "web_us_per_frame": 20, "kb_per_viewer": 20, "loadgen_cpu_pct": [10], "machine_steal_pct": 0.2}
+        return {
+            "viewers": n,
+            "fps_median": fps,
+            "fps_p10": fps,
+            "failed": 0,
+            "design": design,
+            "gap_p99_ms": 70,
+            "latency_p50_ms": 5,
+            "latency_p99_ms": 9,
+            "first_frame_p99_ms": 50,
+            "web_cpu_pct": 10,
+            "web_us_per_frame": 20,
+            "kb_per_viewer": 20,
+            "loadgen_cpu_pct": [10],
+            "machine_steal_pct": 0.2,
+        }
 
     plan = Plan(viewers=(100, 200))
     designs = ["floor", "nvr", "seed-gevent"]
@@ -109,17 +131,32 @@ def test_a_tie_at_the_largest_n_asks_for_one_more_point_and_the_report_says_why(
     points["seed-gevent"][-1]["fps_median"] = 15.0
     points["nvr"].append(point("nvr", plan.tiebreak_viewers, 14.5))
     points["seed-gevent"].append(point("seed-gevent", plan.tiebreak_viewers, 8.0))
-    scenario = {"name": "1 camera, 1 web process", "cameras": 1, "workers": 1, "frame_bytes": 18000,
-                "points": points, "skipped": {},
-                "tiebreak": {"viewers": plan.tiebreak_viewers, "designs": ["nvr", "seed-gevent"],
-                             "why": "nvr and seed-gevent all held at N=200"}}
+    scenario = {
+        "name": "1 camera, 1 web process",
+        "cameras": 1,
+        "workers": 1,
+        "frame_bytes": 18000,
+        "points": points,
+        "skipped": {},
+        "tiebreak": {
+            "viewers": plan.tiebreak_viewers,
+            "designs": ["nvr", "seed-gevent"],
+            "why": "nvr and seed-gevent all held at N=200",
+        },
+    }
     scenario["summary"] = scenario_summary(scenario)
     assert scenario["summary"]["largest_good"]["nvr"] == plan.tiebreak_viewers
     assert scenario["summary"]["largest_good"]["seed-gevent"] == 200
-    text = report.markdown({"date": "today", "machine": {"host": "h", "cpu": "c", "cores": 2, "memory_gb": 1,
-                                                        "kernel": "k", "python": "3"},
-                            "load_before": [0, 0, 0], "load_after": [0, 0, 0], "plan": {"viewers": [100, 200],
-                                                                                        "duration": 1},
-                            "fanout": {"1cam-1proc": scenario}, "notes": []})
+    text = report.markdown(
+        {
+            "date": "today",
+            "machine": {"host": "h", "cpu": "c", "cores": 2, "memory_gb": 1, "kernel": "k", "python": "3"},
+            "load_before": [0, 0, 0],
+            "load_after": [0, 0, 0],
+            "plan": {"viewers": [100, 200], "duration": 1},
+            "fanout": {"1cam-1proc": scenario},
+            "notes": [],
+        }
+    )
     assert f"tie-break: N={plan.tiebreak_viewers} was run because nvr and seed-gevent" in text
     assert "CPU steal" in text

@@ -1,4 +1,5 @@
 """First run: settings refuse the development key in production; nvr_setup creates admin and demo cameras once."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,9 @@ def test_production_refuses_the_development_secret_key():
         pytest.skip("this checkout has a .env (from make run) that sets SECRET_KEY; a clean clone runs this test")
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "NVR_ALLOW_DEV_SECRET", "DEBUG")}
     env.update(DJANGO_SETTINGS_MODULE="nvr.settings", DEBUG="0")
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "SECRET_KEY is the development default" in result.stderr
 

@@ -2,6 +2,7 @@
 
 If these fail, failures elsewhere say nothing about nvr. No Django database needed.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -35,8 +36,11 @@ def rtsp_ok() -> None:
 
 
 def open_capture(url: str) -> cv2.VideoCapture:
-    return cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS,
-                                                   cv2.CAP_PROP_READ_TIMEOUT_MSEC, OPEN_TIMEOUT_MS])
+    return cv2.VideoCapture(
+        url,
+        cv2.CAP_FFMPEG,
+        [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, OPEN_TIMEOUT_MS],
+    )
 
 
 def test_redis_server_set_get_and_restart_on_same_port() -> None:

@@ -3,6 +3,7 @@
 A stand-in for the camera device: `frames(slug)` yields (jpeg, capture time) as the
 capture supervisor publishes them (15 fps). Under gevent the socket is cooperative.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,5 +32,8 @@ def frames(slug: str) -> Iterator[tuple[bytes, float]]:
 
 def part(jpeg: bytes, ts: float) -> bytes:
     """The seed's part, built per client: the boundary first, then headers and the JPEG."""
-    return (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\nX-Timestamp: %.6f\r\n\r\n"
-            % (len(jpeg), ts)) + jpeg + b"\r\n"
+    return (
+        (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\nX-Timestamp: %.6f\r\n\r\n" % (len(jpeg), ts))
+        + jpeg
+        + b"\r\n"
+    )

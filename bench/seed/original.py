@@ -8,6 +8,7 @@ so here the device is one feed thread per camera and `get_frame()` waits for its
 next frame on a condition: the per-client read of the article, without a second
 decoder. Flask's server runs a thread per client.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -8,6 +8,7 @@ and takes the newest frame), kept per camera instead of per class so several cam
 can be served. gunicorn's gevent worker monkey-patches threads and sockets into
 greenlets.
 """
+
 from __future__ import annotations
 
 import threading

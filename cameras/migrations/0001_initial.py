@@ -6,38 +6,106 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Camera',
+            name="Camera",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('slug', models.SlugField(unique=True)),
-                ('kind', models.CharField(choices=[('webcam', 'USB / V4L2 webcam'), ('rtsp', 'RTSP IP camera'), ('http_mjpeg', 'HTTP MJPEG camera'), ('pi', 'Raspberry Pi camera'), ('file', 'Video file (looped)'), ('test_pattern', 'Test pattern')], default='test_pattern', max_length=20)),
-                ('source', models.CharField(blank=True, help_text='Device index or path, URL (without credentials), file path, or WIDTHxHEIGHT for a test pattern.', max_length=500)),
-                ('username', models.CharField(blank=True, max_length=150)),
-                ('password', models.CharField(blank=True, max_length=150)),
-                ('enabled', models.BooleanField(default=True)),
-                ('max_fps', models.PositiveSmallIntegerField(default=15, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(60)])),
-                ('max_width', models.PositiveIntegerField(blank=True, help_text='Downscale wider frames to this width (keeps aspect). Empty: native size.', null=True, validators=[django.core.validators.MinValueValidator(16), django.core.validators.MaxValueValidator(7680)])),
-                ('jpeg_quality', models.PositiveSmallIntegerField(default=80, validators=[django.core.validators.MinValueValidator(10), django.core.validators.MaxValueValidator(95)])),
-                ('rtsp_transport', models.CharField(choices=[('tcp', 'TCP'), ('udp', 'UDP')], default='tcp', max_length=3)),
-                ('position', models.IntegerField(default=0, help_text='Order in the grid (smallest first).')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('allowed_groups', models.ManyToManyField(blank=True, help_text='Groups whose members may watch it.', related_name='cameras', to='auth.group')),
-                ('allowed_users', models.ManyToManyField(blank=True, help_text='Operators who may watch it.', related_name='cameras', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                ("slug", models.SlugField(unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("webcam", "USB / V4L2 webcam"),
+                            ("rtsp", "RTSP IP camera"),
+                            ("http_mjpeg", "HTTP MJPEG camera"),
+                            ("pi", "Raspberry Pi camera"),
+                            ("file", "Video file (looped)"),
+                            ("test_pattern", "Test pattern"),
+                        ],
+                        default="test_pattern",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        blank=True,
+                        help_text="Device index or path, URL (without credentials), file path, or WIDTHxHEIGHT for a test pattern.",
+                        max_length=500,
+                    ),
+                ),
+                ("username", models.CharField(blank=True, max_length=150)),
+                ("password", models.CharField(blank=True, max_length=150)),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "max_fps",
+                    models.PositiveSmallIntegerField(
+                        default=15,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(60),
+                        ],
+                    ),
+                ),
+                (
+                    "max_width",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Downscale wider frames to this width (keeps aspect). Empty: native size.",
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(16),
+                            django.core.validators.MaxValueValidator(7680),
+                        ],
+                    ),
+                ),
+                (
+                    "jpeg_quality",
+                    models.PositiveSmallIntegerField(
+                        default=80,
+                        validators=[
+                            django.core.validators.MinValueValidator(10),
+                            django.core.validators.MaxValueValidator(95),
+                        ],
+                    ),
+                ),
+                (
+                    "rtsp_transport",
+                    models.CharField(choices=[("tcp", "TCP"), ("udp", "UDP")], default="tcp", max_length=3),
+                ),
+                ("position", models.IntegerField(default=0, help_text="Order in the grid (smallest first).")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "allowed_groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Groups whose members may watch it.",
+                        related_name="cameras",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "allowed_users",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Operators who may watch it.",
+                        related_name="cameras",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'name'],
+                "ordering": ["position", "name"],
             },
         ),
     ]

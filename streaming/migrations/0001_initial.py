@@ -6,29 +6,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('cameras', '0001_initial'),
+        ("cameras", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StreamToken',
+            name="StreamToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="What uses it, e.g. 'Home Assistant'.", max_length=100)),
-                ('key_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('prefix', models.CharField(editable=False, help_text="The token's first characters, to recognise it.", max_length=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('revoked_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('camera', models.ForeignKey(blank=True, help_text='Grants viewing of this camera only.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='stream_tokens', to='cameras.camera')),
-                ('user', models.ForeignKey(blank=True, help_text='Grants viewing of every camera this user may see.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='stream_tokens', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(help_text="What uses it, e.g. 'Home Assistant'.", max_length=100)),
+                ("key_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                (
+                    "prefix",
+                    models.CharField(
+                        editable=False, help_text="The token's first characters, to recognise it.", max_length=12
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("revoked_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "camera",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Grants viewing of this camera only.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stream_tokens",
+                        to="cameras.camera",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Grants viewing of every camera this user may see.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stream_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]

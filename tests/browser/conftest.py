@@ -4,6 +4,7 @@ The browser gets a fresh profile, the flags FACTS lists for Debian, and page-loa
 "none" (a page holding streams never finishes loading: tests wait for elements themselves).
 A missing browser fails the run in CI and skips elsewhere (tests.conftest.require).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,10 +29,15 @@ ARTIFACTS = ROOT / "var" / "artifacts"
 def static_root(tmp_path_factory) -> Path:
     """The site's static files collected once, as production serves them (whitenoise)."""
     root = tmp_path_factory.mktemp("static")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "nvr.test_settings", "NVR_ALLOW_DEV_SECRET": "1",
-           "STATIC_ROOT": str(root)}
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env,
-                   check=True, timeout=120)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "nvr.test_settings",
+        "NVR_ALLOW_DEV_SECRET": "1",
+        "STATIC_ROOT": str(root),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
+    )
     return root
 
 
@@ -46,8 +52,10 @@ def site(redis_url, transactional_db, static_root):
 
 @pytest.fixture(scope="module")
 def browser():
-    require(os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER),
-            f"Chromium for the browser tests ({CHROMIUM}, {CHROMEDRIVER}; .ci/run installs them)")
+    require(
+        os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER),
+        f"Chromium for the browser tests ({CHROMIUM}, {CHROMEDRIVER}; .ci/run installs them)",
+    )
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -56,9 +64,18 @@ def browser():
     profile = tempfile.mkdtemp(prefix="nvr-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1280,900", f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,900",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     options.page_load_strategy = "none"
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))

@@ -5,6 +5,7 @@ design rather than its markup: every one of 16 tiles keeps changing, the rest of
 site still loads while it plays, status changes arrive without a reload, and the page
 works at phone width. Screenshots go to var/artifacts/ and their paths are printed.
 """
+
 from __future__ import annotations
 
 import time
@@ -53,8 +54,11 @@ def log_in(driver, base: str, username: str, screenshot: str = "") -> None:
     driver.find_element(By.ID, "id_username").send_keys(username)
     driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait_until(lambda: driver.execute_script("return !!(window.nvrGrid && document.readyState !== 'loading')"),
-               15, message="the grid page after login")
+    wait_until(
+        lambda: driver.execute_script("return !!(window.nvrGrid && document.readyState !== 'loading')"),
+        15,
+        message="the grid page after login",
+    )
 
 
 def tiles_state(driver) -> dict[str, tuple[int, int, int]]:
@@ -63,23 +67,25 @@ def tiles_state(driver) -> dict[str, tuple[int, int, int]]:
 
 def start_cameras(count: int, redis_url: str, prefix: str) -> list[Camera]:
     # Small test patterns at a low rate: the machine running the tests has 2 cores.
-    cameras = [make_camera(f"{prefix}{i:02d}", name=f"Camera {i + 1:02d}", source="320x240", position=i,
-                           max_fps=5 + i % 4) for i in range(count)]
+    cameras = [
+        make_camera(f"{prefix}{i:02d}", name=f"Camera {i + 1:02d}", source="320x240", position=i, max_fps=5 + i % 4)
+        for i in range(count)
+    ]
     for camera in cameras:
         wait_for_status(redis_url, camera.slug, lambda s: s.get("state") == "online", 30)
     return cameras
 
 
-def test_sixteen_cameras_play_live_in_one_tab_and_the_site_stays_responsive(browser, site, capture_process,
-                                                                            redis_url):
+def test_sixteen_cameras_play_live_in_one_tab_and_the_site_stays_responsive(browser, site, capture_process, redis_url):
     cameras = start_cameras(16, redis_url, "live-")
     make_user("chief", password=PASSWORD, is_superuser=True, is_staff=True)
     browser.set_window_size(1280, 900)
     log_in(browser, site.url, "chief", screenshot="login.png")
 
     # Every tile draws pictures, through one stream (not one connection per camera).
-    wait_until(lambda: all(frames > 0 for _, frames, _ in tiles_state(browser).values()), 20,
-               message="a picture in every tile")
+    wait_until(
+        lambda: all(frames > 0 for _, frames, _ in tiles_state(browser).values()), 20, message="a picture in every tile"
+    )
     stats = browser.execute_script("return window.nvrGrid.stats")
     assert len(stats["cameras"].split(",")) == 16 and stats["connects"] == 1
 
@@ -101,10 +107,12 @@ def test_sixteen_cameras_play_live_in_one_tab_and_the_site_stays_responsive(brow
     rate = (bytes_after[0] - bytes_before[0]) / seconds
     drawn = (bytes_after[1] - bytes_before[1]) / seconds
     camera_fps = sum(c.max_fps for c in cameras)
-    print(f"\nGRID 16 tiles: {rate / 1024:.0f} KiB/s ({rate * 8 / 1e6:.2f} Mbit/s) on one stream, "
-          f"{drawn:.1f} frames drawn/s (cameras produce {camera_fps}/s), "
-          f"browser CPU {cpu * 100:.0f} % of one core over {seconds:.1f} s ({len(pids)} processes), "
-          f"web server CPU {server_cpu * 100:.0f} %, tile width {after[cameras[0].slug][2]} px")
+    print(
+        f"\nGRID 16 tiles: {rate / 1024:.0f} KiB/s ({rate * 8 / 1e6:.2f} Mbit/s) on one stream, "
+        f"{drawn:.1f} frames drawn/s (cameras produce {camera_fps}/s), "
+        f"browser CPU {cpu * 100:.0f} % of one core over {seconds:.1f} s ({len(pids)} processes), "
+        f"web server CPU {server_cpu * 100:.0f} %, tile width {after[cameras[0].slug][2]} px"
+    )
     assert all(after[slug][1] > before[slug][1] for slug in before)
     assert drawn > camera_fps * 0.6, "the grid keeps up with the cameras"
 
@@ -119,16 +127,21 @@ def test_sixteen_cameras_play_live_in_one_tab_and_the_site_stays_responsive(brow
     print(f"SCREENSHOT desktop 1280x900: {desktop}")
 
     # Phone width: one column, readable captions, only tiles on screen are streamed.
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                            {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
+    )
     try:
-        layout = wait_until(lambda: browser.execute_script("""
+        layout = wait_until(
+            lambda: browser.execute_script("""
             const tiles = [...document.querySelectorAll('.tile')].map((t) => t.getBoundingClientRect());
             const lefts = new Set(tiles.map((r) => Math.round(r.left)));
             const font = parseFloat(getComputedStyle(document.querySelector('.caption')).fontSize);
             const streamed = window.nvrGrid.stats.cameras.split(',').length;
             return lefts.size === 1 && streamed < 16 ? {width: tiles[0].width, font, streamed,
-              viewport: window.innerWidth} : null;"""), 10, message="one column at 390 px")
+              viewport: window.innerWidth} : null;"""),
+            10,
+            message="one column at 390 px",
+        )
         assert layout["viewport"] == 390 and layout["width"] >= 350 and layout["font"] >= 14, layout
         first = cameras[0].slug
         frames = tiles_state(browser)[first][1]
@@ -142,9 +155,13 @@ def test_sixteen_cameras_play_live_in_one_tab_and_the_site_stays_responsive(brow
 
     # A click opens the camera full size, with its own full-resolution stream.
     browser.find_element(By.CSS_SELECTOR, f'.tile[data-camera="{cameras[5].slug}"]').click()
-    wait_until(lambda: browser.execute_script(
-        "const img = document.querySelector('.viewer img'); return img && img.naturalWidth"), 10,
-        message="the camera page's live picture")
+    wait_until(
+        lambda: browser.execute_script(
+            "const img = document.querySelector('.viewer img'); return img && img.naturalWidth"
+        ),
+        10,
+        message="the camera page's live picture",
+    )
     assert browser.execute_script("return document.querySelector('.viewer img').naturalWidth") == 320
     assert browser.find_element(By.TAG_NAME, "h1").text == cameras[5].name
     camera_page = artifact("camera-page.png")
@@ -157,15 +174,19 @@ def test_a_camera_turned_off_shows_offline_within_5s_and_comes_back(browser, sit
     make_user("chief", password=PASSWORD, is_superuser=True, is_staff=True)
     log_in(browser, site.url, "chief")
     target = cameras[2].slug
-    state = f'return document.querySelector(\'.tile[data-camera="{target}"]\').dataset.state'
+    state = f"return document.querySelector('.tile[data-camera=\"{target}\"]').dataset.state"
     wait_until(lambda: browser.execute_script(state) == "online", 10, message="the tile live")
     wait_until(lambda: all(frames > 0 for _, frames, _ in tiles_state(browser).values()), 10, message="pictures")
     browser.execute_script("window.notReloaded = true")
 
     Camera.objects.filter(slug=target).update(enabled=False)
     turned_off = time.monotonic()
-    shown = wait_until(lambda: browser.execute_script(state) in ("disabled", "offline") and browser.execute_script(
-        state), 5, interval=0.1, message="the offline state without a reload")
+    shown = wait_until(
+        lambda: browser.execute_script(state) in ("disabled", "offline") and browser.execute_script(state),
+        5,
+        interval=0.1,
+        message="the offline state without a reload",
+    )
     print(f"\nGRID offline shown {time.monotonic() - turned_off:.1f} s after the camera was turned off ({shown})")
     label = browser.find_element(By.CSS_SELECTOR, f'.tile[data-camera="{target}"] .state-text').text
     assert label in ("Turned off", "Offline")
@@ -184,9 +205,13 @@ def test_a_camera_turned_off_shows_offline_within_5s_and_comes_back(browser, sit
 
     # Layout "1": one camera per page, remembered for the user.
     browser.find_element(By.CSS_SELECTOR, '.layouts button[value="1"]').click()
-    wait_until(lambda: browser.execute_script(
-        "return window.nvrGrid && window.nvrGrid.tiles.size === 1 && document.querySelector('#grid').dataset.layout"),
-        10, message="the one-camera layout")
+    wait_until(
+        lambda: browser.execute_script(
+            "return window.nvrGrid && window.nvrGrid.tiles.size === 1 && document.querySelector('#grid').dataset.layout"
+        ),
+        10,
+        message="the one-camera layout",
+    )
     assert "Page 1 of 4" in browser.find_element(By.CSS_SELECTOR, ".pager").text
     wait_until(lambda: next(iter(tiles_state(browser).values()))[1] > 2, 10, message="the single tile plays")
     single = artifact("grid-layout-1.png")

@@ -1,4 +1,5 @@
 """The camera admin: live status columns, actions, write-only password, clean field errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -46,10 +47,19 @@ def test_change_form_never_shows_the_password(admin_client):
 
 
 def test_add_with_bad_input_shows_field_errors(admin_client):
-    response = admin_client.post("/admin/cameras/camera/add/", {
-        "name": "X", "slug": "x", "kind": "rtsp", "source": "http://wrong", "max_fps": 99, "jpeg_quality": 80,
-        "rtsp_transport": "tcp", "position": 0,
-    })
+    response = admin_client.post(
+        "/admin/cameras/camera/add/",
+        {
+            "name": "X",
+            "slug": "x",
+            "kind": "rtsp",
+            "source": "http://wrong",
+            "max_fps": 99,
+            "jpeg_quality": 80,
+            "rtsp_transport": "tcp",
+            "position": 0,
+        },
+    )
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert "source" in errors and "max_fps" in errors
@@ -71,7 +81,8 @@ def test_enable_disable_and_test_connection_actions(admin_client):
 
 def test_test_connection_reports_failure_without_credentials(admin_client):
     camera = make_camera("gone", kind="rtsp", source="rtsp://127.0.0.1:9/x", username="u", password="MARKER-pw")
-    page = admin_client.post("/admin/cameras/camera/", {"action": "test_connection",
-                                                        "_selected_action": [camera.pk]}).content.decode()
+    page = admin_client.post(
+        "/admin/cameras/camera/", {"action": "test_connection", "_selected_action": [camera.pk]}
+    ).content.decode()
     assert "Failed" in page and "connection refused" in page
     assert "MARKER-pw" not in page

@@ -1,7 +1,9 @@
 """Capture of test-pattern cameras into a real Redis: frames, sizes, fps cap, status, changes."""
+
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -35,7 +37,7 @@ def test_frames_arrive_as_jpeg_of_the_expected_size_within_the_fps_cap(redis_url
     assert image.shape == (240, 320, 3)
     seqs = [f.seq for _, f in frames]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    gaps = [b.ts - a.ts for (_, a), (_, b) in zip(frames, frames[1:])]
+    gaps = [b.ts - a.ts for (_, a), (_, b) in itertools.pairwise(frames)]
     assert min(gaps) > 0.2 / 5, gaps  # never back to back: the cap keeps frames a quarter interval apart
     # Frames are fresh when they arrive: capture time to receipt.
     ages = sorted(received - frame.ts for received, frame in frames)

@@ -4,6 +4,7 @@ max_fps is a cap, not a target: a source at or below it must publish every frame
 its frames jitter, a faster source must publish max_fps on average and never more, and
 frames that queued up during a stall must not come out in a burst.
 """
+
 from __future__ import annotations
 
 import random
@@ -72,5 +73,5 @@ def test_frames_queued_during_a_stall_are_not_published_in_a_burst():
     after = [queued[-1] + 0.03 + i * INTERVAL for i in range(30)]
     kept = published(FpsCap(FPS), before + queued + after)
     assert len([t for t in kept if t in queued]) <= 2  # no catch-up: one of them, two at most
-    assert kept[-len(after):] == after  # then every live frame
+    assert kept[-len(after) :] == after  # then every live frame
     assert min_gap(kept) >= INTERVAL / 4

@@ -1,4 +1,5 @@
 """`manage.py cameras import|export`: all or nothing, validated like the admin, passwords never exported."""
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,13 @@ def run_import(tmp_path, content: str) -> str:
 
 def test_import_creates_and_updates_by_slug(tmp_path):
     make_camera("gate", name="Old name", max_fps=5)
-    out = run_import(tmp_path, """
+    out = run_import(
+        tmp_path,
+        """
 - {name: Gate, slug: gate, kind: rtsp, source: "rtsp://u:pw@10.0.0.9/live", max_fps: 12}
 - {name: Lab, slug: lab, kind: test_pattern, source: 640x480}
-""")
+""",
+    )
     assert "1 created, 1 updated" in out
     gate = Camera.objects.get(slug="gate")
     assert (gate.name, gate.kind, gate.max_fps, gate.password) == ("Gate", "rtsp", 12, "pw")
@@ -43,21 +47,27 @@ def test_json_import(tmp_path):
 
 def test_one_bad_entry_imports_nothing_and_names_position_and_field(tmp_path):
     with pytest.raises(CommandError) as info:
-        run_import(tmp_path, """
+        run_import(
+            tmp_path,
+            """
 - {name: Good, slug: good, kind: test_pattern}
 - {name: Bad, slug: bad, kind: rtsp, source: "http://wrong/scheme"}
-""")
+""",
+        )
     assert "entry 2 (bad)" in str(info.value) and "source" in str(info.value)
     assert not Camera.objects.exists()
 
 
-@pytest.mark.parametrize("content,expected", [
-    ("- {name: X, slug: x, kind: test_pattern, max_fps: 100}", "max_fps"),
-    ("- {name: X, slug: x, colour: red}", "unknown field(s) colour"),
-    ("- {name: X, slug: x}\n- {name: Y, slug: x}", "appears twice"),
-    ("just text", "expected a list"),
-    ("- [unclosed", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        ("- {name: X, slug: x, kind: test_pattern, max_fps: 100}", "max_fps"),
+        ("- {name: X, slug: x, colour: red}", "unknown field(s) colour"),
+        ("- {name: X, slug: x}\n- {name: Y, slug: x}", "appears twice"),
+        ("just text", "expected a list"),
+        ("- [unclosed", "not valid YAML"),
+    ],
+)
 def test_bad_files_give_clear_errors(tmp_path, content, expected):
     with pytest.raises(CommandError) as info:
         run_import(tmp_path, content)

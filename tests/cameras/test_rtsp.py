@@ -1,4 +1,5 @@
 """Capture from a real RTSP server (GStreamer, H.264): frames, credentials, outages, recovery."""
+
 from __future__ import annotations
 
 import time
@@ -21,8 +22,7 @@ def rtsp(rtsp_available):
 
 
 def test_rtsp_frames_arrive_at_the_expected_size_within_the_fps_cap(rtsp, redis_url, supervisor_thread):
-    make_camera("gate", kind="rtsp", source=rtsp.url("/test"), username="viewer", password="MARKER-rtsp-pw",
-                max_fps=5)
+    make_camera("gate", kind="rtsp", source=rtsp.url("/test"), username="viewer", password="MARKER-rtsp-pw", max_fps=5)
     supervisor_thread()
     started = time.monotonic()
     wait_for_status(redis_url, "gate", lambda s: s["state"] == "online", 20)
@@ -44,8 +44,7 @@ def test_wrong_credentials_give_an_error_status_without_the_password(rtsp, redis
 
 
 def test_killed_rtsp_server_goes_offline_and_comes_back_by_itself(rtsp, redis_url, supervisor_thread):
-    make_camera("gate", kind="rtsp", source=rtsp.url("/test"), username="viewer", password="MARKER-rtsp-pw",
-                max_fps=5)
+    make_camera("gate", kind="rtsp", source=rtsp.url("/test"), username="viewer", password="MARKER-rtsp-pw", max_fps=5)
     make_camera("pattern", source="160x120", max_fps=5)
     supervisor_thread()
     wait_for_status(redis_url, "gate", lambda s: s["state"] == "online", 20)

@@ -1,6 +1,8 @@
 """Several supervisors share cameras through Redis leases: no camera captured twice, takeover on death."""
+
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 
@@ -38,7 +40,7 @@ def assert_single_publisher(url: str, slug: str) -> None:
     """Two loops on one camera would interleave two sequences: seqs must rise strictly."""
     seqs = [frame.seq for _, frame in collect_frames(url, slug, 1.0)]
     assert seqs, f"no frames for {slug}"
-    assert all(b == a + 1 for a, b in zip(seqs, seqs[1:])), (slug, seqs)
+    assert all(b == a + 1 for a, b in itertools.pairwise(seqs)), (slug, seqs)
 
 
 def test_two_supervisors_split_cameras_and_take_over(redis_url):
@@ -47,6 +49,7 @@ def test_two_supervisors_split_cameras_and_take_over(redis_url):
     first = capture_supervisor(redis_url, name="capture-a").start()
     second = capture_supervisor(redis_url, name="capture-b").start()
     try:
+
         def balanced():
             owners = list(lease_owners(redis_url).values())
             return None not in owners and sorted(owners.count(o) for o in set(owners)) == [2, 2]
@@ -59,8 +62,11 @@ def test_two_supervisors_split_cameras_and_take_over(redis_url):
         killed_pid = str(first.pid)
         first.kill()
         started = time.monotonic()
-        wait_until(lambda: all(o and f":{killed_pid}:" not in o for o in lease_owners(redis_url).values()),
-                   15, "takeover of the killed supervisor's cameras")
+        wait_until(
+            lambda: all(o and f":{killed_pid}:" not in o for o in lease_owners(redis_url).values()),
+            15,
+            "takeover of the killed supervisor's cameras",
+        )
         takeover = time.monotonic() - started
         for slug in SLUGS:
             wait_for_status(redis_url, slug, lambda s: s["state"] == "online", 10)

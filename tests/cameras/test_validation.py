@@ -1,4 +1,5 @@
 """Every bad camera input gets a clear error on its field; credentials leave the URL."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,17 @@ pytestmark = pytest.mark.django_db
 
 
 def form_errors(**data) -> dict:
-    base = {"name": "Cam", "slug": "cam", "kind": "test_pattern", "source": "", "max_fps": 15,
-            "jpeg_quality": 80, "rtsp_transport": "tcp", "position": 0, "enabled": "on"}
+    base = {
+        "name": "Cam",
+        "slug": "cam",
+        "kind": "test_pattern",
+        "source": "",
+        "max_fps": 15,
+        "jpeg_quality": 80,
+        "rtsp_transport": "tcp",
+        "position": 0,
+        "enabled": "on",
+    }
     base.update(data)
     form = CameraForm(data=base)
     form.is_valid()
@@ -44,8 +54,10 @@ def test_bad_source_is_a_field_error(kind, source, message):
     assert message in " ".join(errors["source"])
 
 
-@pytest.mark.parametrize("field,value", [("max_fps", 0), ("max_fps", 61), ("jpeg_quality", 9), ("jpeg_quality", 96),
-                                         ("max_width", 8), ("max_fps", "fast")])
+@pytest.mark.parametrize(
+    "field,value",
+    [("max_fps", 0), ("max_fps", 61), ("jpeg_quality", 9), ("jpeg_quality", 96), ("max_width", 8), ("max_fps", "fast")],
+)
 def test_out_of_range_numbers_are_field_errors(field, value):
     assert field in form_errors(**{field: value})
 
@@ -58,9 +70,17 @@ def test_duplicate_slug_is_a_field_error():
 def test_good_sources_are_accepted(tmp_path):
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"x")
-    for kind, source in [("rtsp", "rtsp://10.0.0.5:554/stream1"), ("rtsp", "rtsps://cam/x"),
-                         ("http_mjpeg", "https://cam.local/video.mjpg"), ("webcam", "0"), ("webcam", "/dev/video2"),
-                         ("file", str(video)), ("pi", ""), ("test_pattern", "1280x720"), ("test_pattern", "")]:
+    for kind, source in [
+        ("rtsp", "rtsp://10.0.0.5:554/stream1"),
+        ("rtsp", "rtsps://cam/x"),
+        ("http_mjpeg", "https://cam.local/video.mjpg"),
+        ("webcam", "0"),
+        ("webcam", "/dev/video2"),
+        ("file", str(video)),
+        ("pi", ""),
+        ("test_pattern", "1280x720"),
+        ("test_pattern", ""),
+    ]:
         assert form_errors(kind=kind, source=source) == {}, (kind, source)
 
 
@@ -81,8 +101,23 @@ def test_password_is_write_only_in_the_form():
     form = CameraForm(instance=camera)
     assert "MARKER-pw" not in str(form)
     # Saving without a password keeps the stored one; clear_password removes it.
-    data = {**{f: getattr(camera, f) for f in ["name", "slug", "kind", "source", "username", "max_fps",
-                                                 "jpeg_quality", "rtsp_transport", "position"]}, "enabled": "on"}
+    data = {
+        **{
+            f: getattr(camera, f)
+            for f in [
+                "name",
+                "slug",
+                "kind",
+                "source",
+                "username",
+                "max_fps",
+                "jpeg_quality",
+                "rtsp_transport",
+                "position",
+            ]
+        },
+        "enabled": "on",
+    }
     form = CameraForm(data={**data, "password": ""}, instance=camera)
     assert form.is_valid(), form.errors
     form.save()

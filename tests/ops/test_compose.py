@@ -4,6 +4,7 @@ No Docker engine runs here, so Debian's docker-compose validates and resolves th
 (`config`), and each service's command runs from the project the way the image runs it:
 `python` from PATH, no .venv (the scripts' PY fallback), production settings.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,9 +71,14 @@ def documented_variables() -> set[str]:
 def python_on_path_env(**extra: str) -> dict[str, str]:
     """The image's situation: no .venv for the scripts (PY points nowhere), `python` on PATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "NVR_", "PYTEST_"))}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", PY="/nonexistent/python",
-               DJANGO_SETTINGS_MODULE="nvr.settings", SECRET_KEY=secrets.token_urlsafe(50), DEBUG="0",
-               PYTHONUNBUFFERED="1")
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        PY="/nonexistent/python",
+        DJANGO_SETTINGS_MODULE="nvr.settings",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        DEBUG="0",
+        PYTHONUNBUFFERED="1",
+    )
     env.update(extra)
     return env
 
@@ -209,8 +215,12 @@ def test_entrypoint_keeps_one_generated_secret_key(fresh_config, tmp_path):
 
 def test_migrate_command_prepares_an_empty_database(tmp_path):
     """scripts/setup.sh as the migrate service runs it; twice, as every upgrade does."""
-    env = python_on_path_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", STATIC_ROOT=str(tmp_path / "static"),
-                             NVR_ADMIN_USER="chief", NVR_ADMIN_PASSWORD="pw-chief-12345")
+    env = python_on_path_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        STATIC_ROOT=str(tmp_path / "static"),
+        NVR_ADMIN_USER="chief",
+        NVR_ADMIN_PASSWORD="pw-chief-12345",
+    )
     for _ in range(2):
         result = run(["scripts/setup.sh"], env=env, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -224,8 +234,9 @@ def test_migrate_command_prepares_an_empty_database(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_web_command_serves_with_several_workers(redis_url):
     port = free_port()
-    env = python_on_path_env(DATABASE_URL=database_url(), REDIS_URL=redis_url, HOST="127.0.0.1", PORT=str(port),
-                             WEB_CONCURRENCY="2")
+    env = python_on_path_env(
+        DATABASE_URL=database_url(), REDIS_URL=redis_url, HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="2"
+    )
     with ManagedProcess("serve-web", ["scripts/serve-web.sh"], env, port) as web:
         response = httpx.get(f"{web.url}/healthz", timeout=10)
         assert response.status_code == 200, response.text

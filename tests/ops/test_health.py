@@ -1,4 +1,5 @@
 """/healthz against a real uvicorn: each check reported, 503 while Redis or the database is away."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """/metrics against real uvicorn, capture and Redis: parses as Prometheus text, moves with frames, guarded."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,8 +24,11 @@ def scrape(base_url: str, **kwargs) -> dict[tuple[str, frozenset], float]:
     response = httpx.get(f"{base_url}/metrics", timeout=10, **kwargs)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(response.text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
 
 
 def value(samples: dict, metric: str, **labels: str) -> float:
@@ -94,8 +98,12 @@ def test_streaming_facts_move_when_frames_flow(stack):
         after = scrape(web.url)
     assert value(after, "nvr_stream_viewers", camera="front", pid=pid) == 0
     assert value(after, "nvr_stream_frames_sent_total", pid=pid) >= sent_before + received
-    for name in ("nvr_stream_frames_skipped_total", "nvr_stream_deadline_drops_total",
-                 "nvr_stream_bus_reconnects_total", "nvr_web_resident_memory_bytes"):
+    for name in (
+        "nvr_stream_frames_skipped_total",
+        "nvr_stream_deadline_drops_total",
+        "nvr_stream_bus_reconnects_total",
+        "nvr_web_resident_memory_bytes",
+    ):
         assert value(after, name, pid=pid) >= 0
     assert value(after, "nvr_stream_bus_frames_missed", camera="front", pid=pid) >= 0
 
@@ -113,10 +121,21 @@ def test_guarded_by_token_or_network(redis_url):
     assert "metrics-t0ken" not in web.log()
 
 
-@pytest.mark.parametrize(("address", "allowed"), [
-    ("127.0.0.1", True), ("::1", True), ("::ffff:127.0.0.1", True), ("10.1.2.3", True), ("fd00::7", True),
-    ("10.2.0.1", False), ("192.0.2.9", False), ("2001:db8::1", False), ("", False), ("not-an-ip", False),
-])
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("fd00::7", True),
+        ("10.2.0.1", False),
+        ("192.0.2.9", False),
+        ("2001:db8::1", False),
+        ("", False),
+        ("not-an-ip", False),
+    ],
+)
 def test_networks(settings, address, allowed):
     import ipaddress
 

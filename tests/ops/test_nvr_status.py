@@ -1,4 +1,5 @@
 """`manage.py nvr_status` with a real capture process and Redis: the table and --json."""
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,21 @@ def test_table_shows_each_camera(captured):
     out, err = nvr_status()
     assert err == ""
     header, *rows = out.splitlines()
-    assert header.split() == ["NAME", "SLUG", "KIND", "ENABLED", "STATE", "FPS", "RESOLUTION", "AGE", "RECONNECTS",
-                              "ENCODE", "WORKER", "LAST", "ERROR"]
+    assert header.split() == [
+        "NAME",
+        "SLUG",
+        "KIND",
+        "ENABLED",
+        "STATE",
+        "FPS",
+        "RESOLUTION",
+        "AGE",
+        "RECONNECTS",
+        "ENCODE",
+        "WORKER",
+        "LAST",
+        "ERROR",
+    ]
     front = next(row for row in rows if " front " in row)
     assert front.startswith("Front door")
     for expected in ("test_pattern", " yes ", " online ", " 320x240 ", "ms "):

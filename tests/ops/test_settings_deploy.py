@@ -1,4 +1,5 @@
 """Production settings, checked the way an operator meets them: in a fresh process with a production env."""
+
 from __future__ import annotations
 
 import json
@@ -36,13 +37,22 @@ def production_env(tmp_path, **extra: str) -> dict[str, str]:
 
 
 def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", NO_DOT_ENV + code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", NO_DOT_ENV + code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess:
-    code = ("import sys; from django.core.management import execute_from_command_line\n"
-            "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])")
+    code = (
+        "import sys; from django.core.management import execute_from_command_line\n"
+        "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])"
+    )
     return run_python(code, env)
 
 
@@ -75,8 +85,10 @@ def test_production_defaults(tmp_path):
     values = json.loads(result.stdout)
     assert values["debug"] is False
     assert values["static"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
-    assert values["middleware"][:2] == ["django.middleware.security.SecurityMiddleware",
-                                        "whitenoise.middleware.WhiteNoiseMiddleware"]
+    assert values["middleware"][:2] == [
+        "django.middleware.security.SecurityMiddleware",
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    ]
     assert values["exempt"] == [r"^healthz$", r"^metrics$"]
     assert values["networks"] == ["127.0.0.0/8", "::1/128"]
     assert "localhost" in values["hosts"]
@@ -91,8 +103,9 @@ def test_production_refuses_the_development_secret_key(tmp_path):
 
 
 def test_a_wrong_metrics_network_fails_at_startup(tmp_path):
-    result = run_python("from django.conf import settings; settings.DEBUG",
-                        production_env(tmp_path, NVR_METRICS_NETWORKS="10.0.0/8"))
+    result = run_python(
+        "from django.conf import settings; settings.DEBUG", production_env(tmp_path, NVR_METRICS_NETWORKS="10.0.0/8")
+    )
     assert result.returncode != 0
     assert "10.0.0/8" in result.stderr
 

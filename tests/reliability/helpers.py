@@ -1,4 +1,5 @@
 """What the reliability and security tests share: viewers that log what they see, counts, waits."""
+
 from __future__ import annotations
 
 import asyncio
@@ -74,8 +75,7 @@ class StreamLog:
         return None
 
 
-async def watch(client: httpx.AsyncClient, url: str, log: StreamLog, until: float, *,
-                classify: bool = True) -> None:
+async def watch(client: httpx.AsyncClient, url: str, log: StreamLog, until: float, *, classify: bool = True) -> None:
     """Read the stream into `log` until time.time() passes `until` (or the stream fails)."""
     try:
         async with client.stream("GET", url) as response:
@@ -104,8 +104,11 @@ def scrape(base_url: str) -> dict[tuple[str, frozenset], float]:
     """Every sample of the web process's /metrics as {(name, labels): value}."""
     response = httpx.get(f"{base_url}/metrics", timeout=10)
     assert response.status_code == 200, response.text
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(response.text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
 
 
 def metric_total(samples: dict, name: str) -> float:
@@ -117,8 +120,15 @@ def metric_total(samples: dict, name: str) -> float:
 
 def established_connections(port: int) -> dict[str, int]:
     """TCP sockets on this machine whose local port is `port`, by state (from /proc/net/tcp*)."""
-    names = {"01": "established", "06": "time_wait", "08": "close_wait", "04": "fin_wait1", "05": "fin_wait2",
-             "09": "last_ack", "0B": "closing"}
+    names = {
+        "01": "established",
+        "06": "time_wait",
+        "08": "close_wait",
+        "04": "fin_wait1",
+        "05": "fin_wait2",
+        "09": "last_ack",
+        "0B": "closing",
+    }
     counts: dict[str, int] = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -157,4 +167,3 @@ async def gather_bounded(coroutines, limit: int):
             return await coroutine
 
     return await asyncio.gather(*(run(c) for c in coroutines))
-

@@ -3,6 +3,7 @@
 Requests are written byte for byte on raw sockets (an HTTP client would normalise the
 paths and refuse the malformed headers this test is about).
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,8 +23,14 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 MB = 2**20
 
 
-def request(port: int, path: bytes | str, headers: dict | None = None, method: str = "GET",
-            body: bytes = b"", host: bytes = b"127.0.0.1") -> tuple[int, bytes]:
+def request(
+    port: int,
+    path: bytes | str,
+    headers: dict | None = None,
+    method: str = "GET",
+    body: bytes = b"",
+    host: bytes = b"127.0.0.1",
+) -> tuple[int, bytes]:
     """Send one request as given; (status, head and up to 64 KB of the body)."""
     path = path.encode() if isinstance(path, str) else path
     lines = [method.encode() + b" " + path + b" HTTP/1.1", b"Host: " + host, b"Connection: close"]
@@ -65,8 +72,11 @@ def test_malformed_requests_get_clean_4xx_answers(live_web, redis_url):
     for value in [*junk, "61", "0.01"]:
         cases += [(f"{stream}&fps={value}", {}), (f"/grid/stream.mjpg?token={token}&fps={value}", {})]
     for value in [*junk, "15", "7681"]:
-        cases += [(f"{stream}&width={value}", {}), (f"{snapshot}&width={value}", {}),
-                  (f"/grid/stream.mjpg?token={token}&width={value}", {})]
+        cases += [
+            (f"{stream}&width={value}", {}),
+            (f"{snapshot}&width={value}", {}),
+            (f"/grid/stream.mjpg?token={token}&width={value}", {}),
+        ]
     cases += [
         # Huge query strings: a long one (414), far too many fields (400), past the head limit (431).
         (f"{stream}&x={'A' * 9000}", {}),
@@ -108,22 +118,42 @@ def test_malformed_requests_get_clean_4xx_answers(live_web, redis_url):
         ("/api/cameras/", {"host": b"evil.example"}),
         ("/api/cameras/", {"host": b"127.0.0.1:1@evil.example"}),
     ]
-    for raw in [b"", b"nocolon", b"\xff\xfe:\xff", b":", b"boss:", b":op-pass-1", b"op:wrong", b"op\x00:op-pass-1",
-                b"op:" + b"x" * 3000, "\u00e9\u00e9:p\u00e4ss".encode()]:
-        for path in ["/cameras/front/stream.mjpg", "/cameras/front/snapshot.jpg", "/api/cameras/",
-                     "/grid/stream.mjpg"]:
+    for raw in [
+        b"",
+        b"nocolon",
+        b"\xff\xfe:\xff",
+        b":",
+        b"boss:",
+        b":op-pass-1",
+        b"op:wrong",
+        b"op\x00:op-pass-1",
+        b"op:" + b"x" * 3000,
+        "\u00e9\u00e9:p\u00e4ss".encode(),
+    ]:
+        for path in ["/cameras/front/stream.mjpg", "/cameras/front/snapshot.jpg", "/api/cameras/", "/grid/stream.mjpg"]:
             cases.append((path, {"headers": basic_raw(raw)}))
-    for header in [b"Basic", b"Basic ", b"Basic ====", b"Basic !!!", b"Basic\tb3A6b3AtcGFzcy0x", b"basic",
-                   b"Basic " + b"QUFB" * 400, b"Basic \xc3\xa9\xff", b"Bearer " + token.encode(), b"Digest x=y",
-                   b"Basic b3A6b3AtcGFzcy0x extra"]:
+    for header in [
+        b"Basic",
+        b"Basic ",
+        b"Basic ====",
+        b"Basic !!!",
+        b"Basic\tb3A6b3AtcGFzcy0x",
+        b"basic",
+        b"Basic " + b"QUFB" * 400,
+        b"Basic \xc3\xa9\xff",
+        b"Bearer " + token.encode(),
+        b"Digest x=y",
+        b"Basic b3A6b3AtcGFzcy0x extra",
+    ]:
         cases.append(("/cameras/front/stream.mjpg", {"headers": {"Authorization": header}}))
 
     problems, statuses = [], Counter()
     for path, options in cases:
         status, data = request(live_web.port, path, **options)
         statuses[status] += 1
-        if not (400 <= status < 500) or any(m in data for m in (b"Traceback", b"Internal Server Error",
-                                                               b"root:x:", b"SECRET_KEY")):
+        if not (400 <= status < 500) or any(
+            m in data for m in (b"Traceback", b"Internal Server Error", b"root:x:", b"SECRET_KEY")
+        ):
             problems.append((status, str(path)[:120], data[:200]))
     assert not problems, "\n".join(map(str, problems))
     print(f"\n{len(cases)} malformed requests, answers: {dict(sorted(statuses.items()))}")
@@ -159,8 +189,10 @@ def test_endless_request_heads_do_not_grow_memory(live_web):
     for thread in threads:
         thread.join(60)
     growth = (live_web.rss_bytes() - before) / MB
-    print(f"\n8 clients sending endless headers: cut off after {time.monotonic() - started:.2f} s, "
-          f"web RSS {growth:+.1f} MB")
+    print(
+        f"\n8 clients sending endless headers: cut off after {time.monotonic() - started:.2f} s, "
+        f"web RSS {growth:+.1f} MB"
+    )
     assert growth < 5, growth
     assert all(a == b"" or a.startswith(b"HTTP/1.1 431") for a in answers), answers
     assert request(live_web.port, "/healthz")[0] == 200

@@ -6,6 +6,7 @@ account, and a spray of made-up usernames) must not starve another user who logs
 meanwhile, nor the 300 who watch. Without the throttle, that user waited 28 s (each guess a
 0.2 s hash, two at a time); without the no-hash path for unknown usernames, 23 s.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -60,8 +61,9 @@ async def refused(port: int, path: str, headers: dict[str, str]) -> int:
 
 
 @pytest.mark.timeout(180)
-def test_300_basic_viewers_stream_within_10s_and_a_wrong_password_burst_starves_no_one(redis_url, settings,
-                                                                                       capture_process):
+def test_300_basic_viewers_stream_within_10s_and_a_wrong_password_burst_starves_no_one(
+    redis_url, settings, capture_process
+):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     real_user("crowd", "crowd-pass-1", is_superuser=True)
     real_user("target", "target-pass-1", is_superuser=True)
@@ -71,6 +73,7 @@ def test_300_basic_viewers_stream_within_10s_and_a_wrong_password_burst_starves_
     server = web_server(redis_url, NVR_TEST_REAL_HASHER="1").start()
     path = "/cameras/front/stream.mjpg"
     try:
+
         async def scenario():
             crowd = [RawViewer(server.port, path, basic("crowd", "crowd-pass-1")) for _ in range(CROWD)]
             cpu_before = server.cpu_seconds()
@@ -106,10 +109,12 @@ def test_300_basic_viewers_stream_within_10s_and_a_wrong_password_burst_starves_
         server.stop()
     failures = [w for w in waits if isinstance(w, BaseException)]
     assert not failures, failures[:3]
-    print(f"\n{CROWD} Basic viewers (PBKDF2) all streaming after {all_streaming:.2f} s (slowest first frame "
-          f"{max(waits):.2f} s), {cpu:.2f} s of server CPU; during a burst of {BURST} wrong passwords another "
-          f"user's first frame took {other_wait:.2f} s; burst answered in {burst_took:.2f} s; crowd viewers got "
-          f"{min(counts)}-{max(counts)} frames in those 6 s")
+    print(
+        f"\n{CROWD} Basic viewers (PBKDF2) all streaming after {all_streaming:.2f} s (slowest first frame "
+        f"{max(waits):.2f} s), {cpu:.2f} s of server CPU; during a burst of {BURST} wrong passwords another "
+        f"user's first frame took {other_wait:.2f} s; burst answered in {burst_took:.2f} s; crowd viewers got "
+        f"{min(counts)}-{max(counts)} frames in those 6 s"
+    )
     assert all_streaming < 10.0
     assert cpu < 0.21 * 20  # a check per viewer would be 60 s of CPU
     assert set(statuses) == {401}

@@ -3,6 +3,7 @@
 Real GStreamer RTSP cameras, a TCP server that accepts and never answers, the capture
 supervisor and uvicorn, watched by viewers over HTTP. Figures are printed (run with -s).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,7 +35,8 @@ def rtsp_camera(rtsp_available):
 
 
 def test_dead_rtsp_camera_goes_offline_spares_the_others_and_returns_by_itself(
-        rtsp_camera, redis_url, live_web, capture_process):
+    rtsp_camera, redis_url, live_web, capture_process
+):
     admin = make_user("boss", is_superuser=True)
     make_camera("gate", kind="rtsp", source=rtsp_camera.url("/gate"), max_fps=10)
     make_camera("pattern", source="320x240", max_fps=10)
@@ -91,18 +93,21 @@ def test_dead_rtsp_camera_goes_offline_spares_the_others_and_returns_by_itself(
         assert not log.error, log.error
         before, during = log.fps(marks["baseline"], kill), log.fps(kill, marks["restart"])
         ratios.append(during / before)
-    print(f"\nRTSP camera killed: status offline after {offline_after:.2f} s, viewers' offline frame after "
-          f"{max(card_after):.2f} s; camera back {marks['ready'] - marks['restart']:.1f} s after restart, "
-          f"live frames to viewers {max(back_after):.2f} s after it was ready (backoff cap {BACKOFF_CAP:g} s); "
-          f"other camera's viewer fps during the outage / before: {', '.join(f'{r:.3f}' for r in ratios)}")
+    print(
+        f"\nRTSP camera killed: status offline after {offline_after:.2f} s, viewers' offline frame after "
+        f"{max(card_after):.2f} s; camera back {marks['ready'] - marks['restart']:.1f} s after restart, "
+        f"live frames to viewers {max(back_after):.2f} s after it was ready (backoff cap {BACKOFF_CAP:g} s); "
+        f"other camera's viewer fps during the outage / before: {', '.join(f'{r:.3f}' for r in ratios)}"
+    )
     assert offline_after < 5.0
     assert max(card_after) < 5.0
     assert all(0.9 <= ratio <= 1.1 for ratio in ratios), ratios
     assert max(back_after) < BACKOFF_CAP + 3.0  # one backoff wait, then RTSP setup and the first keyframe
 
 
-def test_unreachable_and_silent_cameras_are_retried_without_hanging_anything(rtsp_available, redis_url,
-                                                                             supervisor_thread):
+def test_unreachable_and_silent_cameras_are_retried_without_hanging_anything(
+    rtsp_available, redis_url, supervisor_thread
+):
     port = free_port()  # where the late camera will appear
     silent = SilentTcpServer()
     late_server = RtspServer(port=port, mounts=("/late",), width=320, height=240, fps=15)
@@ -139,9 +144,11 @@ def test_unreachable_and_silent_cameras_are_retried_without_hanging_anything(rts
             thread.join(10)
         stop_took = time.monotonic() - stopping
         assert not any(thread.is_alive() for thread in loops), "a capture loop did not stop"
-        print(f"\nlate camera online {late_back:.2f} s after it appeared ({time.monotonic() - started:.0f} s after "
-              f"start); silent camera: {mute['reconnects']} reconnects, error {mute['last_error']!r}; "
-              f"other camera {pattern_fps:.1f} fps meanwhile; supervisor stopped in {stop_took:.2f} s")
+        print(
+            f"\nlate camera online {late_back:.2f} s after it appeared ({time.monotonic() - started:.0f} s after "
+            f"start); silent camera: {mute['reconnects']} reconnects, error {mute['last_error']!r}; "
+            f"other camera {pattern_fps:.1f} fps meanwhile; supervisor stopped in {stop_took:.2f} s"
+        )
         assert late_back < 4.0 + 3.0  # one backoff wait (cap 4 s), then RTSP setup
         assert stop_took < 8.0  # even with a loop blocked in a 5 s open against the silent server
     finally:

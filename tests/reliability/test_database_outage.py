@@ -4,6 +4,7 @@ PostgreSQL (what production runs) behind a TCP proxy the test cuts: every connec
 closed and new ones are refused, as when the database restarts or its network path drops.
 A throwaway database is created for the test and dropped at the end.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ OUTAGE = 5.0
 def pg_admin():
     import psycopg
 
-    return psycopg.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True,
-                           connect_timeout=3)
+    return psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True, connect_timeout=3
+    )
 
 
 @pytest.fixture
@@ -52,8 +54,16 @@ def pg_database():
 
 
 def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, input=stdin,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -77,8 +87,11 @@ def test_capture_goes_on_while_the_database_is_down_and_reloads_when_it_returns(
             proxy.cut()
             cut_at = time.monotonic()
             frames = collect_frames(redis_url, "known", OUTAGE)
-            wait_until(lambda: "camera registry unavailable" in full_log(supervisor), 5,
-                       "the supervisor to notice the database is away")
+            wait_until(
+                lambda: "camera registry unavailable" in full_log(supervisor),
+                5,
+                "the supervisor to notice the database is away",
+            )
             assert supervisor.proc.poll() is None, supervisor.log()
             manage(direct, "cameras", "import", "-", stdin=camera_yaml("newer"))  # while capture can't see it
             time.sleep(max(cut_at + OUTAGE - time.monotonic(), 0))
@@ -90,8 +103,10 @@ def test_capture_goes_on_while_the_database_is_down_and_reloads_when_it_returns(
         finally:
             supervisor.stop()
     during, later = [f.seq for _, f in frames], [f.seq for _, f in after]
-    print(f"\ndatabase cut for {OUTAGE:g} s: known camera kept {len(frames) / OUTAGE:.1f} fps (10 fps cap); "
-          f"camera added during the outage online {picked_up:.2f} s after the database returned")
+    print(
+        f"\ndatabase cut for {OUTAGE:g} s: known camera kept {len(frames) / OUTAGE:.1f} fps (10 fps cap); "
+        f"camera added during the outage online {picked_up:.2f} s after the database returned"
+    )
     assert len(frames) >= 0.9 * 10 * OUTAGE, len(frames)
     assert all(b == a + 1 for a, b in pairwise(during)), "the known camera's frames skipped"
     assert later and later[0] > during[-1], "the known camera's capture loop restarted"

@@ -5,6 +5,7 @@
 - 5,000 connect, read one frame, disconnect cycles: then count what is left (viewer slots,
   feeds, asyncio tasks, Redis subscriptions, sockets) and compare memory with the start.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -52,6 +53,7 @@ def test_fifty_stalled_viewers_for_a_minute_bound_memory_and_spare_normal_viewer
     server = web_server(redis_url, NVR_STREAM_WRITE_DEADLINE="300").start()
     path = f"/cameras/big/stream.mjpg?token={token}"
     try:
+
         async def scenario():
             async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=NORMAL + 5)) as client:
                 warm = StreamLog()
@@ -62,8 +64,10 @@ def test_fifty_stalled_viewers_for_a_minute_bound_memory_and_spare_normal_viewer
                 await asyncio.gather(*(viewer.connect() for viewer in stalled))  # then never read again
                 start = time.time()
                 logs = [StreamLog() for _ in range(NORMAL)]
-                normal = [asyncio.create_task(watch(client, server.url + path, log, start + HOLD, classify=False))
-                          for log in logs]
+                normal = [
+                    asyncio.create_task(watch(client, server.url + path, log, start + HOLD, classify=False))
+                    for log in logs
+                ]
                 samples = []
                 while time.time() < start + HOLD:
                     await asyncio.sleep(5.0)
@@ -78,9 +82,11 @@ def test_fifty_stalled_viewers_for_a_minute_bound_memory_and_spare_normal_viewer
         growth = (max(samples) - before) / MB
         trend = (samples[-1] - samples[1]) / MB
         rates = sorted(log.fps(start + 1.0, start + HOLD) for log in logs)
-        print(f"\n{STALLED} stalled 720p viewers held {HOLD:g} s: web RSS {before / MB:.1f} MB -> peak "
-              f"{max(samples) / MB:.1f} MB (+{growth:.1f} MB; {trend:+.1f} MB from 10 s to the end); "
-              f"{NORMAL} normal viewers {rates[0]:.2f}-{rates[-1]:.2f} fps (camera 10 fps)")
+        print(
+            f"\n{STALLED} stalled 720p viewers held {HOLD:g} s: web RSS {before / MB:.1f} MB -> peak "
+            f"{max(samples) / MB:.1f} MB (+{growth:.1f} MB; {trend:+.1f} MB from 10 s to the end); "
+            f"{NORMAL} normal viewers {rates[0]:.2f}-{rates[-1]:.2f} fps (camera 10 fps)"
+        )
         assert held == STALLED, f"the server held {held} stalled viewers, not {STALLED}: the figure would not count"
         assert growth < 30, growth
         assert trend < 5, trend  # flat: nothing accumulates per frame
@@ -135,9 +141,11 @@ def test_5000_connect_read_disconnect_cycles_leave_nothing_behind(token, redis_u
         "extra asyncio tasks": metric_total(after, "nvr_web_asyncio_tasks") - tasks_before,
     }
     sockets = established_connections(live_web.port)
-    print(f"\n{ok}/{CYCLES} cycles in {took:.1f} s ({CYCLES / took:.0f}/s, {CONCURRENCY} at a time); web RSS "
-          f"{rss_before / MB:.1f} -> {rss_after / MB:.1f} MB ({(rss_after / rss_before - 1) * 100:+.1f} %); "
-          f"left behind: {left}; server sockets: {sockets}")
+    print(
+        f"\n{ok}/{CYCLES} cycles in {took:.1f} s ({CYCLES / took:.0f}/s, {CONCURRENCY} at a time); web RSS "
+        f"{rss_before / MB:.1f} -> {rss_after / MB:.1f} MB ({(rss_after / rss_before - 1) * 100:+.1f} %); "
+        f"left behind: {left}; server sockets: {sockets}"
+    )
     assert ok == CYCLES
     assert all(count <= 0 for count in left.values()), left
     assert not sockets.get("established") and not sockets.get("close_wait"), sockets

@@ -6,6 +6,7 @@ leases expire and are taken again from an empty Redis, subscriptions reconnect. 
 just after a reconnect attempt of an exponential backoff (0.2, 0.4, ... s): the worst case
 for how long viewers wait once Redis is back.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,8 +32,9 @@ VIEWERS = 20
 OUTAGE = 6.4
 
 
-def test_twenty_viewers_and_capture_recover_within_5s_of_redis_returning(redis_server, redis_url, live_web,
-                                                                       capture_process):
+def test_twenty_viewers_and_capture_recover_within_5s_of_redis_returning(
+    redis_server, redis_url, live_web, capture_process
+):
     admin = make_user("boss", is_superuser=True)
     make_camera("front", source="320x240", max_fps=10)
     make_camera("side", source="320x240", max_fps=10)
@@ -46,8 +48,14 @@ def test_twenty_viewers_and_capture_recover_within_5s_of_redis_returning(redis_s
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
             until = time.time() + 60
             viewers = [
-                asyncio.create_task(watch(client, f"{live_web.url}/cameras/{('front', 'side')[i % 2]}/stream.mjpg"
-                                                  f"?token={token}", log, until))
+                asyncio.create_task(
+                    watch(
+                        client,
+                        f"{live_web.url}/cameras/{('front', 'side')[i % 2]}/stream.mjpg?token={token}",
+                        log,
+                        until,
+                    )
+                )
                 for i, log in enumerate(logs)
             ]
             await asyncio.sleep(2.0)
@@ -56,7 +64,9 @@ def test_twenty_viewers_and_capture_recover_within_5s_of_redis_returning(redis_s
             back = time.time()
             await asyncio.sleep(8.0)
             end = time.time()
-            subscriptions = [await asyncio.to_thread(numsub, redis_url, f"nvr:frames:{slug}:0") for slug in ("front", "side")]
+            subscriptions = [
+                await asyncio.to_thread(numsub, redis_url, f"nvr:frames:{slug}:0") for slug in ("front", "side")
+            ]
             for viewer in viewers:
                 viewer.cancel()
             await asyncio.gather(*viewers, return_exceptions=True)
@@ -75,15 +85,20 @@ def test_twenty_viewers_and_capture_recover_within_5s_of_redis_returning(redis_s
         resumed.append(first.received - back)
         assert log.live()[-1].received > end - 1.5, "a viewer stopped receiving after recovering"
     resumed.sort()
-    print(f"\nRedis down {OUTAGE:g} s under {VIEWERS} viewers: live again {resumed[0]:.2f}-{resumed[-1]:.2f} s "
-          f"after it returned (median {resumed[len(resumed) // 2]:.2f} s)")
+    print(
+        f"\nRedis down {OUTAGE:g} s under {VIEWERS} viewers: live again {resumed[0]:.2f}-{resumed[-1]:.2f} s "
+        f"after it returned (median {resumed[len(resumed) // 2]:.2f} s)"
+    )
     assert resumed[-1] < 5.0
 
     # Capture never crashed: same process, its loops publishing again; subscriptions released.
     assert capture_process.proc.poll() is None and live_web.proc.poll() is None
     for slug in ("front", "side"):
         wait_for_status(redis_url, slug, lambda s: s["state"] == "online" and s["fps"] > 8, 5)
-        wait_until(lambda slug=slug: numsub(redis_url, f"nvr:frames:{slug}:0") == 0, 5,
-                   f"the web process to release {slug}'s subscription")
+        wait_until(
+            lambda slug=slug: numsub(redis_url, f"nvr:frames:{slug}:0") == 0,
+            5,
+            f"the web process to release {slug}'s subscription",
+        )
     for process in (capture_process, live_web):
         assert not server_errors(full_log(process)), server_errors(full_log(process))

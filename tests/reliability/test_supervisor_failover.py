@@ -4,6 +4,7 @@ With the production lease (8 s) and poll (2 s), measured as what viewers care ab
 longest gap between two frames of each camera on the frame bus, across the takeover.
 (tests/cameras/test_supervisors.py checks the leases themselves with short test values.)
 """
+
 from __future__ import annotations
 
 import signal
@@ -84,6 +85,7 @@ def test_sigkill_takeover_within_about_10s_and_sigterm_handover_at_once(redis_ur
     second = capture_supervisor(redis_url, poll=POLL, lease=LEASE, name="capture-b").start()
     third = None
     try:
+
         def split() -> bool:
             held = list(owners(redis_url).values())
             return None not in held and sorted(held.count(o) for o in set(held)) == [2, 2]
@@ -93,21 +95,30 @@ def test_sigkill_takeover_within_about_10s_and_sigterm_handover_at_once(redis_ur
         # SIGKILL: nothing is released; the leases run out and the survivor claims them.
         killed = time.monotonic()
         first.kill()
-        wait_until(lambda: all(o and f":{first.pid}:" not in o for o in owners(redis_url).values()), LEASE + 8,
-                   "the survivor to hold every camera")
+        wait_until(
+            lambda: all(o and f":{first.pid}:" not in o for o in owners(redis_url).values()),
+            LEASE + 8,
+            "the survivor to hold every camera",
+        )
         time.sleep(1.0)
         taken = time.monotonic()
         kill_gaps = {slug: recorder.longest_gap(slug, killed, taken) for slug in SLUGS}
 
         # SIGTERM: leases released and the heartbeat withdrawn at once; the newcomer claims them next poll.
         third = capture_supervisor(redis_url, poll=POLL, lease=LEASE, name="capture-c").start()
-        wait_until(lambda: any(f":{third.pid}:" in s for s in alive_supervisors(redis_url)), 20,
-                   "the third supervisor's heartbeat")
+        wait_until(
+            lambda: any(f":{third.pid}:" in s for s in alive_supervisors(redis_url)),
+            20,
+            "the third supervisor's heartbeat",
+        )
         stopped = time.monotonic()
         second.signal(signal.SIGTERM)
         assert second.proc.wait(10) == 0
-        wait_until(lambda: all(o and f":{third.pid}:" in o for o in owners(redis_url).values()), POLL + 8,
-                   "the third supervisor to hold every camera")
+        wait_until(
+            lambda: all(o and f":{third.pid}:" in o for o in owners(redis_url).values()),
+            POLL + 8,
+            "the third supervisor to hold every camera",
+        )
         time.sleep(1.0)
         handed = time.monotonic()
         term_gaps = {slug: recorder.longest_gap(slug, stopped, handed) for slug in SLUGS}
@@ -117,7 +128,9 @@ def test_sigkill_takeover_within_about_10s_and_sigterm_handover_at_once(redis_ur
         for process in (first, second, third):
             if process is not None:
                 process.stop()
-    print(f"\nfailover with lease {LEASE:g} s, poll {POLL:g} s: longest frame gap after SIGKILL "
-          f"{max(kill_gaps.values()):.2f} s; after SIGTERM {max(term_gaps.values()):.2f} s")
+    print(
+        f"\nfailover with lease {LEASE:g} s, poll {POLL:g} s: longest frame gap after SIGKILL "
+        f"{max(kill_gaps.values()):.2f} s; after SIGTERM {max(term_gaps.values()):.2f} s"
+    )
     assert max(kill_gaps.values()) < LEASE + POLL + 1.0  # "about 10 s"
     assert max(term_gaps.values()) < POLL + 1.5  # the next poll of the other supervisor

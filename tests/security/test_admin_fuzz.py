@@ -5,6 +5,7 @@ URLs with credentials, ports and IPv6 hosts gone wrong, numbers far out of range
 numbers at all, unicode and control characters in names. Django's test client re-raises
 any exception a view lets escape, so a would-be 500 fails the test with its traceback.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -21,21 +22,41 @@ pytestmark = pytest.mark.django_db
 KINDS = [choice for choice, _ in Camera.Kind.choices]
 
 hosts = st.one_of(
-    st.sampled_from(["127.0.0.1", "cam.local", "[::1]", "[fe80::1%25eth0]", "[::1", "::1]", "", "h\u00f6st.example",
-                     "user@", "a" * 300, "1.2.3.4.5", "0", "-"]),
+    st.sampled_from(
+        [
+            "127.0.0.1",
+            "cam.local",
+            "[::1]",
+            "[fe80::1%25eth0]",
+            "[::1",
+            "::1]",
+            "",
+            "h\u00f6st.example",
+            "user@",
+            "a" * 300,
+            "1.2.3.4.5",
+            "0",
+            "-",
+        ]
+    ),
     st.text(min_size=0, max_size=20),
 )
-ports = st.one_of(st.none(), st.sampled_from(["0", "554", "65535", "65536", "99999", "-1", "abc", "", "1e3"]),
-                  st.integers(-10, 10**6).map(str))
+ports = st.one_of(
+    st.none(),
+    st.sampled_from(["0", "554", "65535", "65536", "99999", "-1", "abc", "", "1e3"]),
+    st.integers(-10, 10**6).map(str),
+)
 userinfo = st.one_of(
     st.none(),
     st.tuples(st.text(max_size=12), st.one_of(st.none(), st.text(max_size=12))).map(
-        lambda t: t[0] + ("" if t[1] is None else ":" + t[1])),
+        lambda t: t[0] + ("" if t[1] is None else ":" + t[1])
+    ),
     st.sampled_from(["u:p", "u:p:q", "u%3Ap:x", "@", "u:p@x", "%zz:%"]),
 )
 schemes = st.sampled_from(["rtsp", "rtsps", "http", "https", "RTSP", "ftp", "", "rtsp:/", "javascript"])
-paths = st.one_of(st.sampled_from(["", "/", "/live", "/a b", "/%00", "/\u00e9", "?x=1", "#frag", "/../../etc"]),
-                  st.text(max_size=20))
+paths = st.one_of(
+    st.sampled_from(["", "/", "/live", "/a b", "/%00", "/\u00e9", "?x=1", "#frag", "/../../etc"]), st.text(max_size=20)
+)
 
 
 @st.composite
@@ -48,8 +69,27 @@ def urls(draw) -> str:
 
 sources = st.one_of(
     urls(),
-    st.sampled_from(["", "0", "/dev/video0", "/dev/", "640x480", "99999x99999", "0x0", "16x16", "3840x2160", "x",
-                     "README.md", "../../etc/passwd", "/etc/passwd", "\x00", "1", "-1", " 320x240 "]),
+    st.sampled_from(
+        [
+            "",
+            "0",
+            "/dev/video0",
+            "/dev/",
+            "640x480",
+            "99999x99999",
+            "0x0",
+            "16x16",
+            "3840x2160",
+            "x",
+            "README.md",
+            "../../etc/passwd",
+            "/etc/passwd",
+            "\x00",
+            "1",
+            "-1",
+            " 320x240 ",
+        ]
+    ),
     st.text(max_size=60),
 )
 numbers = st.one_of(
@@ -60,8 +100,11 @@ numbers = st.one_of(
 names = st.one_of(st.text(max_size=120), st.sampled_from(["<script>alert(1)</script>", "\u202e", "a" * 101, " "]))
 slugs = st.one_of(st.from_regex(r"\A[-a-zA-Z0-9_]{1,50}\Z"), st.text(max_size=60))
 PLAUSIBLE_SOURCES = {
-    "rtsp": urls(), "http_mjpeg": urls(), "webcam": st.sampled_from(["0", "1", "/dev/video0", "/dev/video9"]),
-    "file": st.sampled_from(["README.md", "missing.mp4"]), "pi": st.sampled_from(["", "0", "1"]),
+    "rtsp": urls(),
+    "http_mjpeg": urls(),
+    "webcam": st.sampled_from(["0", "1", "/dev/video0", "/dev/video9"]),
+    "file": st.sampled_from(["README.md", "missing.mp4"]),
+    "pi": st.sampled_from(["", "0", "1"]),
     "test_pattern": st.builds(lambda w, h: f"{w}x{h}", st.integers(1, 5000), st.integers(1, 5000)),
 }
 
@@ -115,8 +158,12 @@ def check(response, data: dict) -> None:
     assert set(form.errors) - {"__all__"}, f"only non-field errors: {form.errors}"
 
 
-FUZZ = settings(max_examples=150, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @FUZZ

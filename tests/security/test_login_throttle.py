@@ -1,4 +1,5 @@
 """Guessing passwords is slowed down (nvr.throttle), and secrets are compared in constant time."""
+
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +36,9 @@ def login(client: httpx.Client, path: str, username: str, password: str) -> http
     """A browser's login: fetch the form (CSRF cookie and token), post it."""
     page = client.get(path)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    return client.post(path, data={"username": username, "password": password, "csrfmiddlewaretoken": token,
-                                   "next": "/"})
+    return client.post(
+        path, data={"username": username, "password": password, "csrfmiddlewaretoken": token, "next": "/"}
+    )
 
 
 def test_repeated_failures_lock_the_account_on_the_real_server(live_web):
@@ -143,5 +145,6 @@ def test_tokens_are_stored_hashed_and_compared_in_constant_time(monkeypatch, set
     settings.NVR_METRICS_NETWORKS = []
     request = RequestFactory().get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-secret-1")
     assert metrics_allowed(request)
-    assert any(b"metrics-secret-1" in (a, b) or "metrics-secret-1" in (a, b) for a, b in compared), \
+    assert any(b"metrics-secret-1" in (a, b) or "metrics-secret-1" in (a, b) for a, b in compared), (
         "the metrics token must be compared with hmac.compare_digest"
+    )

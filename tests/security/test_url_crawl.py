@@ -7,6 +7,7 @@ Allowed answers: a redirect to a login page, 401, 403, 404, 405 (or 400), or a 2
 public by design or shows the operator only what is theirs. The secret camera's slug and
 name must appear in no answer.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,7 +31,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 SECRET_SLUG, SECRET_NAME = "vault-cam-7q", "Vault Camera QX"
 PUBLIC = {  # 200 for anyone, by design
     "login",
-    "healthz", "admin:login",
+    "healthz",
+    "admin:login",
 }
 DENIED = {400, 401, 403, 404, 405}
 LOGIN_PAGES = ("/accounts/login/", "/admin/login/")
@@ -51,9 +53,15 @@ def routes(resolver=None, prefix: str = "", namespace: str = ""):
 def sample_urls(camera: Camera) -> dict[str, str]:
     """One concrete URL per route, pointing at the secret camera wherever a route takes an object."""
     samples = {
-        "slug": camera.slug, "object_id": str(camera.pk), "app_label": "cameras", "pk": str(camera.pk),
-        "content_type_id": str(ContentType.objects.get_for_model(Camera).pk), "uidb64": "MQ",
-        "token": "set-password", "url": "nonexistent/", "id": str(camera.pk),
+        "slug": camera.slug,
+        "object_id": str(camera.pk),
+        "app_label": "cameras",
+        "pk": str(camera.pk),
+        "content_type_id": str(ContentType.objects.get_for_model(Camera).pk),
+        "uidb64": "MQ",
+        "token": "set-password",
+        "url": "nonexistent/",
+        "id": str(camera.pk),
     }
     urls, unreachable = {}, []
     for name, route, args in routes():
@@ -136,8 +144,10 @@ def test_crawl_every_route_as_anonymous_operator_and_bad_token(redis_url):
         ws_seen = asyncio.run(websocket_statuses(server, cookie))
     finally:
         server.stop()
-    print(f"\ncrawled {len(urls)} routes x {len(callers)} callers x GET/POST: {served} answers were 200 "
-          f"(public pages, or the operator's own); the websocket showed the operator {sorted(ws_seen)}")
+    print(
+        f"\ncrawled {len(urls)} routes x {len(callers)} callers x GET/POST: {served} answers were 200 "
+        f"(public pages, or the operator's own); the websocket showed the operator {sorted(ws_seen)}"
+    )
     assert not problems, "\n".join(problems)
     assert SECRET_SLUG not in ws_seen and ws_seen == {"lobby"}
 

@@ -1,4 +1,5 @@
 """A crowd sharing one credential costs one lookup, and a revoked token stops opening streams soon."""
+
 from __future__ import annotations
 
 import asyncio

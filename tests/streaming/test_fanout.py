@@ -1,4 +1,5 @@
 """Fan-out: one Redis subscription per camera per process; slow and stalled viewers hurt no one."""
+
 from __future__ import annotations
 
 import asyncio
@@ -102,8 +103,8 @@ def test_slow_viewer_gets_newest_frames_while_others_keep_full_rate(camera_stack
     # Its lag is what the socket buffers hold (~200 KB: about 4 s at 60 KB/s), and it does not grow:
     # a queue would put it 10+ s behind by the end.
     third = len(slow) // 3
-    middle = max(age for _, age in slow[third:2 * third])
-    last = max(age for _, age in slow[2 * third:])
+    middle = max(age for _, age in slow[third : 2 * third])
+    last = max(age for _, age in slow[2 * third :])
     print(f"slow viewer: {len(slow)} frames in 15 s; lag middle third {middle:.2f} s, last third {last:.2f} s")
     assert last < 6.0 and last < middle + 1.5, (middle, last)
 
@@ -114,6 +115,7 @@ def test_stalled_viewers_do_not_grow_server_memory_and_are_dropped(camera_stack,
     server = web_server(redis_url, NVR_STREAM_WRITE_DEADLINE="4").start()
     path = f"/cameras/big/stream.mjpg?token={camera_stack}"
     try:
+
         async def run():
             warm = RawViewer(server.port, path)
             await warm.connect()

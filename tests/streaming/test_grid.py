@@ -4,6 +4,7 @@ The in-process tests run grid_parts() on a real hub against a real Redis, with f
 published by the capture side's SyncBus; the last test reads /grid/stream.mjpg from the
 real server (uvicorn) fed by the real capture supervisor.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,8 +51,10 @@ def log_in(base_url: str, username: str, password: str) -> dict[str, str]:
     with httpx.Client(base_url=base_url, timeout=10) as http:
         form = http.get("/accounts/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
-        done = http.post("/accounts/login/", data={"username": username, "password": password,
-                                                   "csrfmiddlewaretoken": token, "next": "/"})
+        done = http.post(
+            "/accounts/login/",
+            data={"username": username, "password": password, "csrfmiddlewaretoken": token, "next": "/"},
+        )
         assert done.status_code == 302 and "sessionid" in http.cookies, done.text[:300]
         return {"sessionid": http.cookies["sessionid"]}
 
@@ -175,7 +178,7 @@ def test_slow_reader_gets_the_newest_frame_not_a_backlog(redis_url):
                 publisher.stop()
                 await reader.close()
             skipped = hub.frames_skipped
-        return reader.parts[mark + 1:], newest, skipped  # [mark] was handed over before the pause
+        return reader.parts[mark + 1 :], newest, skipped  # [mark] was handed over before the pause
 
     parts, newest, skipped = asyncio.run(scenario())
     first: dict[str, int] = {}
@@ -193,6 +196,7 @@ def test_a_grid_whose_client_stops_reading_is_dropped_by_the_write_deadline(redi
     async def scenario():
         publisher = Publisher(redis_url, ["cam-a"], fps=10)
         async with running_hub(redis_url) as hub:
+
             async def stalled_client():  # the view task, stuck in a send that never completes
                 async for chunk in grid_parts(hub, SPECS[:1], width=0):
                     if chunk.startswith(b"Content-Type"):

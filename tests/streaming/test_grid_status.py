@@ -2,6 +2,7 @@
 
 Statuses are written with the capture side's SyncBus, exactly as capture workers do.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -53,8 +54,10 @@ def test_status_of_visible_cameras_only_pushed_once_per_process(live_web, redis_
     headers = session_headers(live_web, "op-status", "pw-op-status-1")
 
     async def scenario():
-        async with connect(ws_url(live_web), origin=live_web.url, additional_headers=headers) as first, \
-                connect(ws_url(live_web), origin=live_web.url, additional_headers=headers) as second:
+        async with (
+            connect(ws_url(live_web), origin=live_web.url, additional_headers=headers) as first,
+            connect(ws_url(live_web), origin=live_web.url, additional_headers=headers) as second,
+        ):
             initial = await next_status(first)
             await next_status(second)
             for _ in range(50):  # the relay subscribes in its own task, just after the first dashboard

@@ -1,4 +1,5 @@
 """The dashboard, camera and login pages (streaming.pages): who sees what, layouts, tokens."""
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,10 @@ TILE = re.compile(r'<a class="tile" href="/cameras/([\w-]+)/')
 @pytest.fixture(autouse=True)
 def plain_static_files(settings, redis_url):
     """{% static %} without a collectstatic manifest; Redis for the pages' initial status."""
-    settings.STORAGES = {**settings.STORAGES,
-                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture
@@ -112,6 +115,7 @@ def test_camera_page_shows_urls_and_only_token_creators_get_a_token(sixteen):
     assert response["Cache-Control"] == "no-store"
     assert token not in client.get(f"/cameras/{camera.slug}/").content.decode(), "shown once"
     anonymous = Client()
-    assert anonymous.get(f"/cameras/{camera.slug}/snapshot.jpg?token={token}").status_code == 503, \
+    assert anonymous.get(f"/cameras/{camera.slug}/snapshot.jpg?token={token}").status_code == 503, (
         "the token opens this camera (no frame in this test, hence 503 rather than 401)"
+    )
     assert anonymous.get(f"/cameras/{sixteen[1].slug}/snapshot.jpg?token={token}").status_code == 404

@@ -1,4 +1,5 @@
 """Streams survive a Redis restart; HTTP Basic crowds cost one password check, not hundreds."""
+
 from __future__ import annotations
 
 import asyncio
@@ -64,6 +65,7 @@ def test_a_crowd_with_the_same_basic_credentials_costs_one_password_check(redis_
     one_check = time.process_time() - started
     server = web_server(redis_url, NVR_TEST_REAL_HASHER="1").start()
     try:
+
         async def crowd(**kwargs) -> tuple[float, float, list]:
             limits = httpx.Limits(max_connections=200)
             async with httpx.AsyncClient(timeout=60, limits=limits, **kwargs) as client:
@@ -81,8 +83,10 @@ def test_a_crowd_with_the_same_basic_credentials_costs_one_password_check(redis_
         (_, plain_cpu, plain), (elapsed, basic_cpu, responses) = asyncio.run(run())
         assert all(r.status_code == 200 for r in responses + plain)
         extra = basic_cpu - plain_cpu
-        print(f"150 concurrent requests: {basic_cpu:.2f} s server CPU with Basic, {plain_cpu:.2f} s with a token; "
-              f"one password check costs {one_check:.2f} s here ({elapsed:.2f} s wall with Basic)")
+        print(
+            f"150 concurrent requests: {basic_cpu:.2f} s server CPU with Basic, {plain_cpu:.2f} s with a token; "
+            f"one password check costs {one_check:.2f} s here ({elapsed:.2f} s wall with Basic)"
+        )
         # 150 checks would cost 150 x one_check; sharing one verification costs about one.
         assert extra < 5 * one_check, (extra, one_check)
         assert elapsed < 20 * one_check + 5, (elapsed, one_check)

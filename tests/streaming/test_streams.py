@@ -1,4 +1,5 @@
 """Streams and snapshots against a real uvicorn, capture supervisor and Redis, read by real clients."""
+
 from __future__ import annotations
 
 import asyncio
@@ -68,11 +69,17 @@ def check_parts(base_url: str, token: str) -> None:
 def test_ffmpeg_reads_frames_with_a_token_and_with_basic_auth(stack, tmp_path):
     web, token = stack
     port = web.port
-    for name, url in [("token", f"{web.url}/cameras/front/stream.mjpg?token={token}"),
-                      ("basic", f"http://boss:pw-operator-1@127.0.0.1:{port}/cameras/front/stream.mjpg")]:
+    for name, url in [
+        ("token", f"{web.url}/cameras/front/stream.mjpg?token={token}"),
+        ("basic", f"http://boss:pw-operator-1@127.0.0.1:{port}/cameras/front/stream.mjpg"),
+    ]:
         out = tmp_path / f"{name}-%02d.jpg"
-        result = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", url, "-frames:v", "20", str(out)],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", url, "-frames:v", "20", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
         files = sorted(tmp_path.glob(f"{name}-*.jpg"))
         assert len(files) == 20
@@ -207,18 +214,21 @@ def test_revoking_a_token_ends_its_open_streams(redis_url, capture_process):
     wait_for_status(redis_url, "front", lambda s: s["state"] == "online", 15)
     server = web_server(redis_url, NVR_STREAM_ACCESS_RECHECK="1").start()
     try:
+
         async def run():
             received = 0
-            async with httpx.AsyncClient(timeout=20) as client:
-                async with client.stream("GET", f"{server.url}/cameras/front/stream.mjpg?token={token}") as response:
-                    from tests.support.mjpeg import iter_parts
+            async with (
+                httpx.AsyncClient(timeout=20) as client,
+                client.stream("GET", f"{server.url}/cameras/front/stream.mjpg?token={token}") as response,
+            ):
+                from tests.support.mjpeg import iter_parts
 
-                    async for _ in iter_parts(response):
-                        received += 1
-                        if received == 3:
-                            row.revoked_at = timezone.now()
-                            await row.asave()
-                            revoked = time.monotonic()
+                async for _ in iter_parts(response):
+                    received += 1
+                    if received == 3:
+                        row.revoked_at = timezone.now()
+                        await row.asave()
+                        revoked = time.monotonic()
             return received, time.monotonic() - revoked
 
         received, ended_after = asyncio.run(run())

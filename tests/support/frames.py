@@ -1,4 +1,5 @@
 """Read what capture publishes, as a viewer would: frames from Redis pub/sub, decoded."""
+
 from __future__ import annotations
 
 import time

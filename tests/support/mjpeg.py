@@ -1,4 +1,5 @@
 """A strict MJPEG reader for tests: parses parts as ffmpeg's mpjpeg demuxer needs them."""
+
 from __future__ import annotations
 
 import asyncio
@@ -35,7 +36,7 @@ class PartParser:
             if len(self.buffer) < len(BOUNDARY):
                 return parts
             assert self.buffer.startswith(BOUNDARY), self.buffer[:40]
-            self.buffer = self.buffer[len(BOUNDARY):]
+            self.buffer = self.buffer[len(BOUNDARY) :]
             self.started = True
         while True:
             end = self.buffer.find(b"\r\n\r\n")
@@ -48,7 +49,7 @@ class PartParser:
             if len(self.buffer) < total:
                 return parts
             body_end = end + 4 + length
-            jpeg = self.buffer[end + 4:body_end]
+            jpeg = self.buffer[end + 4 : body_end]
             assert self.buffer[body_end:total] == b"\r\n" + BOUNDARY, "boundary must follow each JPEG"
             parts.append(Part(headers, jpeg))
             self.buffer = self.buffer[total:]
@@ -126,7 +127,7 @@ class RawViewer:
             if self._chunk_left > 0:
                 take = self._pending[: self._chunk_left]
                 body += take
-                self._pending = self._pending[len(take):]
+                self._pending = self._pending[len(take) :]
                 self._chunk_left -= len(take)
                 if self._chunk_left == 0:
                     self._chunk_left = -1
@@ -135,7 +136,7 @@ class RawViewer:
             if end < 0:
                 break
             self._chunk_left = int(self._pending[:end].split(b";")[0], 16)
-            self._pending = self._pending[end + 2:]
+            self._pending = self._pending[end + 2 :]
             if self._chunk_left == 0:
                 raise ConnectionError("stream ended")
         return body

@@ -4,6 +4,7 @@ Each runs against the test database and the test Redis, logs to a file under var
 and is stopped by PID. /proc readings (RSS, CPU time) are here for the tests that
 measure memory and cost.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,10 +60,10 @@ class ManagedProcess:
         self.log_path = LOG_DIR / f"{name}-{os.getpid()}-{port or int(time.time() * 1000)}.log"
 
     def start(self, timeout: float = 30.0) -> ManagedProcess:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.args, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         if self.port:
             self._wait_for_port(timeout)
         return self
@@ -150,8 +151,21 @@ def web_server(redis_url: str, *, server: str = "uvicorn", port: int | None = No
     """The ASGI app under `server` (uvicorn as in production, or daphne for comparison)."""
     port = port or free_port()
     if server == "uvicorn":
-        args = [sys.executable, "-m", "uvicorn", "nvr.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-                "--loop", "uvloop", "--http", "nvr.server:HttpProtocol", "--no-access-log"]
+        args = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "nvr.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "nvr.server:HttpProtocol",
+            "--no-access-log",
+        ]
     elif server == "daphne":
         args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "nvr.asgi:application"]
     else:
@@ -159,8 +173,18 @@ def web_server(redis_url: str, *, server: str = "uvicorn", port: int | None = No
     return ManagedProcess(f"web-{server}", args, child_env(redis_url, **env), port)
 
 
-def capture_supervisor(redis_url: str, *, poll: float = 0.5, lease: float = 4.0, backoff_cap: float = 2.0,
-                       name: str = "capture") -> ManagedProcess:
-    args = [sys.executable, "manage.py", "capture", "--poll", str(poll), "--lease", str(lease),
-            "--backoff-cap", str(backoff_cap)]
+def capture_supervisor(
+    redis_url: str, *, poll: float = 0.5, lease: float = 4.0, backoff_cap: float = 2.0, name: str = "capture"
+) -> ManagedProcess:
+    args = [
+        sys.executable,
+        "manage.py",
+        "capture",
+        "--poll",
+        str(poll),
+        "--lease",
+        str(lease),
+        "--backoff-cap",
+        str(backoff_cap),
+    ]
     return ManagedProcess(name, args, child_env(redis_url))

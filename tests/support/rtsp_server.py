@@ -15,6 +15,7 @@ wrong or missing credentials get 401. Prints "READY rtsp://127.0.0.1:PORT" once
 listening (--port 0 picks a free port and reports it there); exits 0 on SIGTERM or
 SIGINT, and with --exit-on-stdin-eof also when its parent goes away.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402 - after require_version
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,8 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--user")
     parser.add_argument("--password")
-    parser.add_argument("--exit-on-stdin-eof", action="store_true",
-                        help="exit when stdin closes (the parent died), so no server outlives a test run")
+    parser.add_argument(
+        "--exit-on-stdin-eof",
+        action="store_true",
+        help="exit when stdin closes (the parent died), so no server outlives a test run",
+    )
     args = parser.parse_args(argv)
     args.mount = ["/" + m.lstrip("/") for m in (args.mount or ["/test"])]
     if (args.user is None) != (args.password is None):
@@ -92,9 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, lambda: (loop.quit(), False)[1])
     if args.exit_on_stdin_eof:
-        GLib.io_add_watch(GLib.IOChannel.unix_new(sys.stdin.fileno()), GLib.PRIORITY_DEFAULT,
-                          GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR,
-                          lambda *_: (loop.quit(), False)[1])
+        GLib.io_add_watch(
+            GLib.IOChannel.unix_new(sys.stdin.fileno()),
+            GLib.PRIORITY_DEFAULT,
+            GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR,
+            lambda *_: (loop.quit(), False)[1],
+        )
     print(f"READY rtsp://127.0.0.1:{server.get_bound_port()}", flush=True)
     loop.run()
     return 0

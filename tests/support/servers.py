@@ -4,6 +4,7 @@ Nothing is mocked: capture and fan-out code is tested against the programs it me
 production. Every server listens on 127.0.0.1 on a free port, is stopped by PID (never by
 name), and can be restarted on the same port so a test can simulate an outage.
 """
+
 from __future__ import annotations
 
 import os
@@ -73,8 +74,9 @@ class _ChildServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -97,9 +99,25 @@ class RedisServer(_ChildServer):
         # Output to a temporary file, not a pipe nobody reads (a full pipe would block Redis).
         log = tempfile.TemporaryFile()  # noqa: SIM115 (outlives this block when start fails)
         self.proc = subprocess.Popen(
-            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                self.executable,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -146,7 +164,6 @@ class RedisServer(_ChildServer):
         self.proc = None
 
 
-
 class RtspServer(_ChildServer):
     """tests/support/rtsp_server.py under /usr/bin/python3 (where GstRtspServer is importable).
 
@@ -154,9 +171,16 @@ class RtspServer(_ChildServer):
     line, so there is no free-port race; restart() reuses that port.
     """
 
-    def __init__(self, port: int | None = None, mounts: tuple[str, ...] | list[str] = ("/test",),
-                 width: int = 640, height: int = 480, fps: int = 15,
-                 user: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        mounts: tuple[str, ...] | list[str] = ("/test",),
+        width: int = 640,
+        height: int = 480,
+        fps: int = 15,
+        user: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.port = port
         self.mounts = ["/" + m.lstrip("/") for m in mounts]
         self.width, self.height, self.fps = width, height, fps
@@ -166,8 +190,19 @@ class RtspServer(_ChildServer):
         self._stderr_tail: deque[str] = deque(maxlen=50)
 
     def args(self) -> list[str]:
-        args = [SYSTEM_PYTHON, str(RTSP_SCRIPT), "--port", str(self.port or 0), "--width", str(self.width),
-                "--height", str(self.height), "--fps", str(self.fps), "--exit-on-stdin-eof"]
+        args = [
+            SYSTEM_PYTHON,
+            str(RTSP_SCRIPT),
+            "--port",
+            str(self.port or 0),
+            "--width",
+            str(self.width),
+            "--height",
+            str(self.height),
+            "--fps",
+            str(self.fps),
+            "--exit-on-stdin-eof",
+        ]
         for mount in self.mounts:
             args += ["--mount", mount]
         if self.user is not None:
@@ -180,8 +215,9 @@ class RtspServer(_ChildServer):
             return self
         began = time.monotonic()
         # stdin is a pipe we never write to: when this process dies, the server sees EOF and exits.
-        self.proc = subprocess.Popen(self.args(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.args(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
         # Always drain stderr (GStreamer warnings must never fill the pipe and block the server);
         # keep the tail for error messages.
         self._stderr_tail = deque(maxlen=50)
@@ -193,8 +229,9 @@ class RtspServer(_ChildServer):
             self.kill()
             stderr_reader.join(2)
             why = f"exited with code {returncode}" if returncode is not None else f"not READY within {timeout}s"
-            raise RuntimeError(f"RTSP server {why} ({' '.join(self.args())}); stdout={line!r}\nstderr:\n"
-                               + "".join(self._stderr_tail))
+            raise RuntimeError(
+                f"RTSP server {why} ({' '.join(self.args())}); stdout={line!r}\nstderr:\n" + "".join(self._stderr_tail)
+            )
         self.port = int(line.rsplit(":", 1)[1])
         self.startup_seconds = time.monotonic() - began
         return self
@@ -203,8 +240,9 @@ class RtspServer(_ChildServer):
         """The first stdout line, read in a thread so the wait is bounded."""
         result: list[str] = []
         stdout = self.proc.stdout
-        reader = threading.Thread(target=lambda: result.append(stdout.readline().decode(errors="replace").strip()),
-                                  daemon=True)
+        reader = threading.Thread(
+            target=lambda: result.append(stdout.readline().decode(errors="replace").strip()), daemon=True
+        )
         reader.start()
         reader.join(timeout)
         return result[0] if result else ""
@@ -238,7 +276,6 @@ class RtspServer(_ChildServer):
             os.killpg(self.proc.pid, signal.SIGKILL)
         _stop_process(self.proc, 5)
         self.proc = None
-
 
 
 class SilentTcpServer:
@@ -283,8 +320,9 @@ class SilentTcpServer:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -311,18 +349,29 @@ def have_rtsp_server() -> tuple[bool, str]:
         result = (False, f"{SYSTEM_PYTHON} not found (Debian's python3 runs the GStreamer RTSP server); {hint}")
     else:
         try:
-            proc = subprocess.run([SYSTEM_PYTHON, "-c", _RTSP_CHECK], capture_output=True, text=True,
-                                  timeout=30, check=False)
+            proc = subprocess.run(
+                [SYSTEM_PYTHON, "-c", _RTSP_CHECK], capture_output=True, text=True, timeout=30, check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             result = (False, f"cannot run {SYSTEM_PYTHON}: {exc}")
         else:
             if proc.returncode != 0:
                 last = (proc.stderr.strip().splitlines() or ["?"])[-1]
-                result = (False, (f"{SYSTEM_PYTHON} cannot import gi/GstRtspServer ({last}): need python3-gi, "
-                                  f"gir1.2-gst-rtsp-server-1.0, gstreamer1.0-rtsp; {hint}"))
+                result = (
+                    False,
+                    (
+                        f"{SYSTEM_PYTHON} cannot import gi/GstRtspServer ({last}): need python3-gi, "
+                        f"gir1.2-gst-rtsp-server-1.0, gstreamer1.0-rtsp; {hint}"
+                    ),
+                )
             elif proc.stdout.strip():
-                result = (False, (f"GStreamer elements missing: {proc.stdout.strip()} (x264enc is in "
-                                  f"gstreamer1.0-plugins-ugly, rtph264pay in -good, videotestsrc in -base); {hint}"))
+                result = (
+                    False,
+                    (
+                        f"GStreamer elements missing: {proc.stdout.strip()} (x264enc is in "
+                        f"gstreamer1.0-plugins-ugly, rtph264pay in -good, videotestsrc in -base); {hint}"
+                    ),
+                )
             else:
                 result = (True, "")
     _rtsp_check_result = result

@@ -8,6 +8,7 @@ While cut, the listening socket is closed, so clients get "connection refused" a
 (the outage a restarting database or a dropped network path looks like). One thread
 accepts; each connection has one thread per direction.
 """
+
 from __future__ import annotations
 
 import socket
@@ -35,8 +36,9 @@ class TcpProxy:
         listener.listen(64)
         self.port = listener.getsockname()[1]
         self._listener = listener
-        self._thread = threading.Thread(target=self._accept, args=(listener,), name=f"tcp-proxy-{self.port}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._accept, args=(listener,), name=f"tcp-proxy-{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -112,8 +114,9 @@ class TcpProxy:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 

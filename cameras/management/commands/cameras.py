@@ -1,4 +1,5 @@
 """`manage.py cameras import FILE` and `manage.py cameras export`: bulk configuration."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """`manage.py nvr_setup`: first admin and demo cameras on an empty installation (idempotent)."""
+
 from __future__ import annotations
 
 import os
@@ -18,9 +19,12 @@ class Command(BaseCommand):
         username = os.environ.get("NVR_ADMIN_USER") or "admin"
         generated = ensure_first_admin(username, os.environ.get("NVR_ADMIN_PASSWORD", ""))
         if generated:
-            self.stdout.write(self.style.WARNING(
-                f"Created admin user '{username}' with password: {generated}\n"
-                "  (shown once; change it in the admin, or set NVR_ADMIN_PASSWORD before the first run)"))
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Created admin user '{username}' with password: {generated}\n"
+                    "  (shown once; change it in the admin, or set NVR_ADMIN_PASSWORD before the first run)"
+                )
+            )
         if not options["no_demo"]:
             created = ensure_demo_cameras()
             if created:

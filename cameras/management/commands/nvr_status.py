@@ -4,6 +4,7 @@ The same per-camera facts as /metrics (nvr.ops.camera_facts), read from the data
 the status capture workers write to Redis, plus which worker holds each camera's lease.
 Streaming facts (viewers, frames sent) live inside each web process: see /metrics.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,18 @@ from nvr.ops import camera_facts
 from streaming.bus import BUS_ERRORS, SyncBus
 
 COLUMNS = [  # (heading, key) in table order
-    ("NAME", "name"), ("SLUG", "slug"), ("KIND", "kind"), ("ENABLED", "enabled"), ("STATE", "state"),
-    ("FPS", "fps"), ("RESOLUTION", "resolution"), ("AGE", "last_frame_age"), ("RECONNECTS", "reconnects"),
-    ("ENCODE", "encode_ms"), ("WORKER", "worker"), ("LAST ERROR", "last_error"),
+    ("NAME", "name"),
+    ("SLUG", "slug"),
+    ("KIND", "kind"),
+    ("ENABLED", "enabled"),
+    ("STATE", "state"),
+    ("FPS", "fps"),
+    ("RESOLUTION", "resolution"),
+    ("AGE", "last_frame_age"),
+    ("RECONNECTS", "reconnects"),
+    ("ENCODE", "encode_ms"),
+    ("WORKER", "worker"),
+    ("LAST ERROR", "last_error"),
 ]
 
 
@@ -86,7 +96,7 @@ def render_table(cells: list[list[str]]) -> str:
     room = max(shutil.get_terminal_size((160, 24)).columns - sum(widths) - 2 * len(widths), 20)
     lines = []
     for row in [headings, *cells]:
-        fixed = "  ".join(cell.ljust(width) for cell, width in zip(row, widths))
+        fixed = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
         last = row[-1] if len(row[-1]) <= room else row[-1][: room - 1] + "…"
         lines.append(f"{fixed}  {last}".rstrip())
     return "\n".join(lines)
