@@ -19,8 +19,8 @@ import os
 import signal
 import socket
 
+from framebus import PUBSUB_PROTOCOL, Frame
 from streaming import multipart
-from streaming.bus import PUBSUB_PROTOCOL, Frame
 
 SEND_BUFFER_BYTES = int(os.environ.get("NVR_STREAM_SNDBUF", str(64 * 1024)))
 WRITE_BUFFER_HIGH = int(os.environ.get("NVR_STREAM_WRITE_BUFFER", str(16 * 1024)))
@@ -90,7 +90,7 @@ async def subscribe(floor: Floor, redis_url: str) -> None:
     """Every camera's frames from the nvr bus (pattern subscription, main size only)."""
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(redis_url, protocol=PUBSUB_PROTOCOL)  # as nvr subscribes (bus.py)
+    client = aioredis.Redis.from_url(redis_url, protocol=PUBSUB_PROTOCOL)  # as nvr subscribes (framebus)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     await pubsub.psubscribe("nvr:frames:*:0")
     while True:

@@ -127,7 +127,7 @@ class Stack:
 
     def wait_online(self, timeout: float = 30.0) -> dict[str, dict]:
         """Wait until every camera publishes (status online with fps); return the statuses."""
-        from streaming.bus import SyncBus
+        from framebus import SyncBus
 
         bus = SyncBus(self.redis.url)
         slugs = [c.slug for c in self.cameras]
@@ -146,7 +146,7 @@ class Stack:
             bus.close()
 
     def frame_size(self, slug: str) -> int:
-        from streaming.bus import SyncBus
+        from framebus import SyncBus
 
         bus = SyncBus(self.redis.url)
         try:

@@ -288,7 +288,7 @@ class FrameWatcher(threading.Thread):
         super().__init__(daemon=True, name="frame-watcher")
         import redis
 
-        self.client = redis.Redis.from_url(redis_url, protocol=2)  # RESP3 costs a repr per message (bus.py)
+        self.client = redis.Redis.from_url(redis_url, protocol=2)  # RESP3 costs a repr per message (framebus)
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         self.pubsub.psubscribe("nvr:frames:*:0")
         self.counting = False
@@ -298,7 +298,7 @@ class FrameWatcher(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        from streaming.bus import Frame
+        from framebus import Frame
 
         while not self.stopping.is_set():
             message = self.pubsub.get_message(timeout=0.2)

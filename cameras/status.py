@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from streaming.bus import BUS_ERRORS, SyncBus
+from framebus import BUS_ERRORS, SyncBus
 
 _CACHE_SECONDS = 1.0
 _cache: dict[str, object] = {"at": 0.0, "statuses": {}}

@@ -20,7 +20,7 @@ from django.db import close_old_connections
 
 from cameras.config import CameraConfig
 from cameras.workers import CaptureLoop
-from streaming.bus import BUS_ERRORS, SyncBus
+from framebus import BUS_ERRORS, SyncBus
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from collections import deque
 from cameras.config import CameraConfig
 from cameras.encoding import encode_jpeg, fit_width
 from cameras.sources import SourceError, source_for
-from streaming.bus import BUS_ERRORS, Frame, SyncBus
+from framebus import BUS_ERRORS, Frame, SyncBus
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from prometheus_client.registry import Collector
 
 from cameras.models import Camera
 from cameras.status import describe
-from streaming.bus import BUS_ERRORS
+from framebus import BUS_ERRORS
 from streaming.hub import Hub, get_hub
 
 CHECK_TIMEOUT = 2.0  # seconds a dependency may take before it counts as down

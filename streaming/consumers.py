@@ -28,7 +28,7 @@ from django.conf import settings
 
 from cameras.selectors import visible_cameras
 from cameras.status import describe
-from streaming.bus import BUS_ERRORS, status_updates
+from framebus import BUS_ERRORS, status_updates
 from streaming.hub import get_hub
 
 log = logging.getLogger(__name__)

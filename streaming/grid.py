@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
+from framebus import BUS_ERRORS, snap_width
 from streaming import multipart
 from streaming.auth import request_access
-from streaming.bus import BUS_ERRORS, snap_width
 from streaming.hub import ClosingStream, Feed, Hub, Viewer, get_hub
 from streaming.views import NO_STORE, BadOption, _bad_request, _number, unauthorized
 

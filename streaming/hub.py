@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from framebus import BUS_ERRORS, Frame, FrameSubscriber, ViewBus, frame_channel
 from streaming import multipart
-from streaming.bus import BUS_ERRORS, Frame, FrameSubscriber, ViewBus, frame_channel
 from streaming.offline import render_offline_jpeg
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from cameras.status import describe
+from framebus import BUS_ERRORS, snap_width
 from streaming import multipart
 from streaming.auth import request_access
-from streaming.bus import BUS_ERRORS, snap_width
 from streaming.hub import ClosingStream, get_hub
 from streaming.resize import resize_jpeg
 

@@ -99,7 +99,7 @@ def capture_process(redis_url, transactional_db):
 def supervisor_thread(redis_url, transactional_db):
     """An in-process supervisor (fast poll) for tests that inspect its loops."""
     from cameras.supervisor import Supervisor
-    from streaming.bus import SyncBus
+    from framebus import SyncBus
 
     started = []
 

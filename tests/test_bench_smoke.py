@@ -14,7 +14,7 @@ import pytest
 
 from bench import floor
 from bench.loadgen import run_load
-from streaming.bus import Frame, SyncBus
+from framebus import Frame, SyncBus
 
 pytestmark = pytest.mark.timeout(30)
 

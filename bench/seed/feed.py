@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import redis
 
-_HEADER = struct.Struct("!4sQdHH")  # streaming.bus.Frame: magic, seq, ts, width, height
+_HEADER = struct.Struct("!4sQdHH")  # framebus.Frame: magic, seq, ts, width, height
 
 
 def frames(slug: str) -> Iterator[tuple[bytes, float]]:
-    client = redis.Redis.from_url(os.environ["REDIS_URL"], protocol=2)  # as nvr subscribes (streaming/bus.py)
+    client = redis.Redis.from_url(os.environ["REDIS_URL"], protocol=2)  # as nvr subscribes (framebus)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(f"nvr:frames:{slug}:0")
     try:

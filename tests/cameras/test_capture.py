@@ -9,7 +9,7 @@ import time
 import pytest
 
 from cameras.models import Camera
-from streaming.bus import ViewBus
+from framebus import ViewBus
 from tests.factories import make_camera
 from tests.support.frames import collect_frames, decode, wait_for_status
 

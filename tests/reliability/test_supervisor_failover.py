@@ -15,7 +15,7 @@ from itertools import pairwise
 import pytest
 import redis
 
-from streaming.bus import Frame
+from framebus import Frame
 from tests.factories import make_camera
 from tests.reliability.helpers import wait_until
 from tests.support.processes import capture_supervisor

@@ -17,8 +17,8 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
+from framebus import Frame, SyncBus
 from streaming import grid
-from streaming.bus import Frame, SyncBus
 from streaming.grid import TileSpec, grid_parts, variant_width
 from streaming.hub import Hub
 from tests.factories import make_camera, make_user

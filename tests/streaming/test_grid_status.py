@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from streaming.bus import STATUS_CHANNEL, SyncBus
+from framebus import STATUS_CHANNEL, SyncBus
 from tests.factories import make_camera, make_user
 from tests.streaming.test_grid import log_in
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import redis
 
-from streaming.bus import Frame, SyncBus, frame_channel
+from framebus import Frame, SyncBus, frame_channel
 
 
 def collect_frames(url: str, slug: str, seconds: float, width: int = 0) -> list[tuple[float, Frame]]:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from cameras.supervisor import Supervisor
-from streaming.bus import SyncBus
+from framebus import SyncBus
 
 
 class Command(BaseCommand):

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from cameras.models import Camera
+from framebus import BUS_ERRORS, SyncBus
 from nvr.ops import camera_facts
-from streaming.bus import BUS_ERRORS, SyncBus
 
 COLUMNS = [  # (heading, key) in table order
     ("NAME", "name"),
