@@ -7,7 +7,7 @@ high-water mark lets two frames queue in the process. A fixed SO_SNDBUF and a sm
 write buffer keep what is queued for one viewer to about one frame, so "newest frame
 wins" holds down to the socket (measured in tests/streaming/test_fanout.py). What a client
 may send before its request is handled is bounded too (MAX_HEAD_BYTES, MAX_URL_BYTES).
-Every GET also carries a DirectWrite in its scope's extensions, through which the stream
+Every GET also carries a DirectWrite (streaming.directwrite) in its scope's extensions, through which the stream
 fast path lets the hub write parts to the connection itself (one loop per frame instead
 of one task per viewer). Used by scripts/serve-web.sh as `--http nvr.server:HttpProtocol`.
 """
@@ -20,6 +20,8 @@ import socket
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from streaming.directwrite import DIRECT_WRITE, DirectWrite
+
 SEND_BUFFER_BYTES = int(os.environ.get("NVR_STREAM_SNDBUF", 64 * 1024))
 # uvicorn's own buffer pauses the response above this many bytes (the default lets two frames queue).
 WRITE_BUFFER_HIGH = int(os.environ.get("NVR_STREAM_WRITE_BUFFER", 16 * 1024))
@@ -29,29 +31,7 @@ WRITE_BUFFER_HIGH = int(os.environ.get("NVR_STREAM_WRITE_BUFFER", 16 * 1024))
 MAX_HEAD_BYTES = 64 * 1024  # request line + headers, else 431
 MAX_URL_BYTES = 8 * 1024  # path + query string, else 414
 LINGER_SECONDS = 2.0  # after refusing, input is read and dropped this long so the client sees the answer
-DIRECT_WRITE = "nvr.direct_write"  # the scope extension's name (streaming.fastpath looks for it)
 _REFUSALS = {414: b"HTTP/1.1 414 URI Too Long\r\n", 431: b"HTTP/1.1 431 Request Header Fields Too Large\r\n"}
-
-
-class DirectWrite:
-    """A response's connection, for an app that writes its body bytes itself.
-
-    For streaming.fastpath only: after sending the response head (and any body) through
-    ASGI, it may write already framed body bytes to `transport`, chunk-encoded when
-    `chunked` says so, and must end the response through ASGI as usual. Writing only while
-    `transport.get_write_buffer_size()` is 0 keeps uvicorn's guarantee that a stalled
-    reader cannot grow the process.
-    """
-
-    __slots__ = ("_cycle", "transport")
-
-    def __init__(self, transport: asyncio.Transport, cycle) -> None:
-        self.transport, self._cycle = transport, cycle
-
-    @property
-    def chunked(self) -> bool:
-        """Whether the response uses chunked transfer encoding (known once its head was sent)."""
-        return bool(self._cycle.chunked_encoding)
 
 
 class HttpProtocol(HttpToolsProtocol):

@@ -7,7 +7,7 @@ watches. Measured (bench/README.md): 100 viewers held 107 threads and 100 databa
 connections, about 260 KB per viewer, and cost 1.5-2x the CPU per frame. Here the
 same plan (streaming.views.plan_stream: same authentication, permissions, options and
 refusals) is made and the database connection is closed after the lookups. Under nvr's
-uvicorn protocol (nvr.server.DirectWrite in the scope) the camera's feed then writes
+uvicorn protocol (a streaming.directwrite.DirectWrite in the scope) the camera's feed then writes
 every part to the connection itself, so a frame costs one loop over the viewers rather
 than one task wake-up and `send` per viewer; elsewhere each part goes out in one `send`.
 Everything else is Django's.
@@ -28,7 +28,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.db import close_old_connections
 
-from nvr.server import DIRECT_WRITE
+from streaming.directwrite import DIRECT_WRITE
 
 STREAM_PATH = re.compile(r"^/cameras/(?P<slug>[-a-zA-Z0-9_]+)/stream\.mjpg$")
 

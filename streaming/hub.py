@@ -3,7 +3,7 @@
 A Feed holds the newest frame (as ready-made multipart bytes) and hands it to its
 viewers; there are no per-viewer queues, so a slow viewer simply gets fewer, newer
 frames. A viewer is either *direct* (the server gave us its transport, see
-nvr.server.DirectWrite: the feed writes each part to it in one loop per frame, or
+streaming.directwrite: the feed writes each part to it in one loop per frame, or
 skips it while its previous part is still queued) or a task that awaits the feed's
 event and yields parts (any other ASGI server, Django's test client, paced streams).
 One maintenance task per process shows offline frames for silent cameras, keeps size

@@ -1,0 +1,41 @@
+"""The direct-write contract between nvr's HTTP server protocol and the stream fast path.
+
+A server that can let the application write already framed body bytes to a connection puts a
+`DirectWrite` into the request scope's extensions under `DIRECT_WRITE`. nvr.server's uvicorn
+protocol does; under any other server (daphne, Django's test client) the extension is absent and
+streams go out through ASGI `send`. It lives here, not in nvr.server, so that stream code never
+imports uvicorn (and runs under daphne without it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+DIRECT_WRITE = "nvr.direct_write"  # the scope extension's name
+
+
+class ResponseCycle(Protocol):
+    """What DirectWrite needs of the server's response cycle."""
+
+    chunked_encoding: bool | None
+
+
+class DirectWrite:
+    """A response's connection, for an app that writes its body bytes itself.
+
+    After sending the response head (and any body) through ASGI, the app may write already
+    framed body bytes to `transport`, chunk-encoded when `chunked` says so, and must end the
+    response through ASGI as usual. Writing only while `transport.get_write_buffer_size()` is 0
+    keeps the server's guarantee that a stalled reader cannot grow the process.
+    """
+
+    __slots__ = ("_cycle", "transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: ResponseCycle) -> None:
+        self.transport, self._cycle = transport, cycle
+
+    @property
+    def chunked(self) -> bool:
+        """Whether the response uses chunked transfer encoding (known once its head was sent)."""
+        return bool(self._cycle.chunked_encoding)
