@@ -12,7 +12,8 @@ from cameras.config import CameraConfig
 from cameras.forms import CameraForm
 from cameras.grab import grab_one_frame
 from cameras.models import Camera
-from cameras.status import all_statuses, describe
+from cameras.status import camera_status, raw_statuses
+from framebus.status import CameraStatus, State
 
 
 @admin.register(Camera)
@@ -34,30 +35,30 @@ class CameraAdmin(admin.ModelAdmin):
     ]
 
     def changelist_view(self, request, extra_context=None):
-        all_statuses(list(Camera.objects.values_list("slug", flat=True)))  # one Redis round trip per page
+        raw_statuses(list(Camera.objects.values_list("slug", flat=True)))  # one Redis round trip per page
         return super().changelist_view(request, extra_context)
 
-    def _status(self, camera: Camera) -> dict:
-        return describe(all_statuses([camera.slug])[camera.slug], enabled=camera.enabled)
+    def _status(self, camera: Camera) -> CameraStatus:
+        return camera_status(camera)
 
     @admin.display(description="state")
     def state(self, camera: Camera) -> str:
-        state = self._status(camera)["state"]
-        colour = {"online": "green", "connecting": "orange", "disabled": "grey"}.get(state, "red")
-        return format_html('<strong style="color:{}">{}</strong>', colour, state)
+        state = self._status(camera).state
+        colour = {State.ONLINE: "green", State.CONNECTING: "orange", State.DISABLED: "grey"}.get(state, "red")
+        return format_html('<strong style="color:{}">{}</strong>', colour, state.label)
 
     @admin.display(description="fps")
     def fps(self, camera: Camera) -> str:
-        return f"{self._status(camera)['fps']:.1f}"
+        return f"{self._status(camera).fps:.1f}"
 
     @admin.display(description="last frame")
     def frame_age(self, camera: Camera) -> str:
-        age = self._status(camera)["age"]
+        age = self._status(camera).frame_age()
         return "never" if age is None else f"{age:.1f} s ago"
 
     @admin.display(description="last error")
     def last_error(self, camera: Camera) -> str:
-        return self._status(camera)["error"]
+        return self._status(camera).error
 
     @admin.action(description="Enable selected cameras")
     def enable_cameras(self, request, queryset) -> None:

@@ -1,16 +1,23 @@
-"""Camera status for sync code (admin, commands): read from the bus, briefly cached."""
+"""Camera status for the registry's readers: sync reads for the admin and commands, and the facts
+an operator asks about one camera (shared by /metrics, `manage.py nvr_status` and the API).
+
+What each state means and when a camera counts as offline is decided in framebus.status;
+this module only reads the bus and pairs each status with its camera's registry entry.
+"""
 
 from __future__ import annotations
 
 import time
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 
+from cameras.models import Camera
 from framebus import BUS_ERRORS, SyncBus
+from framebus.status import CameraStatus
 
-_CACHE_SECONDS = 1.0
-_cache: dict[str, object] = {"at": 0.0, "statuses": {}}
+_CACHE_SECONDS = 1.0  # the admin's list asks once per row: one Redis round trip per page instead
 
 
 @lru_cache(maxsize=1)
@@ -18,29 +25,45 @@ def sync_bus() -> SyncBus:
     return SyncBus(settings.REDIS_URL)
 
 
-def all_statuses(slugs: list[str]) -> dict[str, dict]:
-    """Statuses of `slugs`; {} for each when Redis is away (the page still renders)."""
+_cache: dict[str, Any] = {"at": 0.0, "raw": {}}
+
+
+def raw_statuses(slugs: list[str]) -> dict[str, dict] | None:
+    """Status hashes of `slugs` (briefly cached), or None when Redis cannot be read."""
     now = time.monotonic()
-    cached: dict[str, dict] = _cache["statuses"]  # type: ignore[assignment]
-    if now - _cache["at"] > _CACHE_SECONDS or not set(slugs) <= cached.keys():
+    cached: dict[str, dict] | None = _cache["raw"]
+    if now - _cache["at"] > _CACHE_SECONDS or cached is None or not set(slugs) <= cached.keys():
         try:
             cached = sync_bus().statuses(slugs)
         except BUS_ERRORS:
-            cached = {slug: {"state": "unknown", "last_error": "Redis unavailable"} for slug in slugs}
-        _cache.update(at=now, statuses=cached)
-    return {slug: cached.get(slug, {}) for slug in slugs}
+            cached = None
+        _cache.update(at=now, raw=cached)
+    return None if cached is None else {slug: cached.get(slug, {}) for slug in slugs}
 
 
-def describe(status: dict, *, enabled: bool = True) -> dict:
-    """Status fields as people read them: state, fps, frame age in seconds."""
-    if not enabled:
-        return {"state": "disabled", "fps": 0.0, "age": None, "error": ""}
-    if not status:
-        return {"state": "offline", "fps": 0.0, "age": None, "error": "no capture worker reports this camera"}
-    last = status.get("last_frame_ts") or 0.0
+def camera_status(camera: Camera) -> CameraStatus:
+    """One camera's status for sync code (the admin's columns)."""
+    raw = raw_statuses([camera.slug])
+    return CameraStatus.from_fields(None if raw is None else raw[camera.slug], enabled=camera.enabled)
+
+
+def camera_facts(camera: Camera, status: CameraStatus) -> dict[str, Any]:
+    """What an operator asks about one camera, as plain values (JSON, tables, metric samples)."""
     return {
-        "state": status.get("state", "offline"),
-        "fps": status.get("fps", 0.0),
-        "age": round(time.time() - last, 1) if last else None,
-        "error": status.get("last_error", ""),
+        "name": camera.name,
+        "slug": camera.slug,
+        "kind": camera.kind,
+        "enabled": camera.enabled,
+        "state": status.state.value,
+        "label": status.label,
+        "fps": status.fps,
+        "width": status.width or None,
+        "height": status.height or None,
+        "last_frame_age": status.frame_age(),
+        "frames": status.frames if status.updated_ts else None,
+        "reconnects": status.reconnects if status.updated_ts else None,
+        "encode_ms": status.encode_ms or None,
+        "last_error": status.error,
+        "recording": status.recording,
+        "recording_error": status.recording_error,
     }

@@ -21,6 +21,7 @@ from django.db import close_old_connections
 from cameras.config import CameraConfig
 from cameras.workers import CaptureLoop
 from framebus import BUS_ERRORS, SyncBus
+from framebus.status import State
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class Supervisor:
         for slug in list(self.loops):
             config = self.configs.get(slug)
             if config is None:
-                self._stop_loop(slug, final_state="disabled")
+                self._stop_loop(slug, final_state=State.DISABLED)
             elif config != self.loops[slug].config:
                 log.info("camera %s changed: restarting its capture", slug)
                 self._stop_loop(slug)
@@ -92,7 +93,7 @@ class Supervisor:
     def shutdown(self) -> None:
         """Stop every loop and release leases at once, so another supervisor takes over."""
         for slug in list(self.loops):
-            self._stop_loop(slug, final_state="offline")
+            self._stop_loop(slug, final_state=State.OFFLINE)
         try:
             self.bus.leave(self.owner)
         except BUS_ERRORS:
@@ -154,7 +155,7 @@ class Supervisor:
         loop.start()
         return loop
 
-    def _stop_loop(self, slug: str, *, final_state: str | None = None, release: bool = True) -> None:
+    def _stop_loop(self, slug: str, *, final_state: State | None = None, release: bool = True) -> None:
         loop = self.loops.pop(slug)
         loop.stop()
         loop.join(timeout=6.0)

@@ -17,10 +17,10 @@ from cameras.config import CameraConfig
 from cameras.encoding import encode_jpeg, fit_width
 from cameras.sources import SourceError, source_for
 from framebus import BUS_ERRORS, Frame, SyncBus
+from framebus.status import STATUS_INTERVAL, CameraStatus, State
 
 log = logging.getLogger(__name__)
 
-STATUS_INTERVAL = 1.0
 ENCODE_EMA_WEIGHT = 0.1  # weight of the newest encode time in the moving average
 WANTED_REFRESH = 1.0
 
@@ -108,7 +108,7 @@ class CaptureLoop(threading.Thread):
         self.frames = 0
         self.last_progress = time.monotonic()  # the supervisor's watchdog reads this
         self._meter = RateMeter()
-        self._state = "connecting"
+        self._state = State.CONNECTING
         self._error = ""
         self._resolution = (0, 0)
         self._last_frame_ts = 0.0
@@ -129,17 +129,17 @@ class CaptureLoop(threading.Thread):
             source = None
             try:
                 source = source_for(self.config)
-                self._report("connecting" if not connected_before else "offline", force=True)
+                self._report(State.OFFLINE if connected_before else State.CONNECTING, force=True)
                 source.open()
                 connected_before = True
                 self._capture(source)
             except SourceError as error:
                 self._error = str(error)
-                self._report("offline" if error.retry else "error", force=True)
+                self._report(State.OFFLINE if error.retry else State.ERROR, force=True)
                 log.warning("camera %s: %s", self.config.slug, error)
             except Exception as error:
                 self._error = f"internal error ({type(error).__name__})"
-                self._report("error", force=True)
+                self._report(State.ERROR, force=True)
                 log.exception("camera %s: capture failed", self.config.slug)
             finally:
                 if source is not None:
@@ -162,10 +162,10 @@ class CaptureLoop(threading.Thread):
                 continue
             captured_at = time.time()
             self._publish(source.retrieve(), captured_at)
-            if self._state != "online":
+            if self._state is not State.ONLINE:
                 self.backoff.reset()
                 self._error = ""
-            self._report("online")
+            self._report(State.ONLINE)
 
     def _publish(self, image, captured_at: float) -> None:
         image = fit_width(image, self.config.max_width)
@@ -210,22 +210,22 @@ class CaptureLoop(threading.Thread):
         self._next_status = 0.0
 
     # Status ----------------------------------------------------------------------
-    def status(self) -> dict:
+    def status(self) -> CameraStatus:
         now = time.monotonic()
         width, height = self._resolution
-        return {
-            "state": self._state,
-            "fps": round(self._meter.rate(now), 2) if self._state == "online" else 0.0,
-            "width": width,
-            "height": height,
-            "last_frame_ts": self._last_frame_ts,
-            "last_error": self._error,
-            "reconnects": self.reconnects,
-            "frames": self.frames,
-            "encode_ms": round(self._encode_ms, 3),
-        }
+        return CameraStatus(
+            state=self._state,
+            fps=round(self._meter.rate(now), 2) if self._state is State.ONLINE else 0.0,
+            width=width,
+            height=height,
+            last_frame_ts=self._last_frame_ts,
+            error=self._error,
+            reconnects=self.reconnects,
+            frames=self.frames,
+            encode_ms=round(self._encode_ms, 3),
+        )
 
-    def _report(self, state: str, *, force: bool = False) -> None:
+    def _report(self, state: State, *, force: bool = False) -> None:
         now = time.monotonic()
         changed = state != self._state
         self._state = state
@@ -233,14 +233,14 @@ class CaptureLoop(threading.Thread):
             return
         self._next_status = now + STATUS_INTERVAL
         try:
-            self.bus.write_status(self.config.slug, self.status())
+            self.bus.write_status(self.config.slug, self.status().to_fields())
         except BUS_ERRORS as error:
             self._note_bus_down(error)
 
-    def write_final_status(self, state: str) -> None:
-        """Called by the supervisor after stopping the loop (e.g. "disabled")."""
+    def write_final_status(self, state: State) -> None:
+        """Called by the supervisor after stopping the loop (e.g. disabled)."""
         self._state = state
         try:
-            self.bus.write_status(self.config.slug, {**self.status(), "state": state})
+            self.bus.write_status(self.config.slug, self.status().to_fields())
         except BUS_ERRORS:
             pass

@@ -19,16 +19,42 @@ from dataclasses import dataclass
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from framebus.status import FRAME_TTL, STATUS_TTL
 
 log = logging.getLogger(__name__)
 
 PREFIX = "nvr"
-FRAME_TTL_MS = 10_000  # a latest frame older than this is gone: the camera is not captured
-STATUS_TTL_S = 15  # status written every second; missing status means no worker captures it
+FRAME_TTL_MS = FRAME_TTL * 1000  # storage lifetimes: framebus.status decides what counts as live
+STATUS_TTL_S = STATUS_TTL
 WANT_TTL_S = 10  # a size variant is encoded while some web process asked for it recently
 STATUS_CHANNEL = f"{PREFIX}:status"
 _HEADER = struct.Struct("!4sQdHH")
 _MAGIC = b"NVR1"
+
+# Commands are retried on a fresh connection when the pooled one turns out dead. redis-py 8's
+# from_url gives connections no retries at all: after a Redis restart the first command of each
+# process used the stale pooled socket and failed (a 503 for /healthz and for a snapshot, seen with
+# `docker-compose restart redis`). Three retries, 50 ms to 0.5 s apart, cover a restart's refusal.
+_RETRY_ERRORS = [redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError]
+
+
+def client_options() -> dict:
+    """Connection options every bus client uses (sync and asyncio alike)."""
+    return {
+        "socket_timeout": 5,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 30,
+        "retry_on_error": list(_RETRY_ERRORS),
+    }
+
+
+def _backoff() -> ExponentialWithJitterBackoff:
+    return ExponentialWithJitterBackoff(base=0.05, cap=0.5)
+
 
 # Longest wait between attempts to reach Redis again: frames resume at most this long after it returns.
 RECONNECT_MAX_DELAY = 2.0
@@ -130,7 +156,7 @@ class SyncBus:
     """The sync side (thread-safe): capture workers publish and hold leases; admin and commands read."""
 
     def __init__(self, url: str) -> None:
-        self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
+        self.redis = redis.Redis.from_url(url, retry=Retry(_backoff(), 3), **client_options())
         self._renew = self.redis.register_script(_RENEW_LUA)
         self._release = self.redis.register_script(_RELEASE_LUA)
 
@@ -212,11 +238,19 @@ class ViewBus:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.redis = aioredis.Redis.from_url(url, retry=AsyncRetry(_backoff(), 3), **client_options())
 
     async def latest_frame(self, slug: str, width: int = 0) -> Frame | None:
         data = await self.redis.get(_latest_key(slug, width))
         return Frame.unpack(data) if data else None
+
+    async def latest_frame_and_status(self, slug: str, width: int = 0) -> tuple[Frame | None, dict]:
+        """The newest frame and the camera's status hash, in one round trip (snapshots)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(_latest_key(slug, width))
+        pipe.hgetall(_status_key(slug))
+        data, raw = await pipe.execute()
+        return (Frame.unpack(data) if data else None), _decode_status(raw)
 
     async def status(self, slug: str) -> dict:
         return _decode_status(await self.redis.hgetall(_status_key(slug)))

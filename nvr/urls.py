@@ -4,14 +4,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from nvr import ops
+from nvr import health, metrics
 from nvr.login import AdminLoginForm, LoginView
 
 admin.site.login_form = AdminLoginForm  # the admin's login is throttled like /accounts/login/
 
 urlpatterns = [
-    path("healthz", ops.healthz, name="healthz"),
-    path("metrics", ops.metrics, name="metrics"),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     # Password reset by e-mail is left out: nvr sends no mail (closed networks); admins reset passwords.
     path("accounts/login/", LoginView.as_view(), name="login"),

@@ -12,7 +12,8 @@ is a dict update and an Event.set per status, and what waits for a slow connecti
 dict keyed by camera: it gets the newest status of each camera, never a backlog.
 
 A camera whose worker stopped reporting (capture process gone) is sent as offline once
-its last status is STALE_AFTER seconds old, so a tile never stays "live" by omission.
+its last status is framebus.status.STATUS_STALE_AFTER seconds old, so a tile never stays
+"live" by omission.
 """
 
 from __future__ import annotations
@@ -27,15 +28,13 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from cameras.selectors import visible_cameras
-from cameras.status import describe
 from framebus import BUS_ERRORS, status_updates
+from framebus.status import STATUS_STALE_AFTER, WORKER_GONE, CameraStatus, State
 from streaming.hub import get_hub
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER = 4.0  # seconds without a status before a live camera is shown offline
 TICK = 1.0  # how often a connection checks for stale cameras
-LIVE_STATES = {"online"}
 
 
 def viewers_here(slug: str) -> int:
@@ -43,17 +42,17 @@ def viewers_here(slug: str) -> int:
     return sum(feed.viewers for (feed_slug, _), feed in list(get_hub().feeds.items()) if feed_slug == slug)
 
 
-def public_status(slug: str, status: dict, *, enabled: bool = True) -> dict:
+def public_status(slug: str, status: CameraStatus) -> dict:
     """What a dashboard shows of a camera's status (no secrets, nothing the page must not see)."""
-    described = describe(status, enabled=enabled)
     return {
         "slug": slug,
-        "state": described["state"],
-        "fps": round(float(described["fps"] or 0.0), 1),
-        "error": described["error"] or "",
+        "state": status.state.value,
+        "label": status.label,
+        "fps": round(status.fps, 1),
+        "error": status.error,
         "viewers": viewers_here(slug),
-        "width": status.get("width") or None,
-        "height": status.get("height") or None,
+        "width": status.width or None,
+        "height": status.height or None,
     }
 
 
@@ -105,7 +104,7 @@ class StatusRelay:
                 item = None
                 for listener in list(self.listeners):
                     if slug in listener.slugs:
-                        item = item or public_status(slug, status)  # built once, shared
+                        item = item or public_status(slug, CameraStatus.from_fields(status))  # built once, shared
                         listener.offer(item)
         except asyncio.CancelledError:
             raise
@@ -154,16 +153,23 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
         relay = get_relay()
         relay.add(self.listener)
         try:
+            statuses: dict[str, dict] | None
             try:
                 statuses = await get_hub().bus.statuses(c.slug for c in cameras)
             except BUS_ERRORS:
-                statuses = {}
-            initial = [public_status(c.slug, statuses.get(c.slug, {}), enabled=c.enabled) for c in cameras]
+                statuses = None  # every camera's state is unknown, not offline
+            initial = [
+                public_status(
+                    c.slug,
+                    CameraStatus.from_fields(None if statuses is None else statuses.get(c.slug, {}), enabled=c.enabled),
+                )
+                for c in cameras
+            ]
             await self.send_json({"type": "status", "cameras": initial})
         except BaseException:
             await self.disconnect(1011)  # never leave a listener behind
             raise
-        live = {item["slug"] for item in initial if item["state"] in LIVE_STATES}
+        live = {item["slug"] for item in initial if item["state"] == State.ONLINE}
         self.sender = asyncio.get_running_loop().create_task(self._send_updates(relay, live))
 
     async def disconnect(self, code: int) -> None:
@@ -191,14 +197,12 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
                     pass
                 items = listener.take()
                 for item in items:
-                    (live.add if item["state"] in LIVE_STATES else live.discard)(item["slug"])
+                    (live.add if item["state"] == State.ONLINE else live.discard)(item["slug"])
                 now = time.monotonic()
                 for slug in list(live):
-                    if now - max(relay.seen.get(slug, 0.0), connected_at) > STALE_AFTER:
+                    if now - max(relay.seen.get(slug, 0.0), connected_at) > STATUS_STALE_AFTER:
                         live.discard(slug)
-                        items.append(
-                            public_status(slug, {"state": "offline", "last_error": "capture stopped reporting"})
-                        )
+                        items.append(public_status(slug, CameraStatus(State.OFFLINE, error=WORKER_GONE)))
                 if items:
                     await self.send_json({"type": "status", "cameras": items})
         except asyncio.CancelledError:

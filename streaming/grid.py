@@ -10,8 +10,10 @@ of that camera and size), one asyncio.Event that any of those feeds sets when a 
 arrives (`Feed.listeners`), and the feed version last sent per camera. Nothing queues:
 a camera that got two frames while the socket was busy simply has a newer version, and
 only its newest frame goes out. A per-tile fps cap bounds what one connection costs.
-The stream registers a hub `Viewer`, so the hub's write deadline drops it exactly like
-a single-camera stream whose client stopped reading.
+The stream lives inside the hub's viewer lifecycle (`Hub.viewer`), like every stream: its
+access to every camera on it is re-checked on the same schedule, and the write deadline
+drops it exactly like a single-camera stream whose client stopped reading. Under nvr.asgi
+it is served by streaming.fastpath, without Django's request machinery.
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ import weakref
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.core.exceptions import BadRequest
+from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from framebus import BUS_ERRORS, snap_width
 from streaming import multipart
-from streaming.auth import request_access
-from streaming.hub import ClosingStream, Feed, Hub, Viewer, get_hub
-from streaming.views import NO_STORE, BadOption, _bad_request, _number, unauthorized
+from streaming.auth import Access
+from streaming.errors import NO_STORE, refusals_as_responses
+from streaming.hub import AccessCheck, ClosingStream, Feed, Hub, always_allowed, get_hub
+from streaming.views import authorize, number_option
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +111,14 @@ async def grid_parts(
     width: int,
     fps: float | None = None,
     native_widths: dict[str, int] | None = None,
+    still_allowed: AccessCheck = always_allowed,
 ) -> AsyncIterator[bytes]:
     """Multipart bytes interleaving the newest frame of every camera in `specs`.
 
     `width` is the tile width asked for (snapped to a variant per camera); `fps` caps each
-    tile (never above the camera's own cap). Runs until cancelled or closed; every Feed is
-    released and the Viewer unregistered in `finally`.
+    tile (never above the camera's own cap). Runs until cancelled, closed, or access is
+    withdrawn (`still_allowed`, re-checked by the hub); every Feed is released and the
+    viewer removed on the way out.
     """
     native_widths = native_widths or {}
     wake = asyncio.Event()
@@ -124,52 +130,44 @@ async def grid_parts(
         )
         for spec in specs
     ]
-    viewer = Viewer(Feed("grid", 0, f"grid of {len(tiles)}"), asyncio.current_task())
-    async with contextlib.AsyncExitStack() as stack:
+    async with hub.viewer("grid", still_allowed) as viewer, contextlib.AsyncExitStack() as stack:
         for tile in tiles:
             stack.push_async_callback(lambda tile=tile: tile.stack.aclose())
             await _watch(hub, tile, wake)
-        hub.viewers.add(viewer)
-        try:
-            yield multipart.STREAM_START
-            next_check = time.monotonic() + NATIVE_CHECK_SECONDS
-            while True:
-                wake.clear()  # before the scan: a frame pushed from here on wakes the wait below
-                sent_any = False
-                soonest = None
-                for tile in tiles:
-                    feed = tile.feed
-                    if feed.version == tile.sent or feed.frame is None:
-                        continue
-                    now = time.monotonic()
-                    if tile.next_at - now > tile.interval * EARLY:
-                        soonest = tile.next_at if soonest is None else min(soonest, tile.next_at)
-                        continue
-                    tile.next_at = max(tile.next_at + tile.interval, now)
-                    if tile.sent and feed.version > tile.sent + 1:
-                        viewer.skipped += feed.version - tile.sent - 1
-                    tile.sent = feed.version
-                    part = tagged_part(feed)
-                    viewer.sending_since = time.monotonic()
-                    yield part
-                    viewer.sending_since = None
-                    viewer.frames += 1
-                    hub.bytes_sent += len(part)
-                    sent_any = True
-                now = time.monotonic()
-                if now >= next_check:
-                    next_check = now + NATIVE_CHECK_SECONDS
-                    await _fall_back_to_native(hub, tiles, wake)
-                if sent_any:
+        yield multipart.STREAM_START
+        next_check = time.monotonic() + NATIVE_CHECK_SECONDS
+        while not viewer.revoked.is_set():
+            wake.clear()  # before the scan: a frame pushed from here on wakes the wait below
+            sent_any = False
+            soonest = None
+            for tile in tiles:
+                feed = tile.feed
+                if feed.version == tile.sent or feed.frame is None:
                     continue
-                if soonest is None:
-                    await wake.wait()  # no timer: even a silent feed gets an offline frame every second
-                else:
-                    await _wait(wake, soonest - now)
-        finally:
-            hub.viewers.discard(viewer)
-            hub.frames_sent += viewer.frames
-            hub.frames_skipped += viewer.skipped
+                now = time.monotonic()
+                if tile.next_at - now > tile.interval * EARLY:
+                    soonest = tile.next_at if soonest is None else min(soonest, tile.next_at)
+                    continue
+                tile.next_at = max(tile.next_at + tile.interval, now)
+                if tile.sent and feed.version > tile.sent + 1:
+                    viewer.skip(feed.version - tile.sent - 1, hub.counters)
+                tile.sent = feed.version
+                part = tagged_part(feed)
+                viewer.sending_since = time.monotonic()
+                yield part
+                viewer.sending_since = None
+                viewer.count(part, hub.counters)
+                sent_any = True
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + NATIVE_CHECK_SECONDS
+                await _fall_back_to_native(hub, tiles, wake)
+            if sent_any:
+                continue
+            if soonest is None:
+                await wake.wait()  # no timer: even a silent feed gets an offline frame every second
+            else:
+                await _wait(wake, soonest - now)
 
 
 async def _watch(hub: Hub, tile: _Tile, wake: asyncio.Event) -> None:
@@ -209,38 +207,68 @@ def _slugs(raw: str | None) -> list[str] | None:
     return [s for s in dict.fromkeys(part.strip() for part in raw.split(",")) if s]
 
 
-@require_GET
-async def stream(request):
-    """`/grid/stream.mjpg`: the caller's cameras (or `cameras=a,b,c` of them) on one multipart stream.
+@dataclass(frozen=True)
+class GridPlan:
+    """One dashboard's stream: the cameras, tile width and fps cap, checked before the first byte."""
 
-    Options: `width` (tile width in pixels, default 320) and `fps` (cap per tile).
-    Cameras the caller may not see are left out, exactly like unknown ones.
-    """
-    access = await request_access(request)
-    if access is None:
-        return unauthorized()
-    try:
-        fps = _number(request, "fps", 0.1, 60)
-        width = _number(request, "width", 16, 7680)
-    except BadOption as problem:
-        return _bad_request(str(problem))
+    access: Access
+    specs: list[TileSpec]
+    width: int
+    fps: float | None
+    native_widths: dict[str, int]
+
+    async def still_allowed(self) -> bool:
+        """Every camera on the stream is still allowed (lookups are shared by every viewer of one credential)."""
+        answers = await asyncio.gather(*(self.access.still_allows(spec.slug) for spec in self.specs))
+        return all(answers)
+
+    def body(self, hub: Hub) -> AsyncIterator[bytes]:
+        return grid_parts(
+            hub,
+            self.specs,
+            width=self.width,
+            fps=self.fps,
+            native_widths=self.native_widths,
+            still_allowed=self.still_allowed,
+        )
+
+
+async def plan_grid(request: HttpRequest) -> GridPlan:
+    """Authorise a grid stream request and parse its options (refusals are raised)."""
+    access = await authorize(request)
+    fps = number_option(request, "fps", 0.1, 60)
+    width = number_option(request, "width", 16, 7680)
     wanted = _slugs(request.GET.get("cameras"))
     cameras = access.cameras()
     if wanted is not None:
         if len(wanted) > MAX_TILES:
-            return _bad_request(f"at most {MAX_TILES} cameras per stream")
+            raise BadRequest(f"at most {MAX_TILES} cameras per stream")
         cameras = cameras.filter(slug__in=wanted)
     specs = [TileSpec(c.slug, c.name, c.max_fps, c.max_width) async for c in cameras[:MAX_TILES]]
     if wanted is not None:
         order = {slug: i for i, slug in enumerate(wanted)}
         specs.sort(key=lambda spec: order[spec.slug])
     if not specs:
-        return HttpResponse("No cameras to show.\n", status=404, content_type="text/plain")
-    hub = get_hub()
+        raise Http404("No cameras to show.")
+    statuses: dict[str, dict]
     try:
-        statuses = await hub.bus.statuses(spec.slug for spec in specs)
+        statuses = await get_hub().bus.statuses(spec.slug for spec in specs)
     except BUS_ERRORS:
         statuses = {}
-    native = {slug: status["width"] for slug, status in statuses.items() if status.get("width")}
-    parts = grid_parts(hub, specs, width=int(width or DEFAULT_TILE_WIDTH), fps=fps, native_widths=native)
-    return StreamingHttpResponse(ClosingStream(parts), content_type=multipart.CONTENT_TYPE, headers=NO_STORE)
+    native = {slug: int(status["width"]) for slug, status in statuses.items() if status.get("width")}
+    return GridPlan(access, specs, int(width or DEFAULT_TILE_WIDTH), fps, native)
+
+
+@require_GET
+@refusals_as_responses
+async def stream(request: HttpRequest) -> StreamingHttpResponse:
+    """`/grid/stream.mjpg`: the caller's cameras (or `cameras=a,b,c` of them) on one multipart stream.
+
+    Options: `width` (tile width in pixels, default 320) and `fps` (cap per tile). Cameras the
+    caller may not see are left out, exactly like unknown ones. Under nvr.asgi the fast path
+    serves this URL from the same plan; this view serves it anywhere else.
+    """
+    plan = await plan_grid(request)
+    return StreamingHttpResponse(
+        ClosingStream(plan.body(get_hub())), content_type=multipart.CONTENT_TYPE, headers=NO_STORE
+    )

@@ -5,9 +5,13 @@ viewers; there are no per-viewer queues, so a slow viewer simply gets fewer, new
 frames. A viewer is either *direct* (the server gave us its transport, see
 streaming.directwrite: the feed writes each part to it in one loop per frame, or
 skips it while its previous part is still queued) or a task that awaits the feed's
-event and yields parts (any other ASGI server, Django's test client, paced streams).
-One maintenance task per process shows offline frames for silent cameras, keeps size
-variants requested, and drops viewers whose socket stopped draining (write deadline).
+event and yields parts (any other ASGI server, Django's test client, paced streams, the grid).
+
+Every long response, whatever it carries, lives inside `Hub.viewer()`: one lifecycle that
+registers it, counts what it is sent, re-checks its access every NVR_STREAM_ACCESS_RECHECK
+seconds (`Viewer.revoked` is set when access is gone) and removes it. One maintenance task
+per process runs the re-checks, shows the offline card on feeds whose camera is not live,
+keeps size variants requested, and drops viewers whose socket stopped draining (write deadline).
 """
 
 from __future__ import annotations
@@ -17,28 +21,47 @@ import logging
 import time
 import weakref
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
 from framebus import BUS_ERRORS, Frame, FrameSubscriber, ViewBus, frame_channel
+from framebus.status import FRAME_STALE_AFTER, CameraStatus
 from streaming import multipart
 from streaming.offline import render_offline_jpeg
 
 log = logging.getLogger(__name__)
 
-OFFLINE_AFTER = 3.0  # seconds without a frame before viewers see the offline frame
-MAINTENANCE_INTERVAL = 1.0
-SUBSCRIBER_CONNECTIONS = 4  # frames spread over this many pub/sub connections (FACTS: ~25 cameras each)
+MAINTENANCE_INTERVAL = 1.0  # re-checks, offline cards and write deadlines run this often
+SUBSCRIBER_CONNECTIONS = 4  # frames spread over this many pub/sub connections (docs/facts.md: ~25 cameras each)
+
+AccessCheck = Callable[[], Awaitable[bool]]
+
+
+async def always_allowed() -> bool:
+    """The access check of a response that needs none (tests, internal streams)."""
+    return True
+
+
+@dataclass
+class StreamCounters:
+    """What this process's streams were sent, counted as it happens (read by /metrics)."""
+
+    frames_sent: int = 0
+    bytes_sent: int = 0
+    frames_skipped: int = 0  # frames slow viewers never got (the newest frame won)
+    deadline_drops: int = 0
+    revoked: int = 0  # responses ended because access was withdrawn
 
 
 class Feed:
     """The newest frame of one camera at one size, shared by this process's viewers."""
 
-    def __init__(self, slug: str, width: int, name: str) -> None:
+    def __init__(self, slug: str, width: int, name: str, counters: StreamCounters) -> None:
         self.slug, self.width, self.name = slug, width, name
+        self.counters = counters
         self.channel = frame_channel(slug, width)
         self.frame: Frame | None = None
         self.part = b""
@@ -53,16 +76,13 @@ class Feed:
         self._changed = asyncio.Event()
         self._chunk, self._chunk_version = b"", -1
 
-    def push(self, frame: Frame, *, live: bool = True) -> int:
-        """Make `frame` the newest and hand it to every viewer; built once, shared by all.
-
-        Returns the part bytes written to direct viewers (the others count their own).
-        """
+    def push(self, frame: Frame, *, live: bool = True) -> None:
+        """Make `frame` the newest and hand it to every viewer; built once, shared by all."""
         if live:
             last = self.frame.seq if self.frame is not None and self.live else None
-            if last is not None:
+            if last is not None and self.frame is not None:
                 if frame.seq <= last and frame.ts <= self.frame.ts:
-                    return 0  # duplicate or older than what we have
+                    return  # duplicate or older than what we have
                 if frame.seq > last + 1:
                     self.gaps += frame.seq - last - 1
             self.frames += 1
@@ -75,7 +95,8 @@ class Feed:
         changed.set()
         for listener in self.listeners:
             listener.set()
-        return self._write_direct() if self.direct else 0
+        if self.direct:
+            self._write_direct()
 
     def chunk(self) -> bytes:
         """The newest part chunk-encoded for HTTP/1.1 bodies: built once per frame, on first use."""
@@ -83,7 +104,7 @@ class Feed:
             self._chunk, self._chunk_version = b"%x\r\n%b\r\n" % (len(self.part), self.part), self.version
         return self._chunk
 
-    def _write_direct(self) -> int:
+    def _write_direct(self) -> None:
         """One write of the ready-made chunk per direct viewer whose previous part has left.
 
         This loop is the whole per-viewer cost of a frame (no task wake-up, no copy per
@@ -92,11 +113,12 @@ class Feed:
         """
         part, chunk = self.part, self.chunk()
         now = time.monotonic()
-        written = 0
+        written = skipped = 0
         for viewer in self.direct:
             transport = viewer.transport
-            if transport.get_write_buffer_size():
+            if transport is None or transport.get_write_buffer_size():
                 viewer.skipped += 1
+                skipped += 1
                 if viewer.sending_since is None:
                     viewer.sending_since = now
                 continue
@@ -107,7 +129,23 @@ class Feed:
                 continue  # the connection closed under us: its task is ending and will remove it
             viewer.frames += 1
             written += 1
-        return written * len(part)
+        counters = self.counters
+        counters.frames_sent += written
+        counters.frames_skipped += skipped
+        counters.bytes_sent += written * len(part)
+
+    def write_newest(self, viewer: Viewer) -> None:
+        """Hand a newly attached direct viewer the newest frame at once (if the connection is open)."""
+        transport = viewer.transport
+        if not self.part or transport is None or transport.is_closing():
+            return
+        try:
+            transport.write(self.chunk() if viewer.chunked else self.part)
+        except RuntimeError:
+            return  # the viewer left right after the response head: its task ends quietly
+        viewer.frames += 1
+        self.counters.frames_sent += 1
+        self.counters.bytes_sent += len(self.part)
 
     async def changed(self) -> None:
         """Wait until a newer frame arrives.
@@ -121,16 +159,36 @@ class Feed:
 
 @dataclass(eq=False)
 class Viewer:
-    """One open stream; the maintenance task ends it when a write exceeds the deadline."""
+    """One open long response (a stream, a grid, a playlist...), from registration to removal."""
 
-    feed: Feed
+    label: str  # what it watches (a camera slug, "grid"), for logs
     task: asyncio.Task | None
+    still_allowed: AccessCheck = always_allowed
+    revoked: asyncio.Event = field(default_factory=asyncio.Event)  # set when access is gone: end now
+    recheck_at: float = 0.0
     sending_since: float | None = None
     frames: int = 0
     skipped: int = 0
     started: float = field(default_factory=time.monotonic)
-    transport: asyncio.Transport | None = None  # set for a direct viewer: the feed writes to it
+    transport: asyncio.Transport | None = None  # set for a direct viewer: its feed writes to it
     chunked: bool = False  # the direct viewer's response uses chunked transfer encoding
+    feeds: list[Feed] = field(default_factory=list)  # feeds writing to it directly
+
+    def attach(self, feed: Feed) -> None:
+        """Let `feed` write its parts to this viewer's transport until the viewer ends."""
+        self.feeds.append(feed)
+        feed.direct.add(self)
+        feed.write_newest(self)
+
+    def count(self, part: bytes, counters: StreamCounters) -> None:
+        """Account for a part this viewer's task sent (the task path; direct writes count themselves)."""
+        self.frames += 1
+        counters.frames_sent += 1
+        counters.bytes_sent += len(part)
+
+    def skip(self, frames: int, counters: StreamCounters) -> None:
+        self.skipped += frames
+        counters.frames_skipped += frames
 
 
 class Hub:
@@ -142,13 +200,28 @@ class Hub:
         self.feeds: dict[tuple[str, int], Feed] = {}
         self._by_channel: dict[str, Feed] = {}
         self.viewers: set[Viewer] = set()
+        self.counters = StreamCounters()
         self.write_deadline = settings.NVR_STREAM_WRITE_DEADLINE
-        self.frames_sent = 0
-        self.bytes_sent = 0
-        self.frames_skipped = 0
-        self.deadline_drops = 0
+        self.recheck_seconds = settings.NVR_STREAM_ACCESS_RECHECK
         self._maintenance: asyncio.Task | None = None
-        self._offline_jobs: set[asyncio.Task] = set()
+        self._jobs: set[asyncio.Task] = set()
+
+    # Counters, as the tests and older callers name them.
+    @property
+    def frames_sent(self) -> int:
+        return self.counters.frames_sent
+
+    @property
+    def frames_skipped(self) -> int:
+        return self.counters.frames_skipped
+
+    @property
+    def deadline_drops(self) -> int:
+        return self.counters.deadline_drops
+
+    @property
+    def bytes_sent(self) -> int:
+        return self.counters.bytes_sent
 
     def _subscriber(self, channel: str) -> FrameSubscriber:
         return self.subscribers[zlib.crc32(channel.encode()) % len(self.subscribers)]
@@ -156,7 +229,42 @@ class Hub:
     def _on_frame(self, channel: str, frame: Frame) -> None:
         feed = self._by_channel.get(channel)
         if feed is not None:
-            self.bytes_sent += feed.push(frame)
+            feed.push(frame)
+
+    # The viewer lifecycle -------------------------------------------------------------
+    @asynccontextmanager
+    async def viewer(
+        self,
+        label: str,
+        still_allowed: AccessCheck = always_allowed,
+        *,
+        transport: asyncio.Transport | None = None,
+        chunked: bool = False,
+    ) -> AsyncIterator[Viewer]:
+        """Register one long response for the duration of the block; every stream path uses this.
+
+        While the block runs, the maintenance task calls `still_allowed()` every
+        NVR_STREAM_ACCESS_RECHECK seconds and sets `viewer.revoked` when it says no: the
+        response must end then (the paths here all do). A viewer whose writes make no
+        progress for NVR_STREAM_WRITE_DEADLINE seconds has its connection aborted and its task
+        cancelled. On exit it is removed from every feed, whatever ended it.
+        """
+        viewer = Viewer(
+            label,
+            asyncio.current_task(),
+            still_allowed,
+            recheck_at=time.monotonic() + self.recheck_seconds,
+            transport=transport,
+            chunked=chunked,
+        )
+        self.viewers.add(viewer)
+        self._ensure_maintenance()
+        try:
+            yield viewer
+        finally:
+            self.viewers.discard(viewer)
+            for feed in viewer.feeds:
+                feed.direct.discard(viewer)
 
     @asynccontextmanager
     async def watch(self, slug: str, width: int, name: str) -> AsyncIterator[Feed]:
@@ -164,7 +272,7 @@ class Hub:
         key = (slug, width)
         feed = self.feeds.get(key)
         if feed is None:
-            feed = self.feeds[key] = Feed(slug, width, name)
+            feed = self.feeds[key] = Feed(slug, width, name, self.counters)
             self._by_channel[feed.channel] = feed
             self._subscriber(feed.channel).want(feed.channel)
             self._ensure_maintenance()
@@ -187,68 +295,43 @@ class Hub:
             frame = await self.bus.latest_frame(feed.slug, feed.width)
         except BUS_ERRORS:
             return
-        if frame is not None and feed.frame is None and time.time() - frame.ts < OFFLINE_AFTER:
-            self.bytes_sent += feed.push(frame)
+        if frame is not None and feed.frame is None and time.time() - frame.ts < FRAME_STALE_AFTER:
+            feed.push(frame)
 
-    async def stream(self, feed: Feed, *, fps: float | None = None) -> AsyncIterator[bytes]:
-        """Multipart bytes for one viewer: newest frame wins, at most `fps`, write deadline enforced."""
-        viewer = Viewer(feed, asyncio.current_task())
-        self.viewers.add(viewer)
+    async def stream(self, feed: Feed, viewer: Viewer, *, fps: float | None = None) -> AsyncIterator[bytes]:
+        """Multipart bytes for one task-path viewer: newest frame wins, at most `fps`, until revoked."""
         interval = 1.0 / fps if fps else 0.0
         sent_version = 0
         next_at = 0.0
-        try:
-            yield multipart.STREAM_START
-            while True:
-                if feed.version == sent_version:
-                    await feed.changed()
-                    continue
-                if interval:
-                    delay = next_at - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    next_at = max(next_at + interval, time.monotonic())
-                if sent_version and feed.version > sent_version + 1:
-                    viewer.skipped += feed.version - sent_version - 1
-                sent_version = feed.version
-                part = feed.part
-                viewer.sending_since = time.monotonic()
-                yield part
-                viewer.sending_since = None
-                viewer.frames += 1
-                self.bytes_sent += len(part)
-        finally:
-            self.viewers.discard(viewer)
-            self.frames_sent += viewer.frames
-            self.frames_skipped += viewer.skipped
-
-    @asynccontextmanager
-    async def direct(self, feed: Feed, transport: asyncio.Transport, *, chunked: bool) -> AsyncIterator[Viewer]:
-        """Let `feed` write its parts straight to `transport` for the duration of the block.
-
-        The caller has sent the response head and the stream's first boundary; the newest
-        frame goes out at once, every later one from Feed.push. The block only waits (for
-        the viewer to leave, or to re-check access): no work per frame happens in it.
-        """
-        viewer = Viewer(feed, asyncio.current_task(), transport=transport, chunked=chunked)
-        self.viewers.add(viewer)
-        feed.direct.add(viewer)
-        try:
-            if feed.part:
-                transport.write(feed.chunk() if chunked else feed.part)
-                viewer.frames += 1
-                self.bytes_sent += len(feed.part)
-            yield viewer
-        finally:
-            feed.direct.discard(viewer)
-            self.viewers.discard(viewer)
-            self.frames_sent += viewer.frames
-            self.frames_skipped += viewer.skipped
+        counters = self.counters
+        yield multipart.STREAM_START
+        while not viewer.revoked.is_set():
+            if feed.version == sent_version:
+                await feed.changed()  # every feed gets a frame or an offline card at least each second
+                continue
+            if interval:
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                next_at = max(next_at + interval, time.monotonic())
+            if sent_version and feed.version > sent_version + 1:
+                viewer.skip(feed.version - sent_version - 1, counters)
+            sent_version = feed.version
+            part = feed.part
+            viewer.sending_since = time.monotonic()
+            yield part
+            viewer.sending_since = None
+            viewer.count(part, counters)
 
     # Maintenance -------------------------------------------------------------------
     def _ensure_maintenance(self) -> None:
         if self._maintenance is None or self._maintenance.done():
             self._maintenance = asyncio.get_running_loop().create_task(self._maintain(), name="nvr-hub-maintenance")
+
+    def _spawn(self, job: Awaitable[None]) -> None:
+        task = asyncio.get_running_loop().create_task(job)  # type: ignore[arg-type]
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
 
     async def _maintain(self) -> None:
         wants_at = 0.0
@@ -256,7 +339,9 @@ class Hub:
             await asyncio.sleep(MAINTENANCE_INTERVAL)
             try:
                 self._enforce_write_deadline()
-                self._show_offline_frames()
+                self._recheck_access()
+                if self.feeds:
+                    self._spawn(self._show_offline_frames())
                 if time.monotonic() >= wants_at:
                     wants_at = time.monotonic() + 3.0
                     await self._renew_wants()
@@ -265,41 +350,75 @@ class Hub:
             except Exception:
                 log.exception("hub maintenance failed")
 
+    def _recheck_access(self) -> None:
+        """Start the due access re-checks (lookups are shared by every viewer of one credential)."""
+        now = time.monotonic()
+        for viewer in list(self.viewers):
+            if viewer.recheck_at <= now and not viewer.revoked.is_set():
+                viewer.recheck_at = now + self.recheck_seconds
+                self._spawn(self._recheck(viewer))
+
+    async def _recheck(self, viewer: Viewer) -> None:
+        try:
+            allowed = await viewer.still_allowed()
+        except Exception:
+            log.warning("stream %s: access re-check failed; retrying", viewer.label, exc_info=True)
+            viewer.recheck_at = time.monotonic() + MAINTENANCE_INTERVAL * 5
+            return
+        if not allowed and not viewer.revoked.is_set():
+            log.info("stream %s: access withdrawn; ending it", viewer.label)
+            self.counters.revoked += 1
+            viewer.revoked.set()
+            for feed in viewer.feeds:
+                feed.direct.discard(viewer)
+            for feed in self.feeds.values():
+                for listener in feed.listeners:  # wake grid streams at once
+                    listener.set()
+
     def _enforce_write_deadline(self) -> None:
         limit = time.monotonic() - self.write_deadline
         for viewer in list(self.viewers):
             if viewer.sending_since is not None and viewer.sending_since < limit and viewer.task is not None:
-                log.info(
-                    "stream %s: viewer dropped (no write progress for %.0fs)", viewer.feed.slug, self.write_deadline
-                )
-                self.deadline_drops += 1
+                log.info("stream %s: viewer dropped (no write progress for %.0fs)", viewer.label, self.write_deadline)
+                self.counters.deadline_drops += 1
                 self.viewers.discard(viewer)
+                for feed in viewer.feeds:
+                    feed.direct.discard(viewer)
                 if viewer.transport is not None:
-                    viewer.feed.direct.discard(viewer)
                     # Not close(): that waits for the queued bytes to drain, which a stalled or
-                    # vanished peer never does (FACTS: the socket would stay until TCP gives up).
+                    # vanished peer never does (docs/facts.md: the socket would stay until TCP gives up).
                     viewer.transport.abort()
                 viewer.task.cancel()
 
-    def _show_offline_frames(self) -> None:
-        now = time.monotonic()
-        for feed in list(self.feeds.values()):
-            if now - feed.live_at >= OFFLINE_AFTER:
-                job = asyncio.get_running_loop().create_task(self._push_offline(feed))
-                self._offline_jobs.add(job)
-                job.add_done_callback(self._offline_jobs.discard)
-
-    async def _push_offline(self, feed: Feed) -> None:
+    async def _show_offline_frames(self) -> None:
+        """Push the offline card to feeds whose camera is not live: silent for FRAME_STALE_AFTER,
+        or reported not live by its capture loop (then within a second of the loop knowing)."""
+        feeds = list(self.feeds.values())
+        slugs = list(dict.fromkeys(feed.slug for feed in feeds))
+        statuses: dict[str, dict] | None
         try:
-            status = await self.bus.status(feed.slug)
+            statuses = await self.bus.statuses(slugs)
         except BUS_ERRORS:
-            status = {"last_error": "frame bus (Redis) unavailable"}
-        reason = status.get("last_error") or ("no capture worker" if not status else status.get("state", "offline"))
+            statuses = None
+        now = time.monotonic()
+        for feed in feeds:
+            raw = None if statuses is None else statuses.get(feed.slug, {})
+            status = CameraStatus.from_fields(raw)
+            silent = now - feed.live_at >= FRAME_STALE_AFTER
+            # A capture loop said so after the newest frame we got: believe it now, not in 3 s.
+            newest = feed.frame.ts if feed.live and feed.frame is not None else 0.0
+            reported_down = bool(raw) and not status.is_live and status.updated_ts >= newest
+            if silent or reported_down:
+                await self._push_offline(feed, status)
+
+    async def _push_offline(self, feed: Feed, status: CameraStatus) -> None:
         width = feed.frame.width if feed.frame else (feed.width or 640)
         height = feed.frame.height if feed.frame else width * 9 // 16
+        reason = status.reason() if not status.is_live else "no recent frame"
+        live_at = feed.live_at
         jpeg = await asyncio.to_thread(render_offline_jpeg, feed.name, reason, width, height)
-        if time.monotonic() - feed.live_at >= OFFLINE_AFTER:  # a live frame may have come meanwhile
-            self.bytes_sent += feed.push(Frame(0, time.time(), width, height, jpeg), live=False)
+        if feed.live_at == live_at:  # no live frame came meanwhile
+            feed.push(Frame(0, time.time(), width, height, jpeg), live=False)
 
     async def _renew_wants(self) -> None:
         for slug, width in list(self.feeds):

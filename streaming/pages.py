@@ -19,17 +19,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cameras.models import Camera
 from cameras.selectors import visible_cameras
-from cameras.status import all_statuses, describe
+from cameras.status import raw_statuses
+from framebus.status import CameraStatus, State
 from streaming.models import DashboardPreference, StreamToken
 
-STATE_LABELS = {
-    "online": "Live",
-    "offline": "Offline",
-    "disabled": "Turned off",
-    "connecting": "Connecting",
-    "error": "Error",
-    "unknown": "Unknown",
-}
+# Every state in its own words, for the page's script (framebus.status.State.label is the one source).
+STATE_LABELS = {state.value: state.label for state in State}
 TOKEN_PERMISSION = "streaming.add_streamtoken"
 
 
@@ -37,10 +32,10 @@ def _layout(user) -> DashboardPreference:
     return DashboardPreference.objects.filter(user=user).first() or DashboardPreference(user=user)
 
 
-def _status(camera: Camera, statuses: dict[str, dict]) -> dict:
-    described = describe(statuses.get(camera.slug, {}), enabled=camera.enabled)
-    described["label"] = STATE_LABELS.get(described["state"], described["state"].title())
-    return described
+def _statuses(cameras: list[Camera]) -> dict[str, CameraStatus]:
+    """The status of each camera (one Redis round trip); unknown for all when Redis is away."""
+    raw = raw_statuses([c.slug for c in cameras])
+    return {c.slug: CameraStatus.from_fields(None if raw is None else raw[c.slug], enabled=c.enabled) for c in cameras}
 
 
 def _page_number(raw: str | None, pages: int) -> int:
@@ -60,8 +55,8 @@ def dashboard(request):
     pages = max(math.ceil(len(cameras) / per_page), 1)
     page = _page_number(request.GET.get("page"), pages)
     shown = cameras[(page - 1) * per_page : page * per_page]
-    statuses = all_statuses([c.slug for c in shown])
-    tiles = [{"camera": camera, "status": _status(camera, statuses)} for camera in shown]
+    statuses = _statuses(shown)
+    tiles = [{"camera": camera, "status": statuses[camera.slug]} for camera in shown]
     return render(
         request,
         "streaming/dashboard.html",
@@ -89,7 +84,7 @@ def set_layout(request):
 
 
 def _camera_page(request, camera: Camera, *, token: str = "", token_name: str = ""):
-    statuses = all_statuses([camera.slug])
+    status = _statuses([camera])[camera.slug]
     query = f"?token={token}" if token else ""
     stream_path = reverse("camera-stream", args=[camera.slug])
     snapshot_path = reverse("camera-snapshot", args=[camera.slug])
@@ -113,8 +108,7 @@ def _camera_page(request, camera: Camera, *, token: str = "", token_name: str = 
         "streaming/camera.html",
         {
             "camera": camera,
-            "status": _status(camera, statuses),
-            "resolution": statuses.get(camera.slug, {}),
+            "status": status,
             "stream_path": stream_path,
             "urls": urls,
             "may_create_token": request.user.has_perm(TOKEN_PERMISSION),

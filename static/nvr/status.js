@@ -62,6 +62,7 @@
     const name = element.dataset.name || (element.querySelector(".name, h1") || {}).textContent || item.slug;
     element.dataset.state = item.state;
     setText(element, ".state-text", label(item.state));
+    element.dataset.label = label(item.state);
     setText(element, ".fps", element.classList.contains("tile") ? `${item.fps.toFixed(1)} fps` : item.fps.toFixed(1));
     setText(element, ".viewers", String(item.viewers));
     if (item.width && item.height) setText(element, ".resolution", `${item.width} × ${item.height}`);

@@ -10,7 +10,7 @@ import pytest
 from django.test import RequestFactory
 from prometheus_client.parser import text_string_to_metric_families
 
-from nvr.ops import metrics_allowed
+from nvr.metrics import metrics_allowed
 from tests.factories import make_camera, make_token, make_user
 from tests.support.frames import wait_for_status
 from tests.support.mjpeg import PartParser

@@ -17,7 +17,7 @@ from django.test import RequestFactory
 
 from nvr import throttle
 from nvr.login import LoginView
-from nvr.ops import metrics_allowed
+from nvr.metrics import metrics_allowed
 from streaming import auth
 from streaming.models import StreamToken, hash_token
 from tests.factories import make_camera, make_token, make_user

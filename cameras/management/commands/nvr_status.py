@@ -1,6 +1,6 @@
 """`manage.py nvr_status`: every camera's capture state in a terminal table (or --json).
 
-The same per-camera facts as /metrics (nvr.ops.camera_facts), read from the database and
+The same per-camera facts as /metrics (cameras.status.camera_facts), read from the database and
 the status capture workers write to Redis, plus which worker holds each camera's lease.
 Streaming facts (viewers, frames sent) live inside each web process: see /metrics.
 """
@@ -14,8 +14,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from cameras.models import Camera
+from cameras.status import camera_facts
 from framebus import BUS_ERRORS, SyncBus
-from nvr.ops import camera_facts
+from framebus.status import CameraStatus
 
 COLUMNS = [  # (heading, key) in table order
     ("NAME", "name"),
@@ -66,7 +67,8 @@ def read_facts(cameras: list[Camera]) -> tuple[list[dict], str]:
         bus.close()
     rows = []
     for camera in cameras:
-        facts = camera_facts(camera, None if statuses is None else statuses.get(camera.slug, {}))
+        raw = None if statuses is None else statuses.get(camera.slug, {})
+        facts = camera_facts(camera, CameraStatus.from_fields(raw, enabled=camera.enabled))
         facts["worker"] = owners.get(camera.slug)
         rows.append(facts)
     return rows, error

@@ -1,10 +1,9 @@
-"""Operations endpoints: /healthz for probes and proxies, /metrics for Prometheus.
+"""`/metrics` for Prometheus: capture facts per camera, streaming facts of this web process.
 
-They live in the project package, not in an app, because they look across all of it: the
-database, Redis, the camera registry and this process's streaming hub. Both are async and
-never block the event loop: the database is asked through Django's sync thread, Redis
-through the hub's ViewBus, each under a short timeout, so a hung dependency turns into a
-503 or a missing sample instead of a stuck worker.
+It lives in the project package, not in an app, because it looks across all of it: the camera
+registry, Redis and this process's streaming hub. It never blocks the event loop: Redis is asked
+through the hub's ViewBus under a short timeout, so a hung Redis is a missing sample, not a stuck
+worker.
 
 Capture facts come from the status hashes capture workers write to Redis, so every web
 process reports the same values. Streaming facts belong to the web process that answers
@@ -17,14 +16,10 @@ import asyncio
 import hmac
 import ipaddress
 import os
-import time
-import weakref
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -32,70 +27,16 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from cameras.models import Camera
-from cameras.status import describe
+from cameras.status import camera_facts
 from framebus import BUS_ERRORS
+from framebus.status import CameraStatus, State
 from streaming.hub import Hub, get_hub
 
-CHECK_TIMEOUT = 2.0  # seconds a dependency may take before it counts as down
-STATES = ("online", "connecting", "offline", "error", "disabled", "unknown")
+CHECK_TIMEOUT = 2.0  # seconds Redis may take before camera samples are left out
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-# Facts about cameras: shared by /metrics and `manage.py nvr_status` ------------------------
-def camera_facts(camera: Camera, status: dict | None) -> dict:
-    """What an operator asks about one camera; `status` None means Redis could not be read."""
-    if status is None:
-        described = {"state": "unknown", "fps": 0.0, "age": None, "error": "Redis unavailable"}
-        status = {}
-    else:
-        described = describe(status, enabled=camera.enabled)
-    return {
-        "name": camera.name,
-        "slug": camera.slug,
-        "kind": camera.kind,
-        "enabled": camera.enabled,
-        "state": described["state"],
-        "fps": described["fps"],
-        "width": status.get("width") or None,
-        "height": status.get("height") or None,
-        "last_frame_age": described["age"],
-        "frames": status.get("frames"),
-        "reconnects": status.get("reconnects"),
-        "encode_ms": status.get("encode_ms"),
-        "last_error": described["error"],
-    }
-
-
-# /healthz ----------------------------------------------------------------------------------
-def _select_one() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-
-
-async def _check(probe: Callable[[], Awaitable[object]]) -> dict:
-    """Run one probe under the timeout; the result names the failure, never its details."""
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT):
-            await probe()
-    except TimeoutError:
-        return {"ok": False, "error": f"no answer within {CHECK_TIMEOUT:g}s"}
-    except Exception as error:  # noqa: BLE001 - any failure is the answer; messages may hold hosts
-        return {"ok": False, "error": type(error).__name__}
-    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
-
-
-@require_GET
-async def healthz(request) -> JsonResponse:
-    """200 when the database and Redis answer, else 503; no authentication, no secrets."""
-    database, redis = await asyncio.gather(_check(sync_to_async(_select_one)), _check(get_hub().bus.ping))
-    healthy = database["ok"] and redis["ok"]
-    body = {"status": "ok" if healthy else "unavailable", "checks": {"database": database, "redis": redis}}
-    return JsonResponse(body, status=200 if healthy else 503, headers=NO_STORE)
-
-
-# /metrics ----------------------------------------------------------------------------------
-def metrics_allowed(request) -> bool:
+def metrics_allowed(request: HttpRequest) -> bool:
     """The metrics token (Bearer header or ?token=), or a client address in NVR_METRICS_NETWORKS."""
     token = settings.NVR_METRICS_TOKEN
     if token:
@@ -113,7 +54,7 @@ def metrics_allowed(request) -> bool:
 
 
 @require_GET
-async def metrics(request) -> HttpResponse:
+async def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text format: capture facts per camera, streaming facts of this process."""
     if not metrics_allowed(request):
         return HttpResponse(
@@ -133,15 +74,16 @@ async def metrics(request) -> HttpResponse:
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4, headers=NO_STORE)
 
 
-# Counters that must never go down between scrapes of one process (see Snapshot._process).
-_high_water: weakref.WeakKeyDictionary[Hub, dict[str, float]] = weakref.WeakKeyDictionary()
-
-
 class Snapshot(Collector):
     """The facts gathered for one scrape, as metric families (a fresh registry per request)."""
 
     def __init__(self, cameras: list[Camera], statuses: dict[str, dict] | None, hub: Hub) -> None:
-        self.facts = [camera_facts(c, None if statuses is None else statuses.get(c.slug, {})) for c in cameras]
+        self.facts = [
+            camera_facts(
+                c, CameraStatus.from_fields(None if statuses is None else statuses.get(c.slug, {}), enabled=c.enabled)
+            )
+            for c in cameras
+        ]
         self.redis_up = statuses is not None
         self.hub = hub
         self.pid = str(os.getpid())
@@ -174,8 +116,8 @@ class Snapshot(Collector):
             slug = [fact["slug"]]
             info.add_metric([fact["slug"], fact["name"], fact["kind"]], 1)
             enabled.add_metric(slug, 1 if fact["enabled"] else 0)
-            for name in STATES:
-                state.add_metric([fact["slug"], name], 1 if fact["state"] == name else 0)
+            for name in State:
+                state.add_metric([fact["slug"], name.value], 1 if fact["state"] == name else 0)
             fps.add_metric(slug, fact["fps"] or 0.0)
             if fact["frames"] is not None:
                 frames.add_metric(slug, fact["frames"])
@@ -189,16 +131,15 @@ class Snapshot(Collector):
 
     def _process(self) -> Iterator[Metric]:
         hub, pid = self.hub, [self.pid]
-        live = list(hub.viewers)
-        totals = self._monotonic(
-            {
-                "frames_sent": hub.frames_sent + sum(v.frames for v in live),
-                "frames_skipped": hub.frames_skipped + sum(v.skipped for v in live),
-                "deadline_drops": hub.deadline_drops,
-                "bytes_sent": hub.bytes_sent,
-                "bus_reconnects": sum(s.reconnects for s in hub.subscribers),
-            }
-        )
+        counters = hub.counters  # counted as it happens: never goes down while the process lives
+        totals = {
+            "frames_sent": counters.frames_sent,
+            "frames_skipped": counters.frames_skipped,
+            "deadline_drops": counters.deadline_drops,
+            "revoked": counters.revoked,
+            "bytes_sent": counters.bytes_sent,
+            "bus_reconnects": sum(s.reconnects for s in hub.subscribers),
+        }
         viewers = GaugeMetricFamily(
             "nvr_stream_viewers", "Open streams per camera in this web process.", labels=["camera", "pid"]
         )
@@ -221,6 +162,7 @@ class Snapshot(Collector):
             ("frames_sent", "Frames written to viewers by this web process."),
             ("frames_skipped", "Frames slow viewers never got (the newest frame won)."),
             ("deadline_drops", "Viewers dropped because a write made no progress within the deadline."),
+            ("revoked", "Open streams ended because their access was withdrawn (token revoked, user removed)."),
             ("bytes_sent", "Stream bytes written to viewers by this web process."),
             ("bus_reconnects", "Reconnects of this process's Redis frame subscriptions."),
         ):
@@ -252,14 +194,6 @@ class Snapshot(Collector):
             )
             memory.add_metric(pid, rss)
             yield memory
-
-    def _monotonic(self, values: dict[str, float]) -> dict[str, float]:
-        """Never report less than before: a viewer dropped at its deadline leaves the live set a
-        moment before its counts join the hub's totals, and Prometheus reads a dip as a reset."""
-        seen = _high_water.setdefault(self.hub, {})
-        for name, value in values.items():
-            seen[name] = max(seen.get(name, 0), value)
-        return dict(seen)
 
 
 def _gauge(name: str, documentation: str) -> GaugeMetricFamily:

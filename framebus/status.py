@@ -1,0 +1,166 @@
+"""What state a camera is in, and how long silence may last before it counts as offline.
+
+This file answers "what happens when a camera goes offline". A capture loop writes its
+camera's status to the bus every STATUS_INTERVAL seconds, and at once whenever the state
+changes: the moment the loop knows (a read fails, the camera refuses the password, the
+supervisor turns the camera off), every reader knows within one Redis round trip.
+Readers never invent a state of their own: they build a CameraStatus from what the bus
+returns, and `CameraStatus.from_fields` is the one place that decides.
+
+- The worker says so: the state it wrote (offline, error, disabled...) is the state.
+- The worker is gone (process killed, host down): its status stops being renewed; after
+  STATUS_STALE_AFTER seconds it reads as offline ("capture stopped reporting").
+- Frames stop although the worker still reports online (a frozen camera): after
+  FRAME_STALE_AFTER seconds snapshots refuse the old frame and live viewers see the
+  offline card.
+- The camera is turned off in the registry: disabled ("Turned off"), whatever Redis says.
+- Redis cannot be read: unknown.
+
+Imports nothing of ours, like the rest of the frame bus.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
+
+# Thresholds (seconds). Every reader of camera liveness uses these and no other numbers.
+STATUS_INTERVAL = 1.0  # a capture loop rewrites its status this often, and at once on every change
+STATUS_STALE_AFTER = 3.5  # no status rewrite for this long (3 missed writes): the worker is gone
+FRAME_STALE_AFTER = 3.0  # the newest frame is older than this: not live (snapshots 503, viewers see the card)
+# Storage lifetimes in Redis: longer than the thresholds above so that a stale status (with its
+# last error) and the last frame stay readable for the offline card; the thresholds decide, not these.
+STATUS_TTL = 15
+FRAME_TTL = 10
+# The dashboard reconnects its grid stream after this much silence. Viewers get an offline card
+# every second from a silent camera, so silence this long means the connection itself is broken.
+CLIENT_STALL_AFTER = 10.0
+
+
+class State(StrEnum):
+    """A camera's capture state; the value is what travels on the bus and in the API."""
+
+    CONNECTING = "connecting"
+    ONLINE = "online"
+    OFFLINE = "offline"
+    ERROR = "error"  # a problem reconnecting cannot fix by itself (refused password, missing file)
+    DISABLED = "disabled"  # turned off in the registry
+    UNKNOWN = "unknown"  # the bus (Redis) could not be read
+
+    @property
+    def label(self) -> str:
+        """The state in an operator's words (grid tiles, admin, pages)."""
+        return _LABELS[self]
+
+    @property
+    def is_live(self) -> bool:
+        return self is State.ONLINE
+
+
+_LABELS = {
+    State.CONNECTING: "Connecting…",
+    State.ONLINE: "Live",
+    State.OFFLINE: "Offline",
+    State.ERROR: "Error",
+    State.DISABLED: "Turned off",
+    State.UNKNOWN: "Status unknown",
+}
+
+NO_WORKER = "no capture worker reports this camera"
+WORKER_GONE = "capture stopped reporting"
+BUS_DOWN = "frame bus (Redis) unavailable"
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _number(raw: Mapping[str, object], key: str) -> float:
+    try:
+        return float(_text(raw.get(key) or 0))
+    except ValueError:
+        return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """One camera's status as every reader sees it (admin, API, WebSocket, metrics, pages, hub)."""
+
+    state: State
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    last_frame_ts: float = 0.0  # Unix time of the newest frame the worker captured
+    updated_ts: float = 0.0  # Unix time the worker last wrote this status
+    error: str = ""
+    reconnects: int = 0
+    frames: int = 0
+    encode_ms: float = 0.0
+    recording: str = ""  # the recorder's state, when the camera records
+    recording_error: str = ""
+
+    @classmethod
+    def from_fields(
+        cls, raw: Mapping[str, object] | None, *, enabled: bool = True, now: float | None = None
+    ) -> CameraStatus:
+        """Decide a camera's status from its status hash (`raw`; None: Redis could not be read)."""
+        if not enabled:
+            return cls(State.DISABLED)
+        if raw is None:
+            return cls(State.UNKNOWN, error=BUS_DOWN)
+        if not raw:
+            return cls(State.OFFLINE, error=NO_WORKER)
+        fields = {_text(k): v for k, v in raw.items()}
+        try:
+            state = State(_text(fields.get("state") or State.OFFLINE))
+        except ValueError:
+            state = State.OFFLINE
+        status = cls(
+            state=state,
+            fps=_number(fields, "fps"),
+            width=int(_number(fields, "width")),
+            height=int(_number(fields, "height")),
+            last_frame_ts=_number(fields, "last_frame_ts"),
+            updated_ts=_number(fields, "updated_ts"),
+            error=_text(fields.get("last_error") or ""),
+            reconnects=int(_number(fields, "reconnects")),
+            frames=int(_number(fields, "frames")),
+            encode_ms=_number(fields, "encode_ms"),
+            recording=_text(fields.get("recording") or ""),
+            recording_error=_text(fields.get("recording_error") or ""),
+        )
+        now = time.time() if now is None else now
+        if status.state is not State.DISABLED and status.updated_ts and now - status.updated_ts > STATUS_STALE_AFTER:
+            return replace(status, state=State.OFFLINE, fps=0.0, error=status.error or WORKER_GONE)
+        if status.state.is_live and (not status.last_frame_ts or now - status.last_frame_ts > FRAME_STALE_AFTER):
+            return replace(status, state=State.OFFLINE, fps=0.0, error=status.error or "no recent frame")
+        if not status.state.is_live:
+            status = replace(status, fps=0.0)
+        return status
+
+    @property
+    def label(self) -> str:
+        return self.state.label
+
+    @property
+    def is_live(self) -> bool:
+        return self.state.is_live
+
+    def frame_age(self, now: float | None = None) -> float | None:
+        """Seconds since the newest frame (one decimal), or None when there never was one."""
+        if not self.last_frame_ts:
+            return None
+        return round((time.time() if now is None else now) - self.last_frame_ts, 1)
+
+    def reason(self) -> str:
+        """Why the camera is not live, in one phrase (the offline card, snapshot refusals)."""
+        return self.error or self.state.label.lower()
+
+    def to_fields(self) -> dict[str, str | float | int]:
+        """The status hash a capture loop writes (the inverse of from_fields)."""
+        fields: dict[str, str | float | int] = {k: v for k, v in asdict(self).items() if k != "error"}
+        fields["state"] = self.state.value
+        fields["last_error"] = self.error
+        return fields
