@@ -84,17 +84,3 @@ class Camera(models.Model):
                 self.source = clean_url
                 self.username = user
                 self.password = password
-
-    def capture_fingerprint(self) -> tuple:
-        """What the capture loop depends on: a change here restarts the camera's loop."""
-        return (
-            self.kind,
-            self.source,
-            self.username,
-            self.password,
-            self.max_fps,
-            self.max_width,
-            self.jpeg_quality,
-            self.rtsp_transport,
-            self.name,
-        )

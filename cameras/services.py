@@ -22,7 +22,7 @@ DEMO_CAMERAS = [
 ]
 
 
-class ImportError_(Exception):
+class CameraFileError(Exception):
     """An import was refused; the message names the entry and field. Nothing was imported."""
 
 
@@ -31,11 +31,11 @@ def parse_camera_file(text: str) -> list[dict]:
     try:
         data = yaml.safe_load(text)  # YAML is a superset of JSON
     except yaml.YAMLError as error:
-        raise ImportError_(f"not valid YAML or JSON: {error}") from None
+        raise CameraFileError(f"not valid YAML or JSON: {error}") from None
     if isinstance(data, dict) and "cameras" in data:
         data = data["cameras"]
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-        raise ImportError_("expected a list of cameras, each a mapping of field names to values")
+        raise CameraFileError("expected a list of cameras, each a mapping of field names to values")
     return data
 
 
@@ -54,10 +54,10 @@ def import_cameras(entries: list[dict]) -> ImportResult:
         unknown = sorted(set(entry) - set(CAMERA_FIELDS))
         label = f"entry {position}" + (f" ({entry.get('slug')})" if entry.get("slug") else "")
         if unknown:
-            raise ImportError_(f"{label}: unknown field(s) {', '.join(unknown)}")
+            raise CameraFileError(f"{label}: unknown field(s) {', '.join(unknown)}")
         slug = entry.get("slug")
         if slug in seen:
-            raise ImportError_(f"{label}: slug: the slug appears twice in the file")
+            raise CameraFileError(f"{label}: slug: the slug appears twice in the file")
         seen.add(slug)
         instance = Camera.objects.filter(slug=slug).first() if slug else None
         data = _form_data(entry, instance)
@@ -65,7 +65,7 @@ def import_cameras(entries: list[dict]) -> ImportResult:
         if not form.is_valid():
             field, messages = next(iter(form.errors.items()))
             where = "" if field == "__all__" else f"{field}: "
-            raise ImportError_(f"{label}: {where}{' '.join(messages)}")
+            raise CameraFileError(f"{label}: {where}{' '.join(messages)}")
         forms.append((form, instance is None))
     with transaction.atomic():
         for form, is_new in forms:

@@ -179,9 +179,6 @@ class SyncBus:
         pipe.publish(STATUS_CHANNEL, json.dumps({"slug": slug, **fields}))
         pipe.execute()
 
-    def clear_status(self, slug: str) -> None:
-        self.redis.delete(_status_key(slug))
-
     def statuses(self, slugs: Iterable[str]) -> dict[str, dict]:
         slugs = list(slugs)
         pipe = self.redis.pipeline(transaction=False)
@@ -251,9 +248,6 @@ class ViewBus:
         pipe.hgetall(_status_key(slug))
         data, raw = await pipe.execute()
         return (Frame.unpack(data) if data else None), _decode_status(raw)
-
-    async def status(self, slug: str) -> dict:
-        return _decode_status(await self.redis.hgetall(_status_key(slug)))
 
     async def statuses(self, slugs: Iterable[str]) -> dict[str, dict]:
         slugs = list(slugs)

@@ -30,11 +30,13 @@ from django.conf import settings
 from cameras.selectors import visible_cameras
 from framebus import BUS_ERRORS, status_updates
 from framebus.status import STATUS_STALE_AFTER, WORKER_GONE, CameraStatus, State
-from streaming.hub import get_hub
+from streaming.auth import Access
+from streaming.hub import AccessCheck, Viewer, get_hub
 
 log = logging.getLogger(__name__)
 
 TICK = 1.0  # how often a connection checks for stale cameras
+REVOKED_CLOSE_CODE = 4403  # the socket closes with this code when the user's access is withdrawn
 
 
 def viewers_here(slug: str) -> int:
@@ -170,7 +172,13 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
             await self.disconnect(1011)  # never leave a listener behind
             raise
         live = {item["slug"] for item in initial if item["state"] == State.ONLINE}
-        self.sender = asyncio.get_running_loop().create_task(self._send_updates(relay, live))
+        access = Access(user=user)
+        slugs = [c.slug for c in cameras]
+
+        async def still_allowed() -> bool:
+            return all(await asyncio.gather(*(access.still_allows(slug) for slug in slugs)))
+
+        self.sender = asyncio.get_running_loop().create_task(self._send_updates(relay, live, still_allowed))
 
     async def disconnect(self, code: int) -> None:
         if self.listener is not None:
@@ -185,27 +193,38 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})
 
-    async def _send_updates(self, relay: StatusRelay, live: set[str]) -> None:
+    async def _send_updates(self, relay: StatusRelay, live: set[str], still_allowed: AccessCheck) -> None:
+        """Send changes until the socket closes; inside the hub's viewer lifecycle, so the user's
+        access is re-checked like every stream's, and the socket is closed (4403) when it is gone."""
         listener = self.listener
+        assert listener is not None
         connected_at = time.monotonic()
         try:
-            while True:
-                try:
-                    async with asyncio.timeout(TICK):
-                        await listener.ready.wait()
-                except TimeoutError:
-                    pass
-                items = listener.take()
-                for item in items:
-                    (live.add if item["state"] == State.ONLINE else live.discard)(item["slug"])
-                now = time.monotonic()
-                for slug in list(live):
-                    if now - max(relay.seen.get(slug, 0.0), connected_at) > STATUS_STALE_AFTER:
-                        live.discard(slug)
-                        items.append(public_status(slug, CameraStatus(State.OFFLINE, error=WORKER_GONE)))
-                if items:
-                    await self.send_json({"type": "status", "cameras": items})
+            async with get_hub().viewer("status", still_allowed) as viewer:
+                await self._relay_changes(relay, listener, live, viewer, connected_at)
+            if viewer.revoked.is_set():
+                await self.close(code=REVOKED_CLOSE_CODE)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.debug("status updates ended", exc_info=True)
+
+    async def _relay_changes(
+        self, relay: StatusRelay, listener: StatusListener, live: set[str], viewer: Viewer, connected_at: float
+    ) -> None:
+        while not viewer.revoked.is_set():
+            try:
+                async with asyncio.timeout(TICK):
+                    await listener.ready.wait()
+            except TimeoutError:
+                pass
+            items = listener.take()
+            for item in items:
+                (live.add if item["state"] == State.ONLINE else live.discard)(item["slug"])
+            now = time.monotonic()
+            for slug in list(live):
+                if now - max(relay.seen.get(slug, 0.0), connected_at) > STATUS_STALE_AFTER:
+                    live.discard(slug)
+                    items.append(public_status(slug, CameraStatus(State.OFFLINE, error=WORKER_GONE)))
+            if items:
+                await self.send_json({"type": "status", "cameras": items})

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from cameras.models import Camera
 from cameras.selectors import visible_cameras
 from cameras.status import raw_statuses
-from framebus.status import CameraStatus, State
+from framebus.status import CLIENT_STALL_AFTER, CameraStatus, State
 from streaming.models import DashboardPreference, StreamToken
 
 # Every state in its own words, for the page's script (framebus.status.State.label is the one source).
@@ -67,8 +67,8 @@ def dashboard(request):
             "page": page,
             "pages": pages,
             "camera_count": len(cameras),
-            "slugs": ",".join(c.slug for c in shown),
             "state_labels": STATE_LABELS,
+            "stall_ms": int(CLIENT_STALL_AFTER * 1000),
         },
     )
 

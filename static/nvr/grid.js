@@ -18,11 +18,13 @@
   const grid = document.getElementById("grid");
   if (!grid) return;
 
-  const VARIANTS = [160, 240, 320, 480, 640, 800, 960, 1280, 1920]; // streaming.bus.VARIANT_WIDTHS
+  const VARIANTS = [160, 240, 320, 480, 640, 800, 960, 1280, 1920]; // framebus.VARIANT_WIDTHS
   const ASPECT = 16 / 9;
   const GAP = 4; // px, as .grid's gap in nvr.css
   const PHONE = 640; // px: below this, one column (CSS) and no fitting
-  const STALL_MS = 10000; // the server sends an offline picture every second, so silence means trouble
+  // framebus.status.CLIENT_STALL_AFTER: the server sends an offline picture every second, so
+  // silence this long means the connection itself is broken.
+  const STALL_MS = Number(grid.dataset.stallMs) || 10000;
   const note = document.getElementById("grid-note");
   const stats = { bytes: 0, parts: 0, drawn: 0, connects: 0, since: performance.now(), width: 0, cameras: "" };
 

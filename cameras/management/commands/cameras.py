@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cameras.services import ImportError_, export_cameras, import_cameras, parse_camera_file
+from cameras.services import CameraFileError, export_cameras, import_cameras, parse_camera_file
 
 
 class Command(BaseCommand):
@@ -31,6 +31,6 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {path}: {error.strerror}") from None
         try:
             result = import_cameras(parse_camera_file(text))
-        except ImportError_ as error:
+        except CameraFileError as error:
             raise CommandError(f"nothing imported: {error}") from None
         self.stdout.write(self.style.SUCCESS(f"imported: {result.created} created, {result.updated} updated"))
