@@ -134,7 +134,7 @@ class CameraStatus:
         now = time.time() if now is None else now
         if status.state is not State.DISABLED and status.updated_ts and now - status.updated_ts > STATUS_STALE_AFTER:
             return replace(status, state=State.OFFLINE, fps=0.0, error=status.error or WORKER_GONE)
-        if status.state.is_live and (not status.last_frame_ts or now - status.last_frame_ts > FRAME_STALE_AFTER):
+        if status.state.is_live and status.last_frame_ts and now - status.last_frame_ts > FRAME_STALE_AFTER:
             return replace(status, state=State.OFFLINE, fps=0.0, error=status.error or "no recent frame")
         if not status.state.is_live:
             status = replace(status, fps=0.0)
