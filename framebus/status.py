@@ -70,7 +70,7 @@ _LABELS = {
 
 NO_WORKER = "no capture worker reports this camera"
 WORKER_GONE = "capture stopped reporting"
-BUS_DOWN = "frame bus (Redis) unavailable"
+BUS_DOWN = "Redis unavailable"
 
 
 def _text(value: object) -> str:
