@@ -7,6 +7,10 @@ and comparing two snapshots tells the supervisor when a loop must restart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cameras.models import Camera
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,7 @@ class CameraConfig:
     rtsp_transport: str = "tcp"
 
     @classmethod
-    def from_camera(cls, camera) -> CameraConfig:
+    def from_camera(cls, camera: Camera) -> CameraConfig:
         return cls(
             slug=camera.slug,
             name=camera.name,

@@ -14,7 +14,7 @@ import json
 import logging
 import struct
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 
 import redis
@@ -121,7 +121,7 @@ def _lease_key(slug: str) -> str:
 _SUPERVISORS_KEY = f"{PREFIX}:supervisors"
 
 # What a caller catches when Redis is away; callers never import redis themselves.
-BUS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+BUS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, OSError)
 
 # Renew or release a lease only while we still own it (compare-and-set in one step).
 _RENEW_LUA = """
@@ -188,12 +188,12 @@ class SyncBus:
 
     def latest_frame(self, slug: str, width: int = 0) -> Frame | None:
         data = self.redis.get(_latest_key(slug, width))
-        return Frame.unpack(data) if data else None
+        return Frame.unpack(data) if isinstance(data, bytes) else None
 
     def wanted_widths(self, slug: str) -> list[int]:
         """Size variants some web process asked for in the last WANT_TTL_S seconds."""
         now = time.time()
-        raw = self.redis.zrangebyscore(_want_key(slug), now, "+inf")
+        raw: list[bytes] = self.redis.zrangebyscore(_want_key(slug), now, "+inf")  # type: ignore[assignment]
         return sorted({int(w) for w in raw})
 
     # Leases: one capture of each camera across all supervisors.
@@ -208,7 +208,7 @@ class SyncBus:
 
     def lease_owner(self, slug: str) -> str | None:
         owner = self.redis.get(_lease_key(slug))
-        return owner.decode() if owner else None
+        return owner.decode() if isinstance(owner, bytes) else None
 
     # Supervisor heartbeats: how many share the cameras.
     def heartbeat(self, owner: str, seconds: float) -> int:
@@ -239,7 +239,7 @@ class ViewBus:
 
     async def latest_frame(self, slug: str, width: int = 0) -> Frame | None:
         data = await self.redis.get(_latest_key(slug, width))
-        return Frame.unpack(data) if data else None
+        return Frame.unpack(data) if isinstance(data, bytes) else None
 
     async def latest_frame_and_status(self, slug: str, width: int = 0) -> tuple[Frame | None, dict]:
         """The newest frame and the camera's status hash, in one round trip (snapshots)."""
@@ -287,7 +287,7 @@ class FrameSubscriber:
         self.reconnects = 0
         self._subscribed: set[str] = set()
         self._client: aioredis.Redis | None = None
-        self._pubsub = None
+        self._pubsub: aioredis.client.PubSub | None = None
         self._tasks: list[asyncio.Task] = []
         self._dirty = asyncio.Event()
         self._connected = asyncio.Event()
@@ -348,6 +348,8 @@ class FrameSubscriber:
             self._dirty.clear()
             await self._connected.wait()
             pubsub = self._pubsub
+            if pubsub is None:
+                continue  # the read loop reconnects and subscribes to every wanted channel
             add, drop = self.desired - self._subscribed, self._subscribed - self.desired
             try:
                 if add:
@@ -366,6 +368,7 @@ class FrameSubscriber:
             try:
                 if self._pubsub is None:
                     await self._connect()
+                assert self._pubsub is not None
                 message = await self._pubsub.get_message(timeout=1.0)
                 backoff = 0.2
                 if message and message["type"] == "message":
@@ -386,7 +389,7 @@ class FrameSubscriber:
                 backoff = min(backoff * 2, RECONNECT_MAX_DELAY)
 
 
-async def status_updates(url: str) -> AsyncIterator[dict]:
+async def status_updates(url: str) -> AsyncGenerator[dict, None]:
     """Every camera status capture workers publish (dicts with "slug"), until the caller stops.
 
     One pub/sub connection; meant to be read by one task per web process that fans the

@@ -144,11 +144,11 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close()  # before accept(): the handshake is refused
             return
-        cameras = visible_cameras(user)
+        visible = visible_cameras(user)
         only = parse_qs(self.scope.get("query_string", b"").decode()).get("camera")
         if only:
-            cameras = cameras.filter(slug__in=only)
-        cameras = [c async for c in cameras]
+            visible = visible.filter(slug__in=only)
+        cameras = [c async for c in visible]
         await self.accept()
         # Listen before reading the initial statuses, so no change falls between the two.
         self.listener = StatusListener({c.slug for c in cameras})
@@ -188,7 +188,7 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
             self.sender.cancel()
             self.sender = None
 
-    async def receive_json(self, content, **kwargs) -> None:
+    async def receive_json(self, content: object, **kwargs: object) -> None:
         """The page sends nothing we act on; "ping" gets a "pong" (for clients that check liveness)."""
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})

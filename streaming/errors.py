@@ -8,8 +8,8 @@ A camera the caller may not see is Http404, exactly like an unknown one.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec
 
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseBase
@@ -60,7 +60,9 @@ def refusal_response(error: Exception) -> HttpResponse:
 P = ParamSpec("P")
 
 
-def refusals_as_responses(view: Callable[P, Awaitable[HttpResponseBase]]) -> Callable[P, Awaitable[HttpResponseBase]]:
+def refusals_as_responses(
+    view: Callable[P, Coroutine[Any, Any, HttpResponseBase]],
+) -> Callable[P, Coroutine[Any, Any, HttpResponseBase]]:
     """Decorate an async view so that the refusals it raises become plain-text responses."""
 
     @functools.wraps(view)

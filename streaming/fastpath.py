@@ -20,7 +20,7 @@ import asyncio
 import functools
 import io
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from importlib import import_module
 from typing import Any
 
@@ -36,8 +36,8 @@ from django.middleware.security import SecurityMiddleware
 from streaming.directwrite import DIRECT_WRITE, DirectWrite
 
 Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Whole-path patterns (fullmatch: `$` would also match before a trailing newline, `%0A`).
@@ -87,7 +87,7 @@ def _request(scope: Scope) -> ASGIRequest:
     request = ASGIRequest(scope, io.BytesIO())
     engine = import_module(settings.SESSION_ENGINE)
     request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
-    request.auser = functools.partial(auser, request)  # type: ignore[attr-defined]
+    request.auser = functools.partial(auser, request)
     return request
 
 
@@ -128,7 +128,7 @@ async def serve(scope: Scope, receive: Receive, send: Send, *, slug: str | None)
     direct: DirectWrite | None = scope.get("extensions", {}).get(DIRECT_WRITE)
     if slug is None or not plan.can_write_direct:
         direct = None
-    body: AsyncIterator[bytes] | None = None if direct else plan.body(get_hub())
+    body: AsyncGenerator[bytes, None] | None = None if direct else plan.body(get_hub())
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if direct is not None:
@@ -151,4 +151,4 @@ async def serve(scope: Scope, receive: Receive, send: Send, *, slug: str | None)
     finally:
         watcher.cancel()
         if body is not None:
-            await body.aclose()  # type: ignore[attr-defined]
+            await body.aclose()

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import BadRequest
@@ -79,6 +79,7 @@ def tagged_part(feed: Feed) -> bytes:
     if cached is not None and cached[0] == feed.version:
         return cached[1]
     frame = feed.frame
+    assert frame is not None, "only feeds holding a frame are drawn"
     part = multipart.part(frame.jpeg, frame.ts, camera=feed.slug)
     _tagged[feed] = (feed.version, part)
     return part
@@ -112,7 +113,7 @@ async def grid_parts(
     fps: float | None = None,
     native_widths: dict[str, int] | None = None,
     still_allowed: AccessCheck = always_allowed,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Multipart bytes interleaving the newest frame of every camera in `specs`.
 
     `width` is the tile width asked for (snapped to a variant per camera); `fps` caps each
@@ -132,7 +133,7 @@ async def grid_parts(
     ]
     async with hub.viewer("grid", still_allowed) as viewer, contextlib.AsyncExitStack() as stack:
         for tile in tiles:
-            stack.push_async_callback(lambda tile=tile: tile.stack.aclose())
+            stack.push_async_callback(_release, tile)  # the tile's stack at exit: a fallback replaces it
             await _watch(hub, tile, wake)
         yield multipart.STREAM_START
         next_check = time.monotonic() + NATIVE_CHECK_SECONDS
@@ -168,6 +169,10 @@ async def grid_parts(
                 await wake.wait()  # no timer: even a silent feed gets an offline frame every second
             else:
                 await _wait(wake, soonest - now)
+
+
+async def _release(tile: _Tile) -> None:
+    await tile.stack.aclose()
 
 
 async def _watch(hub: Hub, tile: _Tile, wake: asyncio.Event) -> None:
@@ -222,7 +227,7 @@ class GridPlan:
         answers = await asyncio.gather(*(self.access.still_allows(spec.slug) for spec in self.specs))
         return all(answers)
 
-    def body(self, hub: Hub) -> AsyncIterator[bytes]:
+    def body(self, hub: Hub) -> AsyncGenerator[bytes, None]:
         return grid_parts(
             hub,
             self.specs,

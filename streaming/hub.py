@@ -21,9 +21,10 @@ import logging
 import time
 import weakref
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
@@ -328,8 +329,9 @@ class Hub:
         if self._maintenance is None or self._maintenance.done():
             self._maintenance = asyncio.get_running_loop().create_task(self._maintain(), name="nvr-hub-maintenance")
 
-    def _spawn(self, job: Awaitable[None]) -> None:
-        task = asyncio.get_running_loop().create_task(job)  # type: ignore[arg-type]
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        """Run `job` beside the maintenance loop (never blocking it), keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(job)
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
 
@@ -442,12 +444,12 @@ class ClosingStream:
     its `finally` blocks run at once. Wrap every stream body in it.
     """
 
-    def __init__(self, generator) -> None:
+    def __init__(self, generator: AsyncGenerator[bytes, None]) -> None:
         self.generator = generator
         self.loop = asyncio.get_running_loop()
         self._closed = False
 
-    def __aiter__(self):
+    def __aiter__(self) -> AsyncGenerator[bytes, None]:
         return self.generator
 
     def close(self) -> None:

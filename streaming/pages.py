@@ -8,10 +8,12 @@ WebSocket (streaming.consumers). A camera the user may not see is 404, like an u
 from __future__ import annotations
 
 import math
+from typing import cast
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -28,7 +30,7 @@ STATE_LABELS = {state.value: state.label for state in State}
 TOKEN_PERMISSION = "streaming.add_streamtoken"
 
 
-def _layout(user) -> DashboardPreference:
+def _layout(user: User) -> DashboardPreference:
     return DashboardPreference.objects.filter(user=user).first() or DashboardPreference(user=user)
 
 
@@ -47,9 +49,9 @@ def _page_number(raw: str | None, pages: int) -> int:
 
 @require_GET
 @login_required
-def dashboard(request):
+def dashboard(request: HttpRequest) -> HttpResponse:
     """All cameras the user may see, live, in their chosen layout (n × n per page, or all)."""
-    preference = _layout(request.user)
+    preference = _layout(cast(User, request.user))  # login_required: never anonymous
     cameras = list(visible_cameras(request.user))
     per_page = preference.per_page or max(len(cameras), 1)
     pages = max(math.ceil(len(cameras) / per_page), 1)
@@ -75,7 +77,7 @@ def dashboard(request):
 
 @require_POST
 @login_required
-def set_layout(request):
+def set_layout(request: HttpRequest) -> HttpResponse:
     """Remember the user's grid layout (every device they use shows the same)."""
     layout = request.POST.get("layout", "")
     if layout in DashboardPreference.Layout.values:
@@ -83,7 +85,7 @@ def set_layout(request):
     return HttpResponseRedirect(reverse("dashboard"))
 
 
-def _camera_page(request, camera: Camera, *, token: str = "", token_name: str = ""):
+def _camera_page(request: HttpRequest, camera: Camera, *, token: str = "", token_name: str = "") -> HttpResponse:
     status = _statuses([camera])[camera.slug]
     query = f"?token={token}" if token else ""
     stream_path = reverse("camera-stream", args=[camera.slug])
@@ -122,7 +124,7 @@ def _camera_page(request, camera: Camera, *, token: str = "", token_name: str = 
 
 @require_GET
 @login_required
-def camera_page(request, slug: str):
+def camera_page(request: HttpRequest, slug: str) -> HttpResponse:
     """One camera full size, with its URLs for other systems."""
     camera = get_object_or_404(visible_cameras(request.user), slug=slug)
     return _camera_page(request, camera)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from django.core.exceptions import BadRequest
@@ -85,7 +85,7 @@ class StreamPlan:
     async def still_allowed(self) -> bool:
         return await self.access.still_allows(self.camera.slug)
 
-    async def body(self, hub: Hub) -> AsyncIterator[bytes]:
+    async def body(self, hub: Hub) -> AsyncGenerator[bytes, None]:
         """The task path: multipart bytes until the viewer leaves or loses access."""
         camera = self.camera
         async with (
