@@ -42,7 +42,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "cameras",
+    "recordings",
     "streaming",
+    "review",
 ]
 
 MIDDLEWARE = [
@@ -170,3 +172,7 @@ NVR_METRICS_NETWORKS = [
     ipaddress.ip_network(net, strict=False)
     for net in env.list("NVR_METRICS_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 ]
+
+# Recording and review --------------------------------------------------------------
+RECORDINGS_DIR = env("RECORDINGS_DIR", default=str(BASE_DIR / "var" / "recordings"))
+NVR_CLIP_MAX_SECONDS = env.int("NVR_CLIP_MAX_SECONDS", default=24 * 3600)  # longest clip.mp4 span

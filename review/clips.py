@@ -1,0 +1,171 @@
+"""A clip of a camera's recordings as one MP4, remuxed from the recorded segments without re-encoding.
+
+The clip starts at the keyframe at or before the requested start (a decoder needs one) and ends
+with the last packet before the requested end. The camera's packets are copied as they are: the
+clip keeps the codec, profile and resolution of the recording, and costs a remux (no decode).
+
+It is written as a fragmented MP4 whose moov comes first (movflags empty_moov+frag_keyframe), so
+it plays while it downloads, and streamed as it is made: the muxer writes into a small bounded
+queue that the response drains, so memory stays flat for a 24-hour clip and a slow client slows
+only the remux. Packet times are laid on the wall clock of each segment's start, so a gap in the
+recording stays a gap in the clip instead of being squeezed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import queue
+import threading
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+CHUNK_QUEUE = 16  # chunks of muxer output held at most (the muxer writes in small pieces)
+_DONE = object()
+
+
+class ClipCancelled(Exception):
+    """The client went away: the remux thread stops at its next write."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One recorded segment feeding the clip: its file and the wall-clock time of its first packet."""
+
+    path: Path
+    start: dt.datetime
+
+
+class _QueueWriter:
+    """A file-like sink for the muxer that hands its bytes to the response through a bounded queue."""
+
+    def __init__(self, chunks: queue.Queue, cancelled: threading.Event) -> None:
+        self.chunks, self.cancelled = chunks, cancelled
+        self.position = 0
+
+    def write(self, data: bytes) -> int:
+        while True:
+            if self.cancelled.is_set():
+                raise ClipCancelled()
+            try:
+                self.chunks.put(bytes(data), timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        pass
+
+
+def remux(sources: Sequence[Source], start: dt.datetime, end: dt.datetime, sink: _QueueWriter) -> int:
+    """Copy the video packets of `sources` between the keyframe at or before `start` and `end` into `sink`.
+
+    Returns the number of packets written. Stops early at a segment whose stream parameters differ
+    from the first one (a camera reconfigured mid-span): one MP4 holds one set of parameters.
+    """
+    output = av.open(sink, "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"})
+    out_stream = None
+    origin: dt.datetime | None = None  # wall time of the clip's first packet
+    template = None
+    last_dts: int | None = None
+    written = 0
+    try:
+        for index, source in enumerate(sources):
+            with av.open(str(source.path)) as container:
+                stream = container.streams.video[0]
+                params = (stream.codec_context.name, stream.codec_context.width, stream.codec_context.height)
+                if template is None:
+                    template = params
+                    out_stream = output.add_stream_from_template(stream)
+                elif params != template:
+                    break
+                time_base: Fraction = stream.time_base
+                packets = [p for p in container.demux(stream) if p.dts is not None and p.pts is not None]
+                if not packets:
+                    continue
+                first_pts = min(p.pts for p in packets)
+
+                def wall(
+                    packet: av.Packet,
+                    source: Source = source,
+                    first_pts: int = first_pts,
+                    time_base: Fraction = time_base,
+                ) -> dt.datetime:
+                    return source.start + dt.timedelta(seconds=float((packet.pts - first_pts) * time_base))
+
+                if index == 0:
+                    keyframes = [i for i, p in enumerate(packets) if p.is_keyframe and wall(p) <= start]
+                    packets = packets[keyframes[-1] if keyframes else 0 :]
+                    if packets:
+                        origin = wall(packets[0])
+                if origin is None:
+                    origin = wall(packets[0])
+                shift = round((source.start - origin).total_seconds() / time_base) - first_pts
+                for packet in packets:
+                    if wall(packet) >= end:
+                        return written
+                    packet.pts += shift
+                    packet.dts += shift
+                    if last_dts is not None and packet.dts <= last_dts:
+                        packet.dts = last_dts + 1
+                        packet.pts = max(packet.pts, packet.dts)
+                    last_dts = packet.dts
+                    packet.stream = out_stream
+                    output.mux(packet)
+                    written += 1
+        return written
+    finally:
+        output.close()
+
+
+async def clip_bytes(sources: Sequence[Source], start: dt.datetime, end: dt.datetime) -> AsyncGenerator[bytes, None]:
+    """The clip's bytes as they are made; closing the generator stops the remux."""
+    chunks: queue.Queue = queue.Queue(maxsize=CHUNK_QUEUE)
+    cancelled = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            remux(sources, start, end, _QueueWriter(chunks, cancelled))
+        except ClipCancelled:
+            pass
+        except Exception as error:  # noqa: BLE001 - reported to the response below
+            failure.append(error)
+        finally:
+            while True:
+                try:
+                    chunks.put(_DONE, timeout=0.5)
+                    break
+                except queue.Full:
+                    if cancelled.is_set():
+                        break
+
+    thread = threading.Thread(target=run, name="nvr-clip", daemon=True)
+    thread.start()
+    try:
+        while True:
+            chunk = await asyncio.to_thread(chunks.get)
+            if chunk is _DONE:
+                break
+            yield chunk
+        if failure:
+            raise failure[0]
+    finally:
+        cancelled.set()
+        while thread.is_alive():
+            try:
+                chunks.get_nowait()
+            except queue.Empty:
+                await asyncio.sleep(0.05)

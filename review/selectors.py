@@ -1,0 +1,44 @@
+"""Reads of the recordings index for review: segments of a camera over a span, as the review code needs them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from django.conf import settings
+
+from cameras.models import Camera
+from recordings.models import Segment
+from review.clips import Source
+from review.playlist import Entry
+
+
+def _overlapping(camera: Camera, start: dt.datetime, end: dt.datetime):  # type: ignore[no-untyped-def]
+    return Segment.objects.filter(camera=camera, end__gt=start, start__lt=end).order_by("start")
+
+
+async def playlist_entries(camera: Camera, start: dt.datetime, end: dt.datetime) -> list[Entry]:
+    """The indexed segments overlapping [start, end), oldest first (one query, no file opened)."""
+    rows = _overlapping(camera, start, end).values_list("id", "start", "end", "duration")
+    return [Entry(*row) async for row in rows]
+
+
+async def segment_file(camera: Camera, segment_id: int) -> tuple[Path, Segment] | None:
+    """The file of one of the camera's segments, or None when the index has no such segment."""
+    segment = await Segment.objects.filter(camera=camera, pk=segment_id).afirst()
+    if segment is None:
+        return None
+    return Path(settings.RECORDINGS_DIR) / segment.path, segment
+
+
+async def clip_sources(camera: Camera, start: dt.datetime, end: dt.datetime) -> list[Source]:
+    """The segments a clip of [start, end) is remuxed from, with their files."""
+    root = Path(settings.RECORDINGS_DIR)
+    rows = _overlapping(camera, start, end).values_list("path", "start")
+    return [Source(root / path, begun) async for path, begun in rows]
+
+
+async def latest_codec(camera: Camera) -> str:
+    """The codec string (RFC 6381, e.g. avc1.64001f) of the camera's newest segment, or ""."""
+    codec = await Segment.objects.filter(camera=camera).order_by("-start").values_list("codec", flat=True).afirst()
+    return codec or ""
