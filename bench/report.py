@@ -243,6 +243,10 @@ def markdown(results: dict) -> str:
         ),
         "",
     ]
+    if results.get("review"):
+        from bench.review import markdown as review_markdown
+
+        lines += review_markdown(results["review"])
     rows = targets(results)
     if rows:
         lines += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]

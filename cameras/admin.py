@@ -31,6 +31,7 @@ class CameraAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "kind", "source", "enabled", "position"]}),
         ("Credentials (network cameras)", {"fields": ["username", "password", "clear_password"]}),
         ("Capture", {"fields": ["max_fps", "max_width", "jpeg_quality", "rtsp_transport"]}),
+        ("Recording", {"fields": ["record", "retention_days"]}),
         ("Who may watch (superusers see every camera)", {"fields": ["allowed_users", "allowed_groups"]}),
     ]
 

@@ -18,6 +18,7 @@ class CameraConfig:
     slug: str
     name: str
     kind: str
+    id: int | None = None  # the registry's primary key (the recordings index refers to it)
     source: str = ""
     username: str = ""
     password: str = ""
@@ -25,10 +26,12 @@ class CameraConfig:
     max_width: int | None = None
     jpeg_quality: int = 80
     rtsp_transport: str = "tcp"
+    record: str = "off"
 
     @classmethod
     def from_camera(cls, camera: Camera) -> CameraConfig:
         return cls(
+            id=camera.pk,
             slug=camera.slug,
             name=camera.name,
             kind=camera.kind,
@@ -39,6 +42,7 @@ class CameraConfig:
             max_width=camera.max_width,
             jpeg_quality=camera.jpeg_quality,
             rtsp_transport=camera.rtsp_transport,
+            record=camera.record,
         )
 
     def __repr__(self) -> str:  # never show credentials, even in a traceback

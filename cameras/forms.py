@@ -19,6 +19,8 @@ CAMERA_FIELDS = [
     "jpeg_quality",
     "rtsp_transport",
     "position",
+    "record",
+    "retention_days",
 ]
 
 
@@ -37,8 +39,21 @@ class CameraForm(forms.ModelForm):
         model = Camera
         fields = CAMERA_FIELDS
 
+    # Fields added after the first release: a form (or an import file, or a script) that leaves them
+    # out keeps the camera's value, or the default for a new camera.
+    LATER_FIELDS = ("record", "retention_days")
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        for name in self.LATER_FIELDS:
+            self.fields[name].required = False
+
     def clean(self) -> dict:
         data = super().clean()
+        for name in self.LATER_FIELDS:
+            if data.get(name) in (None, ""):
+                default = Camera._meta.get_field(name).get_default()
+                data[name] = getattr(self.instance, name) if self.instance.pk else default
         if data.get("clear_password"):
             data["password"] = ""
         elif not data.get("password") and self.instance.pk:

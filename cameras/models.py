@@ -26,6 +26,10 @@ class Camera(models.Model):
         TCP = "tcp", "TCP"
         UDP = "udp", "UDP"
 
+    class Record(models.TextChoices):
+        OFF = "off", "Off"
+        CONTINUOUS = "continuous", "Continuous (around the clock)"
+
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=50, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TEST_PATTERN)
@@ -49,6 +53,17 @@ class Camera(models.Model):
     )
     rtsp_transport = models.CharField(max_length=3, choices=Transport.choices, default=Transport.TCP)
     position = models.IntegerField(default=0, help_text="Order in the grid (smallest first).")
+    record = models.CharField(
+        max_length=16,
+        choices=Record.choices,
+        default=Record.CONTINUOUS,
+        help_text="Keep the video: the camera's own packets as they are (RTSP), or H.264 encoded once (other kinds).",
+    )
+    retention_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Recordings older than this are deleted (the disk budget may delete sooner).",
+    )
     allowed_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="cameras", help_text="Operators who may watch it."
     )

@@ -12,7 +12,9 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import cv2
@@ -43,10 +45,18 @@ class SourceError(Exception):
 
 
 class FrameSource(ABC):
-    """open() once, then grab() each frame and retrieve() the ones to publish; close() always."""
+    """open() once, then grab() each frame and retrieve() the ones to publish; close() always.
+
+    A source whose camera sends compressed video (RTSP) `delivers_packets`: the capture loop
+    sets `packet_sink` before open(), and every packet read goes there as it is (the recorder's
+    stream copy) before it is decoded for the live picture: one connection serves both.
+    """
+
+    delivers_packets = False
 
     def __init__(self, config: CameraConfig) -> None:
         self.config = config
+        self.packet_sink: Callable[[Any, Any], None] | None = None
 
     @abstractmethod
     def open(self) -> None: ...
@@ -197,16 +207,86 @@ class NetworkSource(OpenCVSource):
         return SourceError(f"could not open the {self.what} (no video or unsupported format)")
 
 
-class RtspSource(NetworkSource):
-    what = "RTSP stream"
-    # Every camera has its own capture thread, so decoding in parallel inside one camera only adds
-    # thread hand-offs and a frame of delay per thread. Measured, 16 RTSP 720p cameras on 2 cores:
-    # 151 % -> 134 % CPU, frame age at publish p50 45 -> 26 ms, RSS 370 -> 304 MB (bench capture).
-    decode_threads = 1
+class RtspSource(FrameSource):
+    """An RTSP camera through PyAV: one connection whose packets are recorded as they are and decoded for live.
 
-    def capture_options(self) -> str:
-        # A shorter probe opens a 720p stream in ~0.7 s instead of ~2 s (measured): faster reconnects.
-        return f"rtsp_transport;{self.config.rtsp_transport}|probesize;262144|analyzeduration;500000"
+    Cameras limit concurrent sessions and pulling twice doubles their upload, so the recorder's
+    stream copy and the live picture share this one demuxer (DESIGN: the path of a recorded
+    packet). FFmpeg's errors can carry the URL, credentials included: they are never shown or
+    logged; the messages below are written here, and a failed open is explained by a probe.
+    """
+
+    what = "RTSP stream"
+    delivers_packets = True
+
+    def target(self) -> str:
+        return url_with_credentials(self.config.source, self.config.username, self.config.password)
+
+    def open(self) -> None:
+        import av
+
+        options = {
+            "rtsp_transport": self.config.rtsp_transport,
+            # A shorter probe opens a 720p stream in ~0.7 s instead of ~2 s (measured): faster reconnects.
+            "probesize": "262144",
+            "analyzeduration": "500000",
+        }
+        try:
+            self.container = av.open(
+                self.target(), options=options, timeout=(OPEN_TIMEOUT_MS / 1000, READ_TIMEOUT_MS / 1000)
+            )
+        except Exception:  # noqa: BLE001 - FFmpeg's message may hold the URL: explained by a probe instead
+            raise self.open_error() from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise SourceError("the RTSP stream has no video")
+        self.stream = self.container.streams.video[0]
+        # Every camera has its own capture thread, so decoding in parallel inside one camera only adds
+        # thread hand-offs and a frame of delay per thread. Measured, 16 RTSP 720p cameras on 2 cores:
+        # 151 % -> 134 % CPU, frame age at publish p50 45 -> 26 ms, RSS 370 -> 304 MB (bench capture).
+        self.stream.thread_count = 1
+        self.packets = self.container.demux(self.stream)
+        self.frame = None
+
+    def open_error(self) -> SourceError:
+        problem = probe_rtsp(self.config.source, self.config.username, self.config.password)
+        if problem == "auth":
+            return SourceError("the camera refused the username or password", retry=False)
+        if problem:
+            return SourceError(f"could not open the {self.what}: {problem}")
+        return SourceError(f"could not open the {self.what} (no video or unsupported format)")
+
+    def grab(self) -> None:
+        """Read packets (each also to the recorder) until one decodes into a picture."""
+        sink = self.packet_sink
+        while True:
+            try:
+                packet = next(self.packets)
+            except StopIteration:
+                raise SourceError(f"the {self.what} ended") from None
+            except Exception:  # noqa: BLE001 - a read timeout or a dropped connection (message may hold the URL)
+                raise SourceError(f"the {self.what} stopped sending frames") from None
+            if packet.size == 0:
+                continue  # a demuxer flush packet
+            try:
+                frames = packet.decode()
+            except Exception:  # noqa: BLE001 - a corrupt packet: the next keyframe repairs the picture
+                frames = []
+            if sink is not None:
+                sink(packet, self.stream)  # after decoding: muxing re-times the packet for its file
+            if frames:
+                self.frame = frames[-1]
+                return
+
+    def retrieve(self) -> np.ndarray:
+        if self.frame is None:
+            raise SourceError(f"the {self.what} sent a frame that could not be decoded")
+        return self.frame.to_ndarray(format="bgr24")
+
+    def close(self) -> None:
+        container = getattr(self, "container", None)
+        if container is not None:
+            container.close()
 
 
 class HttpMjpegSource(NetworkSource):

@@ -18,6 +18,7 @@ from cameras.encoding import encode_jpeg, fit_width
 from cameras.sources import SourceError, source_for
 from framebus import BUS_ERRORS, Frame, SyncBus
 from framebus.status import STATUS_INTERVAL, CameraStatus, State
+from recordings.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ class CaptureLoop(threading.Thread):
         self._wanted: list[int] = []
         self._next_wanted = 0.0
         self._bus_down = False
+        # Only the lease holder runs this loop, so only it records; a takeover starts a new segment.
+        self.recorder = Recorder(config) if config.record == "continuous" else None
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -130,6 +133,8 @@ class CaptureLoop(threading.Thread):
             try:
                 source = source_for(self.config)
                 self._report(State.OFFLINE if connected_before else State.CONNECTING, force=True)
+                if self.recorder is not None and source.delivers_packets:
+                    source.packet_sink = self.recorder.packet  # one connection: record its packets as they are
                 source.open()
                 connected_before = True
                 self._capture(source)
@@ -142,6 +147,8 @@ class CaptureLoop(threading.Thread):
                 self._report(State.ERROR, force=True)
                 log.exception("camera %s: capture failed", self.config.slug)
             finally:
+                if self.recorder is not None:
+                    self.recorder.disconnected()  # an outage is a gap in the index
                 if source is not None:
                     try:
                         source.close()
@@ -161,7 +168,10 @@ class CaptureLoop(threading.Thread):
             if not cap.take(now):
                 continue
             captured_at = time.time()
-            self._publish(source.retrieve(), captured_at)
+            image = source.retrieve()
+            self._publish(image, captured_at)
+            if self.recorder is not None and not source.delivers_packets:
+                self.recorder.frame(fit_width(image, self.config.max_width), captured_at)
             if self._state is not State.ONLINE:
                 self.backoff.reset()
                 self._error = ""
@@ -223,6 +233,8 @@ class CaptureLoop(threading.Thread):
             reconnects=self.reconnects,
             frames=self.frames,
             encode_ms=round(self._encode_ms, 3),
+            recording=self.recorder.state.value if self.recorder else "",
+            recording_error=self.recorder.error if self.recorder else "",
         )
 
     def _report(self, state: State, *, force: bool = False) -> None:

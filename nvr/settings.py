@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from recordings.sizes import SizeError, parse_floor, parse_size
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEV_SECRET_KEY = "dev-insecure-change-me"
 
@@ -175,4 +177,13 @@ NVR_METRICS_NETWORKS = [
 
 # Recording and review --------------------------------------------------------------
 RECORDINGS_DIR = env("RECORDINGS_DIR", default=str(BASE_DIR / "var" / "recordings"))
+# The store never fills the disk: the oldest segments go when either limit is crossed (README "Recording").
+try:
+    RECORDINGS_MAX_SIZE = parse_size(
+        env("RECORDINGS_MAX_SIZE", default="0"), name="RECORDINGS_MAX_SIZE"
+    )  # 0: no budget
+    RECORDINGS_MIN_FREE = parse_floor(env("RECORDINGS_MIN_FREE", default="5%"), name="RECORDINGS_MIN_FREE")
+except SizeError as error:
+    raise ImproperlyConfigured(str(error)) from None
+RECORDINGS_SEGMENT_SECONDS = env.float("RECORDINGS_SEGMENT_SECONDS", default=10.0)
 NVR_CLIP_MAX_SECONDS = env.int("NVR_CLIP_MAX_SECONDS", default=24 * 3600)  # longest clip.mp4 span

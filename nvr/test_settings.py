@@ -27,3 +27,7 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = BASE_DIR / "var" / "test-static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# Recordings of one test run go to one folder of their own; servers started by the tests inherit it
+# through the environment (tests/support/processes.child_env copies os.environ).
+RECORDINGS_DIR = os.environ.setdefault("RECORDINGS_DIR", str(BASE_DIR / "var" / f"test-recordings-{os.getpid()}"))

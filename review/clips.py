@@ -24,7 +24,8 @@ from pathlib import Path
 
 import av
 
-CHUNK_QUEUE = 16  # chunks of muxer output held at most (the muxer writes in small pieces)
+CHUNK_BYTES = 512 * 1024  # muxer output is handed to the response in pieces of this size
+CHUNK_QUEUE = 8  # pieces held at most: memory stays about 4 MB per clip, whatever its length
 _DONE = object()
 
 
@@ -41,32 +42,42 @@ class Source:
 
 
 class _QueueWriter:
-    """A file-like sink for the muxer that hands its bytes to the response through a bounded queue."""
+    """A file-like sink for the muxer that hands its bytes to the response through a bounded queue.
+
+    The muxer writes many small pieces (box headers, one sample at a time): they are gathered
+    into CHUNK_BYTES pieces, so the response hops threads once per chunk, not once per write.
+    """
 
     def __init__(self, chunks: queue.Queue, cancelled: threading.Event) -> None:
         self.chunks, self.cancelled = chunks, cancelled
         self.position = 0
+        self.pending = bytearray()
 
     def write(self, data: bytes) -> int:
+        self.pending += data
+        self.position += len(data)
+        if len(self.pending) >= CHUNK_BYTES:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        chunk, self.pending = bytes(self.pending), bytearray()
         while True:
             if self.cancelled.is_set():
                 raise ClipCancelled()
             try:
-                self.chunks.put(bytes(data), timeout=0.5)
-                break
+                self.chunks.put(chunk, timeout=0.5)
+                return
             except queue.Full:
                 continue
-        self.position += len(data)
-        return len(data)
 
     def tell(self) -> int:
         return self.position
 
     def seekable(self) -> bool:
         return False
-
-    def flush(self) -> None:
-        pass
 
 
 def remux(sources: Sequence[Source], start: dt.datetime, end: dt.datetime, sink: _QueueWriter) -> int:
@@ -128,6 +139,7 @@ def remux(sources: Sequence[Source], start: dt.datetime, end: dt.datetime, sink:
         return written
     finally:
         output.close()
+        sink.flush()
 
 
 async def clip_bytes(sources: Sequence[Source], start: dt.datetime, end: dt.datetime) -> AsyncGenerator[bytes, None]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db.models import CharField
+from django.db.models.functions import Cast
 
 from cameras.models import Camera
 from recordings.models import Segment
@@ -17,10 +20,28 @@ def _overlapping(camera: Camera, start: dt.datetime, end: dt.datetime):  # type:
     return Segment.objects.filter(camera=camera, end__gt=start, start__lt=end).order_by("start")
 
 
+def _naive_utc(text: str) -> dt.datetime:
+    """A datetime column read as text (SQLite: naive UTC; PostgreSQL: with an offset), as naive UTC."""
+    moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment
+
+
 async def playlist_entries(camera: Camera, start: dt.datetime, end: dt.datetime) -> list[Entry]:
-    """The indexed segments overlapping [start, end), oldest first (one query, no file opened)."""
-    rows = _overlapping(camera, start, end).values_list("id", "start", "end", "duration")
-    return [Entry(*row) async for row in rows]
+    """The indexed segments overlapping [start, end), oldest first (one query, no file opened).
+
+    Start times are read as text and parsed here: Django's datetime converters cost about 4 µs
+    per value, which for a 24-hour playlist (8,640 segments) was most of the 50 ms budget.
+    One hop to the database thread for all rows (async iteration hops once per 100 rows).
+    """
+    query = (
+        _overlapping(camera, start, end)
+        .annotate(start_text=Cast("start", CharField()))
+        .values_list("id", "start_text", "duration")
+    )
+    rows = await sync_to_async(list)(query)
+    return [Entry(pk, _naive_utc(text), duration) for pk, text, duration in rows]
 
 
 async def segment_file(camera: Camera, segment_id: int) -> tuple[Path, Segment] | None:
@@ -34,8 +55,8 @@ async def segment_file(camera: Camera, segment_id: int) -> tuple[Path, Segment] 
 async def clip_sources(camera: Camera, start: dt.datetime, end: dt.datetime) -> list[Source]:
     """The segments a clip of [start, end) is remuxed from, with their files."""
     root = Path(settings.RECORDINGS_DIR)
-    rows = _overlapping(camera, start, end).values_list("path", "start")
-    return [Source(root / path, begun) async for path, begun in rows]
+    rows = await sync_to_async(list)(_overlapping(camera, start, end).values_list("path", "start"))
+    return [Source(root / path, begun) for path, begun in rows]
 
 
 async def latest_codec(camera: Camera) -> str:

@@ -1,0 +1,254 @@
+"""Review benchmarks (`python -m bench review`): playlist build, clip export, timeline click, browser cost.
+
+Recordings are made for the run, not by capture: one 10 s fragmented MP4 segment per size
+(ffmpeg's testsrc, H.264 High at 15 fps, a keyframe every second) is encoded once, and the
+index gets as many rows as the measurement needs, each naming a hard link to that file. The
+server reads the rows and files exactly as it reads the recorder's (tests/support/recorded.py
+makes the test segments the same way).
+
+Targets (issue 14): a timeline click paints its first frame within p50 300 ms in Chromium on
+loopback; one hour of 720p exports in at most 3 s; the playlist of 24 hours of one camera builds
+in at most 50 ms. Chromium's CPU for 4 and 16 synchronized tiles is measured and reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.procs import ROOT, cpu_seconds
+
+SEGMENT_SECONDS = 10
+TARGETS = {"playlist_24h_ms": 50.0, "export_1h_s": 3.0, "click_to_frame_p50_ms": 300.0}
+
+
+def _segment(path: Path, size: str) -> None:
+    subprocess.run(
+        [
+            "ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=15",
+            "-t", str(SEGMENT_SECONDS), "-c:v", "libx264", "-preset", "veryfast", "-b:v", "2M",
+            "-pix_fmt", "yuv420p", "-g", "15", "-keyint_min", "15", "-sc_threshold", "0",
+            "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", str(path),
+        ],
+        check=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+def _index(slug: str, source: Path, store: Path, start: dt.datetime, count: int) -> None:
+    """`count` consecutive segments of camera `slug` from `start`, each a hard link to `source`."""
+    from cameras.models import Camera
+    from recordings.models import Segment
+
+    camera, _ = Camera.objects.get_or_create(slug=slug, defaults={"name": slug, "enabled": False})
+    Segment.objects.filter(camera=camera).delete()
+    folder = store / slug
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    size = source.stat().st_size
+    for index in range(count):
+        begin = start + dt.timedelta(seconds=index * SEGMENT_SECONDS)
+        relative = Path(slug) / f"{begin:%Y%m%dT%H%M%SZ}-{index}.mp4"
+        target = store / relative
+        if not target.exists():
+            os.link(source, target)
+        rows.append(
+            Segment(
+                camera=camera,
+                start=begin,
+                end=begin + dt.timedelta(seconds=SEGMENT_SECONDS),
+                duration=float(SEGMENT_SECONDS),
+                bytes=size,
+                codec="avc1.640020",
+                width=int(source.stem.split("x")[0]),
+                height=int(source.stem.split("x")[1]),
+                path=str(relative),
+            )
+        )
+    Segment.objects.bulk_create(rows, batch_size=2000)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat().replace("+", "%2B")
+
+
+def review_suite(stack, log) -> dict:  # type: ignore[no-untyped-def]
+    """Every review figure of one run (see the module docstring)."""
+    out: dict = {"targets": TARGETS}
+    work = Path(tempfile.mkdtemp(prefix="nvr-bench-review-"))
+    store = work / "store"
+    store.mkdir()
+    log("review: encoding the 720p and 360p segments")
+    hd, sd = work / "1280x720.mp4", work / "640x360.mp4"
+    _segment(hd, "1280x720")
+    _segment(sd, "640x360")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    day_start = now - dt.timedelta(hours=24)
+    _index("day", sd, store, day_start, 24 * 3600 // SEGMENT_SECONDS)
+    hour_start = now - dt.timedelta(hours=2)
+    _index("hour", hd, store, hour_start, 3600 // SEGMENT_SECONDS)
+    tiles = [f"tile{i:02d}" for i in range(16)]
+    recent = now - dt.timedelta(minutes=10)
+    for slug in tiles:
+        _index(slug, sd, store, recent, 60 // SEGMENT_SECONDS * 10)
+    static = work / "static"  # pages need their static files collected, as in production (DEBUG off)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=stack.env(STATIC_ROOT=str(static)),
+        check=True,
+        timeout=180,
+    )
+    web = stack.web("nvr", RECORDINGS_DIR=str(store), STATIC_ROOT=str(static))
+    base = f"http://127.0.0.1:{web.port}"
+    token = stack.token
+    try:
+        with httpx.Client(timeout=60) as client:
+            # Playlist of 24 hours (8,640 segments): time to the last byte on loopback.
+            url = f"{base}/cameras/day/recordings.m3u8?start={_iso(day_start)}&end={_iso(now)}&token={token}"
+            client.get(url)  # warm
+            times, builds = [], []
+            for _ in range(10):
+                began = time.perf_counter()
+                response = client.get(url)
+                times.append((time.perf_counter() - began) * 1000)
+                builds.append(float(response.headers["server-timing"].split("dur=")[1]))
+            out["playlist_24h_ms"] = round(statistics.median(builds), 1)
+            out["playlist_24h_request_ms"] = round(statistics.median(times), 1)
+            out["playlist_24h_segments"] = response.text.count("#EXTINF")
+            out["playlist_24h_kb"] = round(len(response.content) / 1024)
+            log(
+                f"  playlist 24 h: built in {out['playlist_24h_ms']} ms median, whole request "
+                f"{out['playlist_24h_request_ms']} ms ({out['playlist_24h_segments']} segments, {out['playlist_24h_kb']} KB)"
+            )
+            # Export one hour of 720p.
+            url = f"{base}/cameras/hour/clip.mp4?start={_iso(hour_start)}&end={_iso(hour_start + dt.timedelta(hours=1))}&token={token}"
+            began = time.perf_counter()
+            size = 0
+            with client.stream("GET", url) as response:
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+            out["export_1h_s"] = round(time.perf_counter() - began, 2)
+            out["export_1h_mb"] = round(size / 2**20, 1)
+            log(f"  export 1 h of 720p: {out['export_1h_s']} s ({out['export_1h_mb']} MB)")
+        out.update(_browser(base, stack, tiles, recent, log))
+    finally:
+        web.stop()
+    return out
+
+
+CLICK_JS = """
+const done = arguments[arguments.length - 1];
+const video = document.querySelector('.review-tile video');
+const began = performance.now();
+const onFrame = () => done(performance.now() - began);
+window.nvrReview.timeline.onPick(arguments[0]);
+if (video.requestVideoFrameCallback) {
+  const wanted = arguments[0];
+  const check = () => video.requestVideoFrameCallback(() => {
+    const wall = window.nvrReview.tiles[0].wallTime();
+    if (Math.abs(wall - wanted) < 1500) onFrame(); else check();
+  });
+  check();
+} else done(-1);
+"""
+
+
+def _browser(base: str, stack, tiles: list[str], recent: dt.datetime, log) -> dict:  # type: ignore[no-untyped-def]
+    """Timeline click to first painted frame, and Chromium's CPU for 4 and 16 tiles in step."""
+    from django.contrib.auth import get_user_model
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    user = get_user_model().objects.filter(username="bench").first()
+    user.set_password("bench-review-1")
+    user.save()
+    profile = tempfile.mkdtemp(prefix="nvr-bench-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--no-first-run", "--window-size=1280,900",
+                 "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={profile}"):  # fmt: skip
+        options.add_argument(flag)
+    options.page_load_strategy = "eager"
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver.set_script_timeout(30)
+    out: dict = {}
+    try:
+        driver.get(f"{base}/accounts/login/")
+        deadline = time.monotonic() + 20
+        while not driver.find_elements("id", "id_username") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        driver.find_element("id", "id_username").send_keys("bench")
+        driver.find_element("id", "id_password").send_keys("bench-review-1")
+        driver.find_element("css selector", "form button[type=submit]").click()
+        time.sleep(1.0)
+        driver.get(f"{base}/cameras/{tiles[0]}/?t={int((recent + dt.timedelta(seconds=5)).timestamp())}")
+        time.sleep(1.5)
+        clicks = []
+        for i in range(7):
+            wanted = (recent + dt.timedelta(seconds=20 + i * 37)).timestamp() * 1000
+            clicks.append(driver.execute_async_script(CLICK_JS, wanted))
+            time.sleep(0.5)
+        clicks = clicks[1:]  # the first click also loads the player
+        out["click_to_frame_ms"] = [round(c, 1) for c in clicks]
+        out["click_to_frame_p50_ms"] = round(statistics.median(clicks), 1)
+        log(f"  timeline click to first frame: p50 {out['click_to_frame_p50_ms']} ms ({out['click_to_frame_ms']})")
+        pids = _pids(driver)
+        for count in (4, 16):
+            start = int((recent + dt.timedelta(seconds=5)).timestamp())
+            driver.get(f"{base}/review/?cameras={','.join(tiles[:count])}&t={start}")
+            time.sleep(5.0)
+            pids = _pids(driver)
+            before, began = sum(cpu_seconds(p) for p in pids), time.monotonic()
+            time.sleep(15.0)
+            used = sum(cpu_seconds(p) for p in _pids(driver)) - before
+            out[f"chromium_cpu_{count}_tiles_pct"] = round(used / (time.monotonic() - began) * 100, 1)
+            log(f"  Chromium CPU, {count} tiles in step: {out[f'chromium_cpu_{count}_tiles_pct']} %")
+    finally:
+        driver.quit()
+    return out
+
+
+def _pids(driver) -> list[int]:  # type: ignore[no-untyped-def]
+    pids, todo = [], [driver.service.process.pid]
+    while todo:
+        pid = todo.pop()
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                children = [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            pids.extend(children)
+            todo.extend(children)
+    return pids
+
+
+def markdown(review: dict) -> list[str]:
+    """The review section of the report."""
+    rows = [
+        ("Playlist of 24 h of one camera (8,640 segments): built / whole request on loopback",
+         f"{review.get('playlist_24h_ms')} ms / {review.get('playlist_24h_request_ms')} ms", "≤ 50 ms (built)",
+         review.get("playlist_24h_ms", 1e9) <= TARGETS["playlist_24h_ms"]),
+        ("Export 1 h of 720p (remux, streamed)", f"{review.get('export_1h_s')} s, {review.get('export_1h_mb')} MB",
+         "≤ 3 s", review.get("export_1h_s", 1e9) <= TARGETS["export_1h_s"]),
+        ("Timeline click to first painted frame (Chromium, loopback)", f"p50 {review.get('click_to_frame_p50_ms')} ms",
+         "p50 ≤ 300 ms", review.get("click_to_frame_p50_ms", 1e9) <= TARGETS["click_to_frame_p50_ms"]),
+        ("Chromium CPU, 4 tiles in step", f"{review.get('chromium_cpu_4_tiles_pct')} %", "reported", None),
+        ("Chromium CPU, 16 tiles in step", f"{review.get('chromium_cpu_16_tiles_pct')} %", "reported", None),
+    ]  # fmt: skip
+    lines = ["## Review", "", "| measurement | figure | target | met |", "| --- | --- | --- | --- |"]
+    for name, figure, target, met in rows:
+        lines.append(f"| {name} | {figure} | {target} | {'–' if met is None else ('yes' if met else '**no**')} |")
+    return [*lines, ""]
+
+
+__all__ = ["ROOT", "markdown", "review_suite"]

@@ -1,0 +1,270 @@
+"""One camera's segment files: fragmented MP4 written as `*.part`, renamed when complete, then indexed.
+
+A segment is cut at the first keyframe after RECORDINGS_SEGMENT_SECONDS, so every file starts
+with one and plays on its own. Files are fragmented MP4 (the init section, then a fragment per
+keyframe), so a crash loses at most the fragment being written, and the reconcile at start
+salvages the rest of a `.part` (recordings.reconcile). The wall-clock start of a segment is the
+capture host's clock at its first packet; its duration comes from the media timestamps. A
+disconnect closes the segment: an outage is a gap in the index, never a stretched segment.
+
+Layout (UTC): <RECORDINGS_DIR>/<camera>/<YYYY>/<MM>/<DD>/<HH>/<YYYYMMDDTHHMMSS.ffffffZ>.mp4
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+log = logging.getLogger(__name__)
+
+MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+MAX_DRIFT = 2.0  # seconds the media clock of a connection may drift from the host clock before re-anchoring
+
+
+@dataclass(frozen=True)
+class ClosedSegment:
+    """A complete segment file, ready to be indexed."""
+
+    slug: str
+    path: Path  # absolute
+    relative: str  # to the store
+    start: dt.datetime
+    duration: float
+    bytes: int
+    codec: str
+    width: int
+    height: int
+
+
+def codec_string(name: str, extradata: bytes | None) -> str:
+    """The RFC 6381 codec string of an H.264 or H.265 stream (what MSE and HLS players ask for)."""
+    if name == "h264":
+        if extradata and len(extradata) >= 4 and extradata[0] == 1:  # avcC: profile, constraints, level
+            return f"avc1.{extradata[1]:02x}{extradata[2]:02x}{extradata[3]:02x}"
+        if extradata and b"\x00\x00\x01" in extradata:  # Annex B: the byte after the SPS NAL header
+            sps = extradata.split(b"\x00\x00\x01", 2)[1]
+            if len(sps) >= 4 and sps[0] & 0x1F == 7:
+                return f"avc1.{sps[1]:02x}{sps[2]:02x}{sps[3]:02x}"
+        return "avc1.640028"
+    if name in ("hevc", "h265"):
+        if extradata and len(extradata) >= 13 and extradata[0] == 1:  # hvcC
+            profile = extradata[1] & 0x1F
+            level = extradata[12]
+            return f"hvc1.{profile}.4.L{level}.B0"
+        return "hvc1.1.6.L93.B0"
+    return name
+
+
+def segment_path(store: Path, slug: str, start: dt.datetime) -> tuple[Path, str]:
+    """(absolute, relative) path of a segment starting at `start` (UTC dated folders)."""
+    start = start.astimezone(dt.UTC)
+    relative = f"{slug}/{start:%Y/%m/%d/%H}/{start:%Y%m%dT%H%M%S.%fZ}.mp4"
+    return store / relative, relative
+
+
+class SegmentFile:
+    """One open `.part` file and its muxer (one video stream)."""
+
+    def __init__(self, store: Path, slug: str, start: dt.datetime) -> None:
+        self.slug, self.start = slug, start
+        self.path, self.relative = segment_path(store, slug, start)
+        self.part = self.path.with_name(self.path.name + ".part")
+        self.part.parent.mkdir(parents=True, exist_ok=True)
+        self.container = av.open(str(self.part), "w", format="mp4", options={"movflags": MOVFLAGS})
+        self.stream: av.VideoStream | None = None
+        self.first_pts: int | None = None
+        self.last_end: int | None = None  # pts + duration of the latest packet
+        self.time_base: Fraction | None = None
+
+    def mux(self, packet: av.Packet) -> None:
+        assert self.stream is not None
+        if packet.pts is not None:
+            if self.first_pts is None:
+                self.first_pts = packet.pts
+            end = packet.pts + (packet.duration or 0)
+            self.last_end = end if self.last_end is None else max(self.last_end, end)
+            self.time_base = packet.time_base
+        packet.stream = self.stream
+        self.container.mux(packet)
+
+    def duration(self) -> float:
+        if self.first_pts is None or self.last_end is None or self.time_base is None:
+            return 0.0
+        return float((self.last_end - self.first_pts) * self.time_base)
+
+    def finish(self) -> ClosedSegment | None:
+        """Close the muxer and rename the file; None when it holds no packet (the file is removed)."""
+        self.container.close()
+        if self.first_pts is None or self.stream is None:
+            self.part.unlink(missing_ok=True)
+            return None
+        os.replace(self.part, self.path)
+        with av.open(str(self.path)) as written:  # the codec parameters as stored (avcC/hvcC), whoever encoded
+            context = written.streams.video[0].codec_context
+            codec = codec_string(context.name, context.extradata)
+            width, height = context.width, context.height
+        return ClosedSegment(
+            slug=self.slug,
+            path=self.path,
+            relative=self.relative,
+            start=self.start,
+            duration=round(self.duration(), 3),
+            bytes=self.path.stat().st_size,
+            codec=codec,
+            width=width,
+            height=height,
+        )
+
+    def abandon(self) -> None:
+        """Drop the file (a write failed): what was written is not trusted."""
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - the container is already broken
+            pass
+        self.part.unlink(missing_ok=True)
+
+
+class PacketWriter:
+    """Stream copy: the camera's own packets into segments (RTSP H.264/H.265)."""
+
+    def __init__(
+        self, store: Path, slug: str, *, segment_seconds: float, on_closed: Callable[[ClosedSegment], None]
+    ) -> None:
+        self.store, self.slug, self.segment_seconds, self.on_closed = store, slug, segment_seconds, on_closed
+        self.current: SegmentFile | None = None
+        self.template: av.VideoStream | None = None
+        self.next_start: dt.datetime | None = None  # where the next segment of this connection begins
+
+    def write(self, packet: av.Packet, template: av.VideoStream, now: dt.datetime) -> None:
+        """Add one packet; a keyframe after the segment length starts a new file."""
+        current = self.current
+        if template is not self.template:
+            self.close()  # a new connection: a new segment, never one stretched over the gap
+            self.next_start = None
+            current = None
+        if current is None:
+            if not packet.is_keyframe:
+                return  # a segment starts with a keyframe: wait for one
+            current = self._open(template, now)
+        elif packet.is_keyframe and current.duration() >= self.segment_seconds:
+            self.close()
+            current = self._open(template, now)
+        try:
+            current.mux(packet)
+        except Exception:
+            current.abandon()
+            self.current = None
+            raise
+
+    def _open(self, template: av.VideoStream, now: dt.datetime) -> SegmentFile:
+        # Within one connection a segment starts where the previous one ended by its media time: the
+        # first packets of a connection arrive in a burst, so arrival times would make segments overlap.
+        # Only a drift of over MAX_DRIFT from the host clock re-anchors the chain to it.
+        start = now
+        if self.next_start is not None and abs((now - self.next_start).total_seconds()) < MAX_DRIFT:
+            start = self.next_start
+        segment = SegmentFile(self.store, self.slug, start)
+        segment.stream = segment.container.add_stream_from_template(template)
+        self.current, self.template = segment, template
+        return segment
+
+    def close(self) -> None:
+        """Finish the open segment (a disconnect, a stop): it is indexed, the next one starts anew."""
+        current, self.current = self.current, None
+        if current is None:
+            return
+        try:
+            closed = current.finish()
+        except Exception:
+            current.part.unlink(missing_ok=True)
+            raise
+        if closed is not None:
+            self.next_start = closed.start + dt.timedelta(seconds=closed.duration)
+            self.on_closed(closed)
+
+
+class FrameEncoder:
+    """Sources without compressed video: frames encoded to H.264 once, at the camera's rate, into segments.
+
+    Each segment gets its own encoder, so every file starts with a keyframe and stands alone;
+    x264 with the ultrafast preset and zerolatency tuning (no lookahead: a frame goes out at once).
+    Frame times are the capture times (a 90 kHz clock from the segment's start), so a camera that
+    delivers fewer frames than its cap still records real time.
+    """
+
+    CLOCK = 90_000
+
+    def __init__(
+        self,
+        store: Path,
+        slug: str,
+        *,
+        fps: int,
+        segment_seconds: float,
+        on_closed: Callable[[ClosedSegment], None],
+    ) -> None:
+        self.store, self.slug, self.fps = store, slug, fps
+        self.segment_seconds, self.on_closed = segment_seconds, on_closed
+        self.current: SegmentFile | None = None
+        self.size: tuple[int, int] | None = None
+        self.last_pts = -1
+
+    def write(self, image, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+        """Encode one BGR frame (numpy array) captured at `now`."""
+        height, width = image.shape[:2]
+        current = self.current
+        if current is not None and (
+            self.size != (width, height) or (now - current.start).total_seconds() >= self.segment_seconds
+        ):
+            self.close()
+            current = None
+        if current is None:
+            current = self._open(width, height, now)
+        assert current.stream is not None
+        even = image[: height - height % 2, : width - width % 2]
+        frame = av.VideoFrame.from_ndarray(even, format="bgr24")
+        pts = max(int((now - current.start).total_seconds() * self.CLOCK), self.last_pts + 1)
+        frame.pts, self.last_pts = pts, pts
+        try:
+            for packet in current.stream.encode(frame):
+                current.mux(packet)
+        except Exception:
+            current.abandon()
+            self.current = None
+            raise
+
+    def _open(self, width: int, height: int, now: dt.datetime) -> SegmentFile:
+        segment = SegmentFile(self.store, self.slug, now)
+        stream = segment.container.add_stream("libx264", rate=self.fps)
+        stream.width, stream.height, stream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
+        stream.time_base = Fraction(1, self.CLOCK)
+        stream.codec_context.time_base = Fraction(1, self.CLOCK)
+        stream.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "26", "g": str(self.fps * 2)}
+        stream.thread_count = 1
+        segment.stream = stream
+        self.current, self.size, self.last_pts = segment, (width, height), -1
+        return segment
+
+    def close(self) -> None:
+        current, self.current = self.current, None
+        if current is None:
+            return
+        try:
+            assert current.stream is not None
+            for packet in current.stream.encode(None):  # flush the encoder
+                current.mux(packet)
+            if current.last_end is not None and current.time_base is not None:
+                current.last_end += int(1 / (self.fps * current.time_base))  # the last frame's own duration
+            closed = current.finish()
+        except Exception:
+            current.abandon()
+            raise
+        if closed is not None:
+            self.on_closed(closed)
