@@ -22,6 +22,7 @@ from cameras.config import CameraConfig
 from cameras.workers import CaptureLoop
 from framebus import BUS_ERRORS, SyncBus
 from framebus.status import State
+from recordings.keeper import Keeper, store_problem
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Supervisor:
         owner: str | None = None,
         load_configs=load_enabled_configs,
         backoff_cap: float = 30.0,
+        keep_recordings: bool = True,
     ) -> None:
         self.bus = bus
         self.poll_seconds = poll_seconds
@@ -55,6 +57,7 @@ class Supervisor:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.load_configs = load_configs
         self.backoff_cap = backoff_cap
+        self.keep_recordings = keep_recordings  # reconcile and retention (one supervisor at a time, by lease)
         self.loops: dict[str, CaptureLoop] = {}
         self.configs: dict[str, CameraConfig] = {}
         self.stop_event = threading.Event()
@@ -64,11 +67,19 @@ class Supervisor:
 
     def run(self) -> None:
         log.info("supervisor %s started", self.owner)
+        problem = store_problem()
+        if problem:  # live view goes on; each recording camera shows the error until it is fixed
+            log.error("recordings: %s; recording is stopped until it is fixed", problem)
+        keeper = Keeper(self.bus, self.owner) if self.keep_recordings else None
+        if keeper is not None:
+            keeper.start()
         try:
             while not self.stop_event.is_set():
                 self.tick()
                 self.stop_event.wait(self.poll_seconds)
         finally:
+            if keeper is not None:
+                keeper.stop()
             self.shutdown()
 
     def tick(self) -> None:

@@ -25,6 +25,10 @@ import av
 log = logging.getLogger(__name__)
 
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+# A fragment at least every second, even when the camera sends a keyframe every few seconds, flushed
+# to the file as soon as it is complete (FFmpeg's I/O buffer would otherwise hold the first 32 KB):
+# a crash loses at most the last second of the open segment (recordings.reconcile salvages the rest).
+MUXER_OPTIONS = {"movflags": MOVFLAGS, "frag_duration": "1000000", "flush_packets": "1"}
 MAX_DRIFT = 2.0  # seconds the media clock of a connection may drift from the host clock before re-anchoring
 
 
@@ -77,7 +81,7 @@ class SegmentFile:
         self.path, self.relative = segment_path(store, slug, start)
         self.part = self.path.with_name(self.path.name + ".part")
         self.part.parent.mkdir(parents=True, exist_ok=True)
-        self.container = av.open(str(self.part), "w", format="mp4", options={"movflags": MOVFLAGS})
+        self.container = av.open(str(self.part), "w", format="mp4", options=MUXER_OPTIONS)
         self.stream: av.VideoStream | None = None
         self.first_pts: int | None = None
         self.last_end: int | None = None  # pts + duration of the latest packet
@@ -215,6 +219,7 @@ class FrameEncoder:
         self.current: SegmentFile | None = None
         self.size: tuple[int, int] | None = None
         self.last_pts = -1
+        self.next_start: dt.datetime | None = None  # the previous segment's end: the next never starts before it
 
     def write(self, image, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
         """Encode one BGR frame (numpy array) captured at `now`."""
@@ -241,7 +246,10 @@ class FrameEncoder:
             raise
 
     def _open(self, width: int, height: int, now: dt.datetime) -> SegmentFile:
-        segment = SegmentFile(self.store, self.slug, now)
+        start = now
+        if self.next_start is not None and now < self.next_start < now + dt.timedelta(seconds=MAX_DRIFT):
+            start = self.next_start  # a frame arrived a hair before the previous segment's computed end
+        segment = SegmentFile(self.store, self.slug, start)
         stream = segment.container.add_stream("libx264", rate=self.fps)
         stream.width, stream.height, stream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
         stream.time_base = Fraction(1, self.CLOCK)
@@ -267,4 +275,5 @@ class FrameEncoder:
             current.abandon()
             raise
         if closed is not None:
+            self.next_start = closed.start + dt.timedelta(seconds=closed.duration)
             self.on_closed(closed)

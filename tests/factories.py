@@ -9,7 +9,14 @@ from streaming.models import StreamToken, new_token
 
 
 def make_camera(slug: str = "cam", **fields) -> Camera:
-    defaults = {"name": slug.replace("-", " ").title(), "kind": "test_pattern", "source": "320x240", "max_fps": 10}
+    # Recording is off unless a test asks for it: encoding every test camera's frames would only cost CPU.
+    defaults = {
+        "name": slug.replace("-", " ").title(),
+        "kind": "test_pattern",
+        "source": "320x240",
+        "max_fps": 10,
+        "record": "off",
+    }
     defaults.update(fields)
     camera = Camera(slug=slug, **defaults)
     camera.full_clean()

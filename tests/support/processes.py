@@ -174,7 +174,13 @@ def web_server(redis_url: str, *, server: str = "uvicorn", port: int | None = No
 
 
 def capture_supervisor(
-    redis_url: str, *, poll: float = 0.5, lease: float = 4.0, backoff_cap: float = 2.0, name: str = "capture"
+    redis_url: str,
+    *,
+    poll: float = 0.5,
+    lease: float = 4.0,
+    backoff_cap: float = 2.0,
+    name: str = "capture",
+    **env: str,
 ) -> ManagedProcess:
     args = [
         sys.executable,
@@ -187,4 +193,4 @@ def capture_supervisor(
         "--backoff-cap",
         str(backoff_cap),
     ]
-    return ManagedProcess(name, args, child_env(redis_url))
+    return ManagedProcess(name, args, child_env(redis_url, **env))

@@ -1,0 +1,79 @@
+"""The recordings' housekeeper beside each capture supervisor: reconcile once, then retention, one at a time.
+
+Several supervisors may run (on several hosts sharing one store); a Redis lease makes one of them
+the keeper at a time, and a keeper that dies is replaced within a lease. The work runs in its own
+thread, so deleting many files never delays the supervisor's own lease renewals.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from recordings.reconcile import reconcile
+from recordings.retention import RETENTION_INTERVAL, enforce
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = ":recordings"  # a lease key no camera slug can take (slugs have no colon)
+LEASE_SECONDS = RETENTION_INTERVAL * 3
+
+
+def store_problem() -> str:
+    """Why the store cannot be written, in an operator's words; "" when it can."""
+    store = Path(settings.RECORDINGS_DIR)
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        probe = store / ".nvr-write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except PermissionError:
+        return f"RECORDINGS_DIR ({store}) is not writable by this user"
+    except OSError as error:
+        return f"RECORDINGS_DIR ({store}) cannot be written: {error.strerror or type(error).__name__}"
+    return ""
+
+
+class Keeper(threading.Thread):
+    """Runs until stop(): holds the keeper lease when it can, reconciles once per lease, enforces retention."""
+
+    def __init__(self, bus, owner: str, *, interval: float = RETENTION_INTERVAL) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(name="recordings-keeper", daemon=True)
+        self.bus, self.owner, self.interval = bus, owner, interval
+        self.stop_event = threading.Event()
+        self.holding = False
+        self.passes = 0
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.step()
+            except Exception:  # the keeper must outlive a bad pass (database away, a full disk)
+                log.exception("recordings keeper: pass failed; retrying")
+            self.stop_event.wait(self.interval)
+        if self.holding:
+            try:
+                self.bus.release_lease(LEASE_NAME, self.owner)
+            except Exception:  # noqa: BLE001 - Redis away: the lease expires by itself
+                pass
+
+    def step(self) -> None:
+        if self.holding:
+            self.holding = self.bus.renew_lease(LEASE_NAME, self.owner, LEASE_SECONDS)
+        if not self.holding:
+            self.holding = self.bus.acquire_lease(LEASE_NAME, self.owner, LEASE_SECONDS)
+            if not self.holding:
+                return
+            close_old_connections()
+            repairs = reconcile()
+            log.info("recordings keeper: this supervisor keeps the store; reconcile: %s", repairs)
+        close_old_connections()
+        enforce()
+        self.passes += 1
