@@ -29,8 +29,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN groupadd --system --gid 10001 nvr \
     && useradd --system --uid 10001 --gid nvr --groups video --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin nvr \
-    && mkdir -p /var/lib/nvr \
-    && chown nvr:nvr /var/lib/nvr
+    && mkdir -p /var/lib/nvr /var/lib/nvr-recordings \
+    && chown nvr:nvr /var/lib/nvr /var/lib/nvr-recordings
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # The code stays root-owned (read-only for the service); only collected static files are nvr's.

@@ -14,12 +14,24 @@ from cameras.grab import grab_one_frame
 from cameras.models import Camera
 from cameras.status import camera_status, raw_statuses
 from framebus.status import CameraStatus, State
+from recordings.selectors import camera_usage
 
 
 @admin.register(Camera)
 class CameraAdmin(admin.ModelAdmin):
     form = CameraForm
-    list_display = ["name", "slug", "kind", "enabled", "state", "fps", "frame_age", "last_error", "position"]
+    list_display = [
+        "name",
+        "slug",
+        "kind",
+        "enabled",
+        "state",
+        "fps",
+        "frame_age",
+        "recorded",
+        "last_error",
+        "position",
+    ]
     list_display_links = ["name"]
     list_editable = ["position"]
     list_filter = ["enabled", "kind"]
@@ -37,6 +49,7 @@ class CameraAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         raw_statuses(list(Camera.objects.values_list("slug", flat=True)))  # one Redis round trip per page
+        self._usage = camera_usage()  # one grouped query per page
         return super().changelist_view(request, extra_context)
 
     def _status(self, camera: Camera) -> CameraStatus:
@@ -56,6 +69,21 @@ class CameraAdmin(admin.ModelAdmin):
     def frame_age(self, camera: Camera) -> str:
         age = self._status(camera).frame_age()
         return "never" if age is None else f"{age:.1f} s ago"
+
+    @admin.display(description="recorded")
+    def recorded(self, camera: Camera) -> str:
+        """Recording state, and what is stored (hours, GB, oldest)."""
+        status = self._status(camera)
+        if status.recording_error:
+            return f"error: {status.recording_error}"
+        usage = getattr(self, "_usage", None) or camera_usage()
+        usage = usage.get(camera.pk)
+        stored = (
+            f"{usage.hours:.1f} h, {usage.bytes / 1e9:.2f} GB since {usage.oldest:%Y-%m-%d %H:%M}"
+            if usage
+            else "nothing yet"
+        )
+        return stored if camera.record != Camera.Record.OFF else f"off ({stored})"
 
     @admin.display(description="last error")
     def last_error(self, camera: Camera) -> str:

@@ -16,6 +16,7 @@ from django.conf import settings
 from cameras.models import Camera
 from framebus import BUS_ERRORS, SyncBus
 from framebus.status import CameraStatus
+from recordings.selectors import CameraUsage
 
 _CACHE_SECONDS = 1.0  # the admin's list asks once per row: one Redis round trip per page instead
 
@@ -47,8 +48,9 @@ def camera_status(camera: Camera) -> CameraStatus:
     return CameraStatus.from_fields(None if raw is None else raw[camera.slug], enabled=camera.enabled)
 
 
-def camera_facts(camera: Camera, status: CameraStatus) -> dict[str, Any]:
+def camera_facts(camera: Camera, status: CameraStatus, usage: CameraUsage | None = None) -> dict[str, Any]:
     """What an operator asks about one camera, as plain values (JSON, tables, metric samples)."""
+    usage = usage or CameraUsage()
     return {
         "name": camera.name,
         "slug": camera.slug,
@@ -64,6 +66,10 @@ def camera_facts(camera: Camera, status: CameraStatus) -> dict[str, Any]:
         "reconnects": status.reconnects if status.updated_ts else None,
         "encode_ms": status.encode_ms or None,
         "last_error": status.error,
-        "recording": status.recording,
+        "record": camera.record,
+        "recording": status.recording or ("off" if camera.record == Camera.Record.OFF else ""),
         "recording_error": status.recording_error,
+        "stored_bytes": usage.bytes,
+        "stored_hours": usage.hours,
+        "oldest_recording": usage.oldest.isoformat() if usage.oldest else None,
     }

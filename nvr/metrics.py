@@ -13,11 +13,13 @@ and carry its pid: with WEB_CONCURRENCY > 1 each scrape sees one worker.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hmac
 import ipaddress
 import os
 from collections.abc import Iterator
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
@@ -30,6 +32,7 @@ from cameras.models import Camera
 from cameras.status import camera_facts
 from framebus import BUS_ERRORS
 from framebus.status import CameraStatus, State
+from recordings.selectors import CameraUsage, StoreUsage, camera_usage, store_usage
 from streaming.hub import Hub, get_hub
 
 CHECK_TIMEOUT = 2.0  # seconds Redis may take before camera samples are left out
@@ -62,7 +65,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
             status=403,
             content_type="text/plain",
         )
-    cameras = [camera async for camera in Camera.objects.only("slug", "name", "kind", "enabled", "position")]
+    cameras = [camera async for camera in Camera.objects.only("slug", "name", "kind", "enabled", "position", "record")]
     hub = get_hub()
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
@@ -70,17 +73,28 @@ async def metrics(request: HttpRequest) -> HttpResponse:
     except BUS_ERRORS:  # TimeoutError is an OSError
         statuses = None
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(Snapshot(cameras, statuses, hub))
+    usage, store = await sync_to_async(lambda: (camera_usage(), store_usage()))()
+    registry.register(Snapshot(cameras, statuses, hub, usage, store))
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4, headers=NO_STORE)
 
 
 class Snapshot(Collector):
     """The facts gathered for one scrape, as metric families (a fresh registry per request)."""
 
-    def __init__(self, cameras: list[Camera], statuses: dict[str, dict] | None, hub: Hub) -> None:
+    def __init__(
+        self,
+        cameras: list[Camera],
+        statuses: dict[str, dict] | None,
+        hub: Hub,
+        usage: dict[int, CameraUsage],
+        store: StoreUsage,
+    ) -> None:
+        self.store = store
         self.facts = [
             camera_facts(
-                c, CameraStatus.from_fields(None if statuses is None else statuses.get(c.slug, {}), enabled=c.enabled)
+                c,
+                CameraStatus.from_fields(None if statuses is None else statuses.get(c.slug, {}), enabled=c.enabled),
+                usage.get(c.pk),
             )
             for c in cameras
         ]
@@ -112,6 +126,14 @@ class Snapshot(Collector):
         )
         age = _gauge("nvr_camera_last_frame_age_seconds", "Seconds since the newest captured frame.")
         encode = _gauge("nvr_camera_encode_seconds", "JPEG encode time of a full-size frame (moving average).")
+        recording = GaugeMetricFamily(
+            "nvr_camera_recording", "Recording state: 1 for the current state.", labels=["camera", "state"]
+        )
+        stored = _gauge("nvr_recordings_bytes", "Bytes of recordings stored for the camera.")
+        stored_seconds = _gauge("nvr_recordings_seconds", "Seconds of video stored for the camera.")
+        oldest = _gauge(
+            "nvr_recordings_oldest_timestamp_seconds", "Start of the camera's oldest recording (Unix time)."
+        )
         for fact in self.facts:
             slug = [fact["slug"]]
             info.add_metric([fact["slug"], fact["name"], fact["kind"]], 1)
@@ -127,7 +149,41 @@ class Snapshot(Collector):
                 age.add_metric(slug, fact["last_frame_age"])
             if fact["encode_ms"]:
                 encode.add_metric(slug, fact["encode_ms"] / 1000)
-        yield from (info, enabled, state, fps, frames, reconnects, age, encode)
+            for name in ("off", "recording", "error"):
+                recording.add_metric([fact["slug"], name], 1 if fact["recording"] == name else 0)
+            stored.add_metric(slug, fact["stored_bytes"])
+            stored_seconds.add_metric(slug, fact["stored_hours"] * 3600)
+            if fact["oldest_recording"]:
+                oldest.add_metric(slug, dt.datetime.fromisoformat(fact["oldest_recording"]).timestamp())
+        yield from (
+            info,
+            enabled,
+            state,
+            fps,
+            frames,
+            reconnects,
+            age,
+            encode,
+            recording,
+            stored,
+            stored_seconds,
+            oldest,
+        )
+        yield from self._store()
+
+    def _store(self) -> Iterator[Metric]:
+        store = self.store
+        for name, help_text, value in (
+            ("nvr_recordings_store_bytes", "Bytes of all recordings in the store.", store.bytes),
+            ("nvr_recordings_budget_bytes", "RECORDINGS_MAX_SIZE (0: no byte budget).", store.budget),
+            ("nvr_recordings_free_bytes", "Free bytes on the store's filesystem.", store.free),
+            ("nvr_recordings_free_floor_bytes", "Free space retention keeps (RECORDINGS_MIN_FREE).", store.floor),
+            ("nvr_recordings_store_writable", "1 when this process can write to the store.", int(store.writable)),
+        ):
+            if value is not None:
+                gauge = GaugeMetricFamily(name, help_text)
+                gauge.add_metric([], value)
+                yield gauge
 
     def _process(self) -> Iterator[Metric]:
         hub, pid = self.hub, [self.pid]

@@ -6,6 +6,7 @@ Tests that measure the cost of the real hasher set it themselves.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("NVR_ALLOW_DEV_SECRET", "1")
 
@@ -31,3 +32,4 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Recordings of one test run go to one folder of their own; servers started by the tests inherit it
 # through the environment (tests/support/processes.child_env copies os.environ).
 RECORDINGS_DIR = os.environ.setdefault("RECORDINGS_DIR", str(BASE_DIR / "var" / f"test-recordings-{os.getpid()}"))
+Path(RECORDINGS_DIR).mkdir(parents=True, exist_ok=True)

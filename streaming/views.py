@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
@@ -20,6 +21,7 @@ from cameras.models import Camera
 from cameras.status import camera_facts
 from framebus import BUS_ERRORS, snap_width
 from framebus.status import FRAME_STALE_AFTER, CameraStatus
+from recordings.selectors import camera_usage
 from streaming import multipart
 from streaming.auth import Access, request_access
 from streaming.errors import NO_STORE, Unauthorized, Unavailable, refusals_as_responses
@@ -177,10 +179,11 @@ async def camera_status(request: HttpRequest) -> JsonResponse:
     viewers: dict[str, int] = {}
     for feed in hub.feeds.values():
         viewers[feed.slug] = viewers.get(feed.slug, 0) + feed.viewers
+    usage = await sync_to_async(camera_usage)()
     items = []
     for camera in cameras:
         raw = None if statuses is None else statuses.get(camera.slug, {})
-        facts = camera_facts(camera, CameraStatus.from_fields(raw, enabled=camera.enabled))
+        facts = camera_facts(camera, CameraStatus.from_fields(raw, enabled=camera.enabled), usage.get(camera.pk))
         facts.update(
             viewers_here=viewers.get(camera.slug, 0),
             stream_url=f"/cameras/{camera.slug}/stream.mjpg",

@@ -42,6 +42,8 @@ def test_table_shows_each_camera(captured):
         "AGE",
         "RECONNECTS",
         "ENCODE",
+        "REC",
+        "STORED",
         "WORKER",
         "LAST",
         "ERROR",

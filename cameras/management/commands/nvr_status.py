@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -17,6 +18,7 @@ from cameras.models import Camera
 from cameras.status import camera_facts
 from framebus import BUS_ERRORS, SyncBus
 from framebus.status import CameraStatus
+from recordings.selectors import StoreUsage, camera_usage, store_usage
 
 COLUMNS = [  # (heading, key) in table order
     ("NAME", "name"),
@@ -29,6 +31,8 @@ COLUMNS = [  # (heading, key) in table order
     ("AGE", "last_frame_age"),
     ("RECONNECTS", "reconnects"),
     ("ENCODE", "encode_ms"),
+    ("REC", "recording"),
+    ("STORED", "stored"),
     ("WORKER", "worker"),
     ("LAST ERROR", "last_error"),
 ]
@@ -43,8 +47,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         cameras = list(Camera.objects.all())
         rows, redis_error = read_facts(cameras)
+        store = store_usage()
         if options["json"]:
-            self.stdout.write(json.dumps({"redis": redis_error or "ok", "cameras": rows}, indent=2))
+            body = {"redis": redis_error or "ok", "cameras": rows, "recordings_store": asdict(store)}
+            self.stdout.write(json.dumps(body, indent=2))
             return
         if redis_error:
             self.stderr.write(self.style.ERROR(f"Redis unavailable ({redis_error}): capture state unknown."))
@@ -52,6 +58,19 @@ class Command(BaseCommand):
             self.stdout.write("No cameras. Add some in the admin or with `manage.py cameras import`.")
             return
         self.stdout.write(render_table([[_cell(key, row) for _, key in COLUMNS] for row in rows]))
+        self.stdout.write(describe_store(store))
+
+
+def describe_store(store: StoreUsage) -> str:
+    """One line about the recordings store, for operators."""
+    budget = f" of a {store.budget / 1e9:.1f} GB budget" if store.budget else " (no byte budget)"
+    free = (
+        "store missing"
+        if store.free is None
+        else f"{store.free / 1e9:.1f} GB free (kept above {store.floor / 1e9:.1f} GB)"
+    )
+    warning = "" if store.writable else "; NOT WRITABLE here"
+    return f"Recordings: {store.bytes / 1e9:.2f} GB{budget}; {free}{warning}."
 
 
 def read_facts(cameras: list[Camera]) -> tuple[list[dict], str]:
@@ -65,10 +84,11 @@ def read_facts(cameras: list[Camera]) -> tuple[list[dict], str]:
         statuses, owners, error = None, {}, type(problem).__name__
     finally:
         bus.close()
+    usage = camera_usage()
     rows = []
     for camera in cameras:
         raw = None if statuses is None else statuses.get(camera.slug, {})
-        facts = camera_facts(camera, CameraStatus.from_fields(raw, enabled=camera.enabled))
+        facts = camera_facts(camera, CameraStatus.from_fields(raw, enabled=camera.enabled), usage.get(camera.pk))
         facts["worker"] = owners.get(camera.slug)
         rows.append(facts)
     return rows, error
@@ -80,6 +100,10 @@ def _cell(key: str, row: dict) -> str:
         return f"{row['width']}x{row['height']}" if row.get("width") else "-"
     if key == "enabled":
         return "yes" if value else "no"
+    if key == "stored":
+        return f"{row['stored_bytes'] / 1e9:.2f} GB, {row['stored_hours']:.1f} h" if row.get("stored_bytes") else "-"
+    if key == "recording" and row.get("recording_error"):
+        return f"error: {row['recording_error']}"
     if value is None or value == "":
         return "-"
     if key == "fps":
