@@ -187,7 +187,9 @@ def test_snapshot_is_refused_as_soon_as_capture_reports_offline(redis_url, live_
         bus.write_status("front", CameraStatus(State.ONLINE, last_frame_ts=now).to_fields())
         assert httpx.get(url, timeout=5).status_code == 200
         # The capture loop learns the camera is gone (a read failed) and says so at once.
-        bus.write_status("front", CameraStatus(State.OFFLINE, last_frame_ts=now, error="the camera stopped").to_fields())
+        bus.write_status(
+            "front", CameraStatus(State.OFFLINE, last_frame_ts=now, error="the camera stopped").to_fields()
+        )
         refused = httpx.get(url, timeout=5)
     finally:
         bus.close()
