@@ -71,6 +71,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "camera_count": len(cameras),
             "state_labels": STATE_LABELS,
             "stall_ms": int(CLIENT_STALL_AFTER * 1000),
+            "review_url": reverse("review") + "?cameras=" + ",".join(c.slug for c in shown[:16]),
         },
     )
 
