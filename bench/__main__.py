@@ -1,4 +1,4 @@
-"""`python -m bench [all|fanout|baseline|floor|latency|capture|stalled|review] [--quick]` (see bench/README.md).
+"""`python -m bench [all|fanout|baseline|floor|latency|capture|stalled|review|recording] [--quick]` (see bench/README.md).
 
 Starts everything it measures (Redis, a throwaway database, the capture supervisor,
 the RTSP test server, each web server) on free loopback ports, stops all of it by PID
@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "report")
+PARTS = ("all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "recording", "report")
 BENCH_ONLY = ("flask", "gunicorn", "gevent", "matplotlib")
 
 
@@ -186,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
 
             log("review (recordings)")
             results["review"] = review_suite(stack, log)
+        if args.part in ("all", "recording"):
+            from bench.review import recording_cost
+
+            log("recording cost")
+            results["recording"] = recording_cost(stack, plan, log)
         run_scenarios(rest)
     except KeyboardInterrupt:
         log("interrupted: stopping everything this run started")

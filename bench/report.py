@@ -247,6 +247,10 @@ def markdown(results: dict) -> str:
         from bench.review import markdown as review_markdown
 
         lines += review_markdown(results["review"])
+    if results.get("recording"):
+        from bench.review import recording_markdown
+
+        lines += recording_markdown(results["recording"])
     rows = targets(results)
     if rows:
         lines += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]

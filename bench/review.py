@@ -252,3 +252,126 @@ def markdown(review: dict) -> list[str]:
 
 
 __all__ = ["ROOT", "markdown", "review_suite"]
+
+
+def recording_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
+    """16 RTSP 1280x720 15 fps cameras on one supervisor, record=off against record=continuous.
+
+    The same shared RTSP mount and window as the capture suite. Bytes: what the recorder received
+    from the cameras (the packets' payloads, read back from the segments with PyAV) against the
+    bytes it wrote (the segment files): the difference is the MP4 container, since nothing is
+    re-encoded. The encoding cost of a 640x480 test-pattern camera is measured beside it.
+    """
+    import av
+
+    from bench.stack import CameraSpec
+    from bench.suites import FrameWatcher, _cpu
+    from tests.support.servers import RtspServer
+
+    out: dict = {"target_extra_cpu_pct": 3.0}
+    store = Path(tempfile.mkdtemp(prefix="nvr-bench-recordings-"))
+    rtsp = RtspServer(mounts=("/cam",), width=1280, height=720, fps=15).start()
+    count = max(plan.capture_counts)
+    try:
+        for mode in ("off", "continuous"):
+            cameras = [
+                CameraSpec(f"rec-{i:02d}", kind="rtsp", source=rtsp.url("/cam"), record=mode) for i in range(count)
+            ]
+            stack.set_cameras(cameras)
+            stack.stop_capture()
+            stack.capture = None
+            from bench.procs import Proc
+
+            args = [sys.executable, "manage.py", "capture", "--poll", "0.5", "--lease", "4", "--backoff-cap", "2"]
+            capture = Proc(f"capture-record-{mode}", args, stack.env(RECORDINGS_DIR=str(store))).start()
+            stack.capture = capture
+            watcher = FrameWatcher(stack.redis.url)
+            watcher.start()
+            try:
+                stack.wait_online(timeout=60)
+                time.sleep(4.0)
+                start, rtsp_start = capture.cpu_seconds(), _cpu(rtsp.pid)
+                watcher.counting = True
+                began = time.monotonic()
+                time.sleep(plan.capture_duration * 2)
+                watcher.counting = False
+                wall = time.monotonic() - began
+                cpu = capture.cpu_seconds() - start
+            finally:
+                watcher.stop()
+                stack.stop_capture()
+            out[mode] = {
+                "cameras": count,
+                "cpu_pct": round(cpu / wall * 100, 1),
+                "fps_per_camera": round(watcher.frames / wall / count, 2),
+                "rtsp_server_cpu_pct": round((_cpu(rtsp.pid) - rtsp_start) / wall * 100, 1),
+            }
+            log(f"  recording {mode:10}: {out[mode]['cpu_pct']} % CPU, {out[mode]['fps_per_camera']} fps per camera")
+        out["extra_cpu_pct"] = round(out["continuous"]["cpu_pct"] - out["off"]["cpu_pct"], 1)
+        files = list(store.rglob("*.mp4"))
+        written = sum(p.stat().st_size for p in files)
+        received = 0
+        for path in files:
+            with av.open(str(path)) as container:
+                received += sum(packet.size for packet in container.demux(container.streams.video[0]))
+        out.update(
+            segments=len(files),
+            bytes_written=written,
+            bytes_received=received,
+            overhead_pct=round((written - received) / received * 100, 2) if received else None,
+        )
+        log(f"  recording bytes: {written} written for {received} received ({out['overhead_pct']} % container)")
+    finally:
+        rtsp.stop()
+        stack.set_cameras([])
+    out["encode_640x480_ms"] = _encode_cost()
+    log(f"  H.264 encode of a 640x480 test pattern: {out['encode_640x480_ms']} ms per frame")
+    return out
+
+
+def _encode_cost() -> float:
+    """Milliseconds of CPU to encode one 640x480 test-pattern frame (x264 ultrafast), as the recorder does."""
+    import numpy as np
+
+    from cameras.config import CameraConfig
+    from cameras.sources import TestPatternSource
+    from recordings.writer import FrameEncoder
+
+    source = TestPatternSource(
+        CameraConfig(slug="enc", name="Encode cost", kind="test_pattern", source="640x480", max_fps=1000)
+    )
+    source.open()
+    folder = Path(tempfile.mkdtemp(prefix="nvr-bench-encode-"))
+    encoder = FrameEncoder(folder, "enc", fps=15, segment_seconds=3600, on_closed=lambda closed: None)
+    now = dt.datetime.now(dt.UTC)
+    images = []
+    for _ in range(150):
+        source.grab()
+        images.append(source.retrieve())
+    began = time.process_time()
+    for i, image in enumerate(images):
+        encoder.write(np.ascontiguousarray(image), now + dt.timedelta(seconds=i / 15))
+    encoder.close()
+    return round((time.process_time() - began) / len(images) * 1000, 2)
+
+
+def recording_markdown(rec: dict) -> list[str]:
+    """The recording section of the report."""
+    off, on = rec.get("off", {}), rec.get("continuous", {})
+    lines = [
+        "## Recording",
+        "",
+        "| measurement | figure | target | met |",
+        "| --- | --- | --- | --- |",
+        f"| Capture CPU, {off.get('cameras')} RTSP 720p cameras, record=off / continuous | "
+        f"{off.get('cpu_pct')} % / {on.get('cpu_pct')} % | live ≤ 150 % | "
+        f"{'yes' if on.get('cpu_pct', 1e9) <= 150 else '**no**'} |",
+        f"| CPU that recording adds (all cameras) | {rec.get('extra_cpu_pct')} % of a core | ≤ 3 % | "
+        f"{'yes' if rec.get('extra_cpu_pct', 1e9) <= 3 else '**no**'} |",
+        f"| Frames published per camera, off / continuous | {off.get('fps_per_camera')} / {on.get('fps_per_camera')} | 15 | – |",
+        f"| Bytes written / received from the cameras | {rec.get('bytes_written')} / {rec.get('bytes_received')} "
+        f"(+{rec.get('overhead_pct')} %) | within 2 % | {'yes' if (rec.get('overhead_pct') or 1e9) <= 2 else '**no**'} |",
+        f"| H.264 encode of a 640x480 test pattern (per frame) | {rec.get('encode_640x480_ms')} ms | reported | – |",
+        "",
+    ]
+    return lines

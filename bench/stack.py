@@ -39,6 +39,7 @@ class CameraSpec:
     kind: str = "test_pattern"
     source: str = "640x480"
     max_fps: int = 15
+    record: str = "off"  # the fan-out benchmarks measure live capture alone; bench recording turns it on
 
 
 class Stack:
@@ -108,6 +109,7 @@ class Stack:
                     "kind": spec.kind,
                     "source": spec.source,
                     "max_fps": spec.max_fps,
+                    "record": spec.record,
                     "enabled": True,
                     "position": position,
                 },
