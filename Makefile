@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: run test bench lint venv clean
+.PHONY: run test check bench lint venv clean
 
 run:            ## install, migrate, start Redis if needed, capture + web server on $PORT
 	@scripts/run.sh
@@ -13,8 +13,11 @@ test:           ## the whole test suite (starts its own Redis and RTSP servers)
 bench:          ## benchmarks (see bench/README.md)
 	@scripts/venv.sh dev && $(VENV)/bin/python -m bench all
 
-lint:
-	@scripts/venv.sh dev && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+lint:           ## ruff (rules and format) and mypy (types, django-stubs); CI runs it before the tests
+	@scripts/venv.sh dev && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
+
+check: lint     ## the inner loop: lint, then the tests not marked slow (a few minutes)
+	@scripts/test.sh -m "not slow" -q
 
 venv:
 	@scripts/venv.sh dev

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
@@ -90,14 +92,14 @@ class CameraAdmin(admin.ModelAdmin):
         return self._status(camera).error
 
     @admin.action(description="Enable selected cameras")
-    def enable_cameras(self, request, queryset) -> None:
+    def enable_cameras(self, request: HttpRequest, queryset: QuerySet[Camera]) -> None:
         for camera in queryset:  # save() so updated_at moves and supervisors notice
             camera.enabled = True
             camera.save(update_fields=["enabled", "updated_at"])
         self.message_user(request, f"Enabled {queryset.count()} camera(s).", messages.SUCCESS)
 
     @admin.action(description="Disable selected cameras")
-    def disable_cameras(self, request, queryset) -> None:
+    def disable_cameras(self, request: HttpRequest, queryset: QuerySet[Camera]) -> None:
         for camera in queryset:
             camera.enabled = False
             camera.save(update_fields=["enabled", "updated_at"])

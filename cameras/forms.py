@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.db.models import Field
 
 from cameras.models import Camera
 
@@ -48,11 +51,12 @@ class CameraForm(forms.ModelForm):
         for name in self.LATER_FIELDS:
             self.fields[name].required = False
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         for name in self.LATER_FIELDS:
             if data.get(name) in (None, ""):
-                default = Camera._meta.get_field(name).get_default()
+                field = Camera._meta.get_field(name)
+                default = field.get_default() if isinstance(field, Field) else None
                 data[name] = getattr(self.instance, name) if self.instance.pk else default
         if data.get("clear_password"):
             data["password"] = ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -87,7 +89,7 @@ class Camera(models.Model):
         except ValidationError as error:
             raise ValidationError({"source": error.messages}) from None
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         # Credentials never stay in the URL, even when code skips full_clean().
         self._move_url_credentials()
         super().save(*args, **kwargs)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Field
 
 from cameras.forms import CAMERA_FIELDS, CameraForm
 from cameras.models import Camera
@@ -58,14 +60,14 @@ def import_cameras(entries: list[dict]) -> ImportResult:
         slug = entry.get("slug")
         if slug in seen:
             raise CameraFileError(f"{label}: slug: the slug appears twice in the file")
-        seen.add(slug)
+        seen.add(str(slug))
         instance = Camera.objects.filter(slug=slug).first() if slug else None
         data = _form_data(entry, instance)
         form = CameraForm(data=data, instance=instance)
         if not form.is_valid():
             field, messages = next(iter(form.errors.items()))
             where = "" if field == "__all__" else f"{field}: "
-            raise CameraFileError(f"{label}: {where}{' '.join(messages)}")
+            raise CameraFileError(f"{label}: {where}{' '.join(str(m) for m in messages)}")
         forms.append((form, instance is None))
     with transaction.atomic():
         for form, is_new in forms:
@@ -77,12 +79,17 @@ def import_cameras(entries: list[dict]) -> ImportResult:
     return result
 
 
+def _default(name: str) -> Any:
+    field = Camera._meta.get_field(name)
+    return field.get_default() if isinstance(field, Field) else None
+
+
 def _form_data(entry: dict, instance: Camera | None) -> dict:
     """Form data: the file's values over the existing camera's (a missing field keeps its value)."""
     if instance is not None:
         data = {f: getattr(instance, f) for f in EXPORT_FIELDS}
     else:
-        data = {f: Camera._meta.get_field(f).get_default() for f in EXPORT_FIELDS}
+        data = {f: _default(f) for f in EXPORT_FIELDS}
     data.update(entry)
     for key, value in list(data.items()):
         if value is None:

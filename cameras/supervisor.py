@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from django.db import close_old_connections
 
@@ -47,7 +48,7 @@ class Supervisor:
         poll_seconds: float = 2.0,
         lease_seconds: float = 8.0,
         owner: str | None = None,
-        load_configs=load_enabled_configs,
+        load_configs: Callable[[], dict[str, CameraConfig]] = load_enabled_configs,
         backoff_cap: float = 30.0,
         keep_recordings: bool = True,
     ) -> None:

@@ -13,9 +13,11 @@ import threading
 import time
 from collections import deque
 
+import numpy as np
+
 from cameras.config import CameraConfig
 from cameras.encoding import encode_jpeg, fit_width
-from cameras.sources import SourceError, source_for
+from cameras.sources import FrameSource, SourceError, source_for
 from framebus import BUS_ERRORS, Frame, SyncBus
 from framebus.status import STATUS_INTERVAL, CameraStatus, State
 from recordings.recorder import Recorder
@@ -159,7 +161,7 @@ class CaptureLoop(threading.Thread):
             self.reconnects += 1
             self.stop_event.wait(self.backoff.next())
 
-    def _capture(self, source) -> None:
+    def _capture(self, source: FrameSource) -> None:
         cap = FpsCap(self.config.max_fps)
         while not self.stop_event.is_set():
             source.grab()  # every frame: keeps the device's buffer drained
@@ -177,7 +179,7 @@ class CaptureLoop(threading.Thread):
                 self._error = ""
             self._report(State.ONLINE)
 
-    def _publish(self, image, captured_at: float) -> None:
+    def _publish(self, image: np.ndarray, captured_at: float) -> None:
         image = fit_width(image, self.config.max_width)
         height, width = image.shape[:2]
         self.seq += 1

@@ -11,29 +11,34 @@ the `django.contrib.auth.urls` include, and `admin.site.login_form = AdminLoginF
 from __future__ import annotations
 
 import math
+from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 
 from nvr import throttle
 
 LOCKED_MESSAGE = "Too many failed logins for this account. Try again in %(seconds)d seconds."
 
 
-class ThrottledLoginMixin:
+class ThrottledLoginMixin(forms.Form):
     """Refuse a locked account before checking its password, with a message that says so."""
 
-    def clean(self):
+    request: HttpRequest | None
+
+    def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username")
         if username is not None and self.cleaned_data.get("password") is not None:
             seconds = throttle.locked_for(str(username), throttle.client_address(self.request))
             if seconds:
                 self.locked_seconds = math.ceil(seconds)
                 raise ValidationError(LOCKED_MESSAGE, code="locked", params={"seconds": self.locked_seconds})
-        return super().clean()
+        return super().clean() or {}
 
 
 class LoginForm(ThrottledLoginMixin, AuthenticationForm):

@@ -149,8 +149,8 @@ class Snapshot(Collector):
                 age.add_metric(slug, fact["last_frame_age"])
             if fact["encode_ms"]:
                 encode.add_metric(slug, fact["encode_ms"] / 1000)
-            for name in ("off", "recording", "error"):
-                recording.add_metric([fact["slug"], name], 1 if fact["recording"] == name else 0)
+            for recording_state in ("off", "recording", "error"):
+                recording.add_metric([fact["slug"], recording_state], int(fact["recording"] == recording_state))
             stored.add_metric(slug, fact["stored_bytes"])
             stored_seconds.add_metric(slug, fact["stored_hours"] * 3600)
             if fact["oldest_recording"]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -67,7 +68,8 @@ class HttpProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope and self.scope.get("method") == "GET":
             # The app's task was created but has not run yet: it sees the extension.
-            self.scope.setdefault("extensions", {})[DIRECT_WRITE] = DirectWrite(self.transport, cycle)
+            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+            extensions[DIRECT_WRITE] = DirectWrite(self.transport, cycle)
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:

@@ -34,6 +34,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ LOCK_SECONDS = 60.0
 _PREFIX = "nvr:login"
 
 
-def client_address(request) -> str:
+def client_address(request: HttpRequest | None) -> str:
     """The address a request came from ("" without a request, e.g. HTTP Basic on streams)."""
     if request is None:
         return ""

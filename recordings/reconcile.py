@@ -66,7 +66,7 @@ def probe(path: Path) -> tuple[float, str, int, int] | None:
             if first is None or last is None:
                 return None
             context = stream.codec_context
-            duration = float((last - first) * stream.time_base)
+            duration = float((last - first) * (stream.time_base or 0))
             return duration, codec_string(context.name, context.extradata), context.width, context.height
     except (av.error.FFmpegError, IndexError, OSError):
         return None

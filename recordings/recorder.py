@@ -37,9 +37,14 @@ class RecordingState(StrEnum):
 class CameraToRecord(Protocol):
     """What the recorder needs of a camera's config (cameras.config.CameraConfig has it)."""
 
-    id: int | None
-    slug: str
-    max_fps: int
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def slug(self) -> str: ...
+
+    @property
+    def max_fps(self) -> int: ...
 
 
 _STORE_PROBLEMS = {

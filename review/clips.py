@@ -87,7 +87,7 @@ def remux(sources: Sequence[Source], start: dt.datetime, end: dt.datetime, sink:
     from the first one (a camera reconfigured mid-span): one MP4 holds one set of parameters.
     """
     output = av.open(sink, "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"})
-    out_stream = None
+    out_stream: av.VideoStream | None = None
     origin: dt.datetime | None = None  # wall time of the clip's first packet
     template = None
     last_dts: int | None = None
@@ -102,37 +102,36 @@ def remux(sources: Sequence[Source], start: dt.datetime, end: dt.datetime, sink:
                     out_stream = output.add_stream_from_template(stream)
                 elif params != template:
                     break
-                time_base: Fraction = stream.time_base
-                packets = [p for p in container.demux(stream) if p.dts is not None and p.pts is not None]
+                time_base = stream.time_base or Fraction(1, 90_000)
+                # (packet, pts, dts): packets without times (flush packets) are left out.
+                timed = [(p, p.pts, p.dts) for p in container.demux(stream) if p.pts is not None and p.dts is not None]
+                packets = [(p, int(pts), int(dts)) for p, pts, dts in timed]
                 if not packets:
                     continue
-                first_pts = min(p.pts for p in packets)
+                first_pts = min(pts for _, pts, _ in packets)
 
                 def wall(
-                    packet: av.Packet,
-                    source: Source = source,
-                    first_pts: int = first_pts,
-                    time_base: Fraction = time_base,
+                    pts: int, source: Source = source, first: int = first_pts, base: Fraction = time_base
                 ) -> dt.datetime:
-                    return source.start + dt.timedelta(seconds=float((packet.pts - first_pts) * time_base))
+                    return source.start + dt.timedelta(seconds=float((pts - first) * base))
 
                 if index == 0:
-                    keyframes = [i for i, p in enumerate(packets) if p.is_keyframe and wall(p) <= start]
+                    keyframes = [i for i, (p, pts, _) in enumerate(packets) if p.is_keyframe and wall(pts) <= start]
                     packets = packets[keyframes[-1] if keyframes else 0 :]
                     if packets:
-                        origin = wall(packets[0])
+                        origin = wall(packets[0][1])
                 if origin is None:
-                    origin = wall(packets[0])
+                    origin = wall(packets[0][1])
                 shift = round((source.start - origin).total_seconds() / time_base) - first_pts
-                for packet in packets:
-                    if wall(packet) >= end:
+                for packet, pts, dts in packets:
+                    if wall(pts) >= end:
                         return written
-                    packet.pts += shift
-                    packet.dts += shift
-                    if last_dts is not None and packet.dts <= last_dts:
-                        packet.dts = last_dts + 1
-                        packet.pts = max(packet.pts, packet.dts)
-                    last_dts = packet.dts
+                    pts, dts = pts + shift, dts + shift
+                    if last_dts is not None and dts <= last_dts:
+                        dts = last_dts + 1
+                        pts = max(pts, dts)
+                    packet.pts, packet.dts, last_dts = pts, dts, dts
+                    assert out_stream is not None  # made from the first source
                     packet.stream = out_stream
                     output.mux(packet)
                     written += 1

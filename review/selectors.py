@@ -40,7 +40,7 @@ async def playlist_entries(camera: Camera, start: dt.datetime, end: dt.datetime)
         .annotate(start_text=Cast("start", CharField()))
         .values_list("id", "start_text", "duration")
     )
-    rows = await sync_to_async(list)(query)
+    rows: list[tuple[int, str, float]] = await sync_to_async(list)(query)  # type: ignore[call-arg]
     return [Entry(pk, _naive_utc(text), duration) for pk, text, duration in rows]
 
 
@@ -55,7 +55,8 @@ async def segment_file(camera: Camera, segment_id: int) -> tuple[Path, Segment] 
 async def clip_sources(camera: Camera, start: dt.datetime, end: dt.datetime) -> list[Source]:
     """The segments a clip of [start, end) is remuxed from, with their files."""
     root = Path(settings.RECORDINGS_DIR)
-    rows = await sync_to_async(list)(_overlapping(camera, start, end).values_list("path", "start"))
+    query = _overlapping(camera, start, end).values_list("path", "start")
+    rows: list[tuple[str, dt.datetime]] = await sync_to_async(list)(query)  # type: ignore[call-arg]
     return [Source(root / path, begun) for path, begun in rows]
 
 

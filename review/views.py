@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import AsyncGenerator
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -86,7 +87,7 @@ async def clip(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     if not sources:
         raise Http404("Nothing was recorded in that span.")
 
-    async def body():  # type: ignore[no-untyped-def]
+    async def body() -> AsyncGenerator[bytes, None]:
         async def still_allowed() -> bool:
             return await access.still_allows(camera.slug)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
 from streaming.models import StreamToken, new_token
@@ -16,7 +20,7 @@ class StreamTokenAdmin(admin.ModelAdmin):
     fields = ["name", "user", "camera"]
     actions = ["revoke"]
 
-    def save_model(self, request, obj: StreamToken, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: StreamToken, form: Any, change: bool) -> None:
         if not change:
             token = new_token()
             obj.set_token(token)
@@ -30,6 +34,6 @@ class StreamTokenAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     @admin.action(description="Revoke selected tokens")
-    def revoke(self, request, queryset) -> None:
+    def revoke(self, request: HttpRequest, queryset: QuerySet[StreamToken]) -> None:
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)

@@ -24,10 +24,13 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from cameras.models import Camera
 from cameras.selectors import visible_cameras
@@ -84,11 +87,11 @@ _rechecks = _Memo(ACCESS_MEMO_SECONDS)
 class Access:
     """What a request may watch: a user's cameras, or a token limited to one camera."""
 
-    user: object | None = None
+    user: Any | None = None  # a user model instance
     camera_id: int | None = None  # set for a per-camera token
     token_id: int | None = None  # set when granted by a stream token
 
-    def cameras(self):
+    def cameras(self) -> QuerySet[Camera]:
         """The cameras this access may watch, in grid order."""
         cameras = visible_cameras(self.user) if self.user is not None else Camera.objects.all()
         if self.camera_id is not None:
@@ -203,7 +206,7 @@ async def _lookup_token(token: str) -> Access | None:
     return Access(user=row.user, camera_id=row.camera_id, token_id=row.pk)
 
 
-async def request_access(request) -> Access | None:
+async def request_access(request: HttpRequest) -> Access | None:
     """Access granted by the request's session, `?token=`, or Basic header; None if none is valid.
 
     A token or Basic header that is present but wrong refuses the request even when a
@@ -219,11 +222,11 @@ async def request_access(request) -> Access | None:
         user_id = await _basic_user_id(header)
         if user_id is None:
             return None
-        user = await get_user_model().objects.filter(pk=user_id, is_active=True).afirst()
-        return Access(user=user) if user else None
-    user = await request.auser()
-    if user.is_authenticated:
-        return Access(user=user)
+        basic_user = await get_user_model().objects.filter(pk=user_id, is_active=True).afirst()
+        return Access(user=basic_user) if basic_user else None
+    session_user = await request.auser()
+    if session_user.is_authenticated:
+        return Access(user=session_user)
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -66,7 +67,7 @@ class StreamToken(models.Model):
         return self.revoked_at is None
 
     @classmethod
-    def issue(cls, *, name: str, user=None, camera=None) -> tuple[StreamToken, str]:
+    def issue(cls, *, name: str, user: Any = None, camera: Any = None) -> tuple[StreamToken, str]:
         """Create a token and return it with its secret, which is never stored or shown again."""
         token = new_token()
         row = cls(name=name, user=user, camera=camera)

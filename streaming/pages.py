@@ -133,7 +133,7 @@ def camera_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def camera_token(request, slug: str):
+def camera_token(request: HttpRequest, slug: str) -> HttpResponse:
     """Create a token for this camera only and show it once, inside the camera's URLs."""
     camera = get_object_or_404(visible_cameras(request.user), slug=slug)
     if not request.user.has_perm(TOKEN_PERMISSION):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cameras.services import CameraFileError, export_cameras, import_cameras, parse_camera_file
 
@@ -13,14 +14,14 @@ from cameras.services import CameraFileError, export_cameras, import_cameras, pa
 class Command(BaseCommand):
     help = "Import cameras from a YAML/JSON file (create or update by slug; all or nothing) or export them."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         imp = sub.add_parser("import", help="create or update cameras from FILE (- for stdin)")
         imp.add_argument("file")
         exp = sub.add_parser("export", help="print every camera (passwords left out)")
         exp.add_argument("--format", choices=["yaml", "json"], default="yaml")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "export":
             self.stdout.write(export_cameras(options["format"]), ending="")
             return

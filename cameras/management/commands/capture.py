@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import signal
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from cameras.supervisor import Supervisor
 from framebus import SyncBus
@@ -14,7 +15,7 @@ from framebus import SyncBus
 class Command(BaseCommand):
     help = "Capture every enabled camera to Redis; several may run at once (they share cameras by lease)."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--poll",
             type=float,
@@ -34,7 +35,7 @@ class Command(BaseCommand):
             help="longest wait between reconnects in seconds (default %(default)s)",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         bus = SyncBus(settings.REDIS_URL)
         supervisor = Supervisor(
             bus, poll_seconds=options["poll"], lease_seconds=options["lease"], backoff_cap=options["backoff_cap"]

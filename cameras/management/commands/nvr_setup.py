@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from cameras.services import ensure_demo_cameras, ensure_first_admin
 
@@ -12,10 +13,10 @@ from cameras.services import ensure_demo_cameras, ensure_first_admin
 class Command(BaseCommand):
     help = "Create the first admin (NVR_ADMIN_USER/NVR_ADMIN_PASSWORD) and demo cameras when none exist."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--no-demo", action="store_true", help="do not create demo cameras")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         username = os.environ.get("NVR_ADMIN_USER") or "admin"
         generated = ensure_first_admin(username, os.environ.get("NVR_ADMIN_PASSWORD", ""))
         if generated:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import asdict
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from cameras.models import Camera
 from cameras.status import camera_facts
@@ -41,10 +42,10 @@ COLUMNS = [  # (heading, key) in table order
 class Command(BaseCommand):
     help = "Show each camera's capture state, fps, resolution, frame age, reconnects, encode time and last error."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         cameras = list(Camera.objects.all())
         rows, redis_error = read_facts(cameras)
         store = store_usage()
