@@ -211,7 +211,7 @@ class RtspSource(FrameSource):
     """An RTSP camera through PyAV: one connection whose packets are recorded as they are and decoded for live.
 
     Cameras limit concurrent sessions and pulling twice doubles their upload, so the recorder's
-    stream copy and the live picture share this one demuxer (DESIGN: the path of a recorded
+    stream copy and the live picture share this one demuxer (docs/design.md: the path of a recorded
     packet). FFmpeg's errors can carry the URL, credentials included: they are never shown or
     logged; the messages below are written here, and a failed open is explained by a probe.
     """

@@ -4,7 +4,7 @@ Capture workers publish each JPEG once (latest-frame key with a short TTL plus o
 PUBLISH); a web process holds one subscription per watched camera and size, however
 many viewers it serves. Status, size requests, capture leases and supervisor
 heartbeats live here too, so both sides share one vocabulary and neither imports
-the other. Imports nothing of ours (see DESIGN.md, invariant 7).
+the other. Imports nothing of ours (see docs/design.md, invariant 7).
 """
 
 from __future__ import annotations

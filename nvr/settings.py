@@ -34,7 +34,7 @@ PORT = env.int("PORT", default=8000)
 
 # Applications -----------------------------------------------------------------
 INSTALLED_APPS = [
-    "daphne",  # ASGI runserver for development; production uses uvicorn (see FACTS)
+    "daphne",  # ASGI runserver for development; production uses uvicorn (see docs/facts.md)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The production web server (uvicorn: its writes wait for the socket, so a stalled viewer
-# cannot grow memory; see FACTS.md). make run and docker compose both start it this way.
+# cannot grow memory; see docs/facts.md). make run and docker compose both start it this way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}

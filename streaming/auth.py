@@ -1,7 +1,7 @@
 """Who is asking for a stream or snapshot: a session, a stream token, or HTTP Basic.
 
 Stream clients reconnect often and in crowds, and Django's password hasher costs
-about 0.2 s of CPU per check (FACTS), so a Basic credential is verified once and the
+about 0.2 s of CPU per check (docs/facts.md), so a Basic credential is verified once and the
 result remembered briefly, keyed by an HMAC of the header (never the password), and
 concurrent checks of the same header share one verification. A username with no
 account is refused without a hash (after a CPU-free wait as long as a real check), and
@@ -128,7 +128,7 @@ class Access:
 _basic_cache: dict[bytes, tuple[int | None, float]] = {}
 _basic_pending: dict[bytes, asyncio.Future] = {}
 _password_checks: asyncio.Semaphore | None = None
-_check_seconds = 0.2  # how long a password check takes here (moving average; FACTS: ~0.2 s for PBKDF2)
+_check_seconds = 0.2  # how long a password check takes here (moving average; docs/facts.md: ~0.2 s for PBKDF2)
 
 
 def _cache_key(header: str) -> bytes:

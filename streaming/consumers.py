@@ -6,8 +6,8 @@ on one Redis channel (`bus.STATUS_CHANNEL`). Each web process reads that channel
 closed with the last) and hands each status to the connections showing that camera.
 
 Why not the alternatives: a Redis subscription per WebSocket, or polling Redis once a
-second per WebSocket, both make Redis load grow with viewers (DESIGN, invariant 3); a
-channel-layer group queues without bound per consumer (FACTS). Here the cost per viewer
+second per WebSocket, both make Redis load grow with viewers (docs/design.md, invariant 3); a
+channel-layer group queues without bound per consumer (docs/facts.md). Here the cost per viewer
 is a dict update and an Event.set per status, and what waits for a slow connection is a
 dict keyed by camera: it gets the newest status of each camera, never a backlog.
 

@@ -1,6 +1,6 @@
 """The dashboard's one stream: the newest frame of many cameras, interleaved on one connection.
 
-Over HTTP/1.1 a browser opens at most 6 connections per host (FACTS), so a grid with one
+Over HTTP/1.1 a browser opens at most 6 connections per host (docs/facts.md), so a grid with one
 MJPEG `<img>` per camera leaves all tiles past the sixth blank and starves every other
 request to the site. The grid page instead reads this single multipart stream with
 `fetch()`: each part is one camera's JPEG at the tile size, tagged `X-Camera: <slug>`.
@@ -69,7 +69,7 @@ class _Tile:
 
 
 # The newest frame of a feed as a part tagged with its camera, built once per frame per
-# process however many grids show it (DESIGN, invariant 1).
+# process however many grids show it (docs/design.md, invariant 1).
 _tagged: weakref.WeakKeyDictionary[Feed, tuple[int, bytes]] = weakref.WeakKeyDictionary()
 
 

@@ -2,7 +2,7 @@
 
 Every part carries exactly `Content-Type: image/jpeg` and a `Content-Length` (what
 ffmpeg's mpjpeg demuxer needs) and ends with the next boundary, so browsers paint
-a frame as soon as it arrives instead of when the following one does (see FACTS).
+a frame as soon as it arrives instead of when the following one does (see docs/facts.md).
 Parts are built once per frame and shared by every viewer.
 """
 

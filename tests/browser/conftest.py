@@ -1,6 +1,6 @@
 """Headless Chromium (Debian's chromium + chromedriver) against our real server, for page tests.
 
-The browser gets a fresh profile, the flags FACTS lists for Debian, and page-load strategy
+The browser gets a fresh profile, the flags docs/facts.md lists for Debian, and page-load strategy
 "none" (a page holding streams never finishes loading: tests wait for elements themselves).
 A missing browser fails the run in CI and skips elsewhere (tests.conftest.require).
 """

@@ -1,6 +1,6 @@
 """The live grid in a real browser: 16 cameras over plain HTTP/1.1 in one Chromium tab.
 
-Chromium opens at most 6 connections per host (FACTS), so these tests prove the grid's
+Chromium opens at most 6 connections per host (docs/facts.md), so these tests prove the grid's
 design rather than its markup: every one of 16 tiles keeps changing, the rest of the
 site still loads while it plays, status changes arrive without a reload, and the page
 works at phone width. Screenshots go to var/artifacts/ and their paths are printed.

@@ -1,7 +1,7 @@
 """Redis goes away under 20 viewers and comes back empty: capture and viewers recover by themselves.
 
 The outage (6.4 s) is longer than the lease (4 s in tests) and than the few seconds redis-py
-papers over silently (FACTS), so every error path runs: publish and status writes fail,
+papers over silently (docs/facts.md), so every error path runs: publish and status writes fail,
 leases expire and are taken again from an empty Redis, subscriptions reconnect. It ends
 just after a reconnect attempt of an exponential backoff (0.2, 0.4, ... s): the worst case
 for how long viewers wait once Redis is back.

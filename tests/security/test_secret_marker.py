@@ -1,4 +1,4 @@
-"""A camera password goes to the camera and nowhere else (DESIGN, invariant 6).
+"""A camera password goes to the camera and nowhere else (docs/design.md, invariant 6).
 
 Every camera password is a unique marker: one that works (an RTSP camera with auth, its
 credentials typed into the URL), one the camera refuses, one for an unreachable HTTP
