@@ -13,17 +13,13 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support.waiting import free_port  # noqa: F401 - one copy, re-exported for callers
+
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var" / "bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 STARTED: list[Proc] = []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def children(pid: int) -> list[int]:

@@ -14,18 +14,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.mjpeg import iter_parts
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
-    """Poll `predicate` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+from tests.support.waiting import wait_until  # noqa: F401 - one copy, re-exported for the tests
 
 
 def is_offline_card(jpeg: bytes) -> bool:

@@ -19,15 +19,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from tests.support.waiting import free_port
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 RTSP_SCRIPT = Path(__file__).resolve().with_name("rtsp_server.py")
-
-
-def free_port() -> int:
-    """A loopback port free right now (the kernel picks it; a small race is possible)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _stop_process(proc: subprocess.Popen | None, timeout: float) -> None:
