@@ -49,16 +49,32 @@ def child_env(redis_url: str, **extra: str) -> dict[str, str]:
 class ManagedProcess:
     """A child process with a log file, stopped by PID (SIGTERM, then SIGKILL)."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], port: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str] | None,
+        port: int | None = None,
+        *,
+        log_path: Path | None = None,
+    ) -> None:
         self.name, self.args, self.env, self.port = name, args, env, port
         self.proc: subprocess.Popen | None = None
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.log_path = LOG_DIR / f"{name}-{os.getpid()}-{port or int(time.time() * 1000)}.log"
+        self.log_path = log_path or LOG_DIR / f"{name}-{os.getpid()}-{port or int(time.time() * 1000)}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
 
     def start(self, timeout: float = 30.0) -> ManagedProcess:
         with open(self.log_path, "ab") as log:
+            log.write(f"\n=== {time.strftime('%H:%M:%S')} {' '.join(self.args)}\n".encode())
+            log.flush()
             self.proc = subprocess.Popen(
-                self.args, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.args,
+                env=self.env,
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         if self.port:
             self._wait_for_port(timeout)
@@ -102,7 +118,10 @@ class ManagedProcess:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
                 self.proc.wait(5)
         return self.proc.returncode
 
@@ -112,22 +131,20 @@ class ManagedProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
 
+    def pids(self) -> list[int]:
+        """The process and its live descendants (uvicorn and gunicorn workers)."""
+        return [self.pid, *descendants(self.pid)]
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def rss_bytes(self) -> int:
-        """Resident memory of the process (and its children, e.g. uvicorn workers)."""
-        total = 0
-        for pid in [self.pid, *_children(self.pid)]:
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            except OSError:
-                pass
-        return total
+        """Resident memory of the process and its descendants."""
+        return sum(pid_rss_bytes(pid) for pid in self.pids())
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the process so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time of the process and its live descendants so far."""
+        return sum(pid_cpu_seconds(pid) for pid in self.pids())
 
     def __enter__(self) -> ManagedProcess:
         return self.start()
@@ -136,11 +153,36 @@ class ManagedProcess:
         self.stop()
 
 
-def _children(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
+    """Every descendant of `pid`, from /proc."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            kids = [int(p) for p in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except OSError:
+            kids = []
+        found += kids
+        todo += kids
+    return found
+
+
+def pid_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (0 when it is gone)."""
     try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return []
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pid_rss_bytes(pid: int) -> int:
+    """Resident memory of one process (0 when it is gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
 
 
 def web_server(redis_url: str, *, server: str = "uvicorn", port: int | None = None, **env: str) -> ManagedProcess:
