@@ -14,6 +14,7 @@ from cameras.config import CameraConfig
 from cameras.forms import CameraForm
 from cameras.grab import grab_one_frame
 from cameras.models import Camera
+from cameras.selectors import visible_cameras
 from cameras.status import camera_status, raw_statuses
 from framebus.status import CameraStatus, State
 from recordings.selectors import camera_usage
@@ -91,22 +92,29 @@ class CameraAdmin(admin.ModelAdmin):
     def last_error(self, camera: Camera) -> str:
         return self._status(camera).error
 
-    @admin.action(description="Enable selected cameras")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Camera]:
+        """Staff act only on the cameras they may see (superusers: all); actions inherit this."""
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(pk__in=visible_cameras(request.user).values("pk"))
+
+    @admin.action(description="Enable selected cameras", permissions=["change"])
     def enable_cameras(self, request: HttpRequest, queryset: QuerySet[Camera]) -> None:
         for camera in queryset:  # save() so updated_at moves and supervisors notice
             camera.enabled = True
             camera.save(update_fields=["enabled", "updated_at"])
         self.message_user(request, f"Enabled {queryset.count()} camera(s).", messages.SUCCESS)
 
-    @admin.action(description="Disable selected cameras")
+    @admin.action(description="Disable selected cameras", permissions=["change"])
     def disable_cameras(self, request: HttpRequest, queryset: QuerySet[Camera]) -> None:
         for camera in queryset:
             camera.enabled = False
             camera.save(update_fields=["enabled", "updated_at"])
         self.message_user(request, f"Disabled {queryset.count()} camera(s).", messages.SUCCESS)
 
-    @admin.action(description="Test connection (grab one frame)")
-    def test_connection(self, request, queryset):
+    @admin.action(description="Test connection (grab one frame)", permissions=["view"])
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Camera]) -> TemplateResponse:
         results = []
         for camera in queryset[:10]:
             result = grab_one_frame(CameraConfig.from_camera(camera))

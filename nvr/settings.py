@@ -95,6 +95,8 @@ CHANNEL_LAYERS = {
 
 # Auth -------------------------------------------------------------------------
 LOGIN_URL = "/accounts/login/"
+# Messages in the session, never in a cookie the browser can read: a new token is shown once through one.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 # Django's ModelBackend, refusing an account after repeated failed logins (nvr/throttle.py).

@@ -33,7 +33,7 @@ class StreamToken(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="stream_tokens",
-        help_text="Grants viewing of every camera this user may see.",
+        help_text="The owner: the token grants at most what this user may see, and dies with them.",
     )
     camera = models.ForeignKey(
         "cameras.Camera",
@@ -50,13 +50,18 @@ class StreamToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # Every token has an owner: it covers at most what its owner may see and dies with them,
+            # so a token without one (which once meant "every camera") cannot exist.
+            models.CheckConstraint(condition=models.Q(user__isnull=False), name="stream_token_has_owner"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
     def clean(self) -> None:
-        if not self.user_id and not self.camera_id:
-            raise ValidationError("Choose a user, a camera, or both.")
+        if not self.user_id:
+            raise ValidationError({"user": "Every token has an owner: choose the user it acts for."})
 
     def set_token(self, token: str) -> None:
         self.key_hash = hash_token(token)

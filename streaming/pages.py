@@ -139,7 +139,7 @@ def camera_token(request: HttpRequest, slug: str) -> HttpResponse:
     if not request.user.has_perm(TOKEN_PERMISSION):
         raise PermissionDenied("You may not create stream tokens.")
     name = (request.POST.get("name") or "").strip()[:100] or f"{camera.name} (from the camera page)"
-    _, token = StreamToken.issue(name=name, camera=camera)
+    _, token = StreamToken.issue(name=name, user=request.user, camera=camera)  # the token dies with its owner
     response = _camera_page(request, camera, token=token, token_name=name)
     response["Cache-Control"] = "no-store"
     return response

@@ -109,7 +109,7 @@ def test_camera_page_shows_urls_and_only_token_creators_get_a_token(sixteen):
     html = response.content.decode()
     token = re.search(r"stream\.mjpg\?token=(nvr_[\w-]+)", html).group(1)
     row = StreamToken.objects.get()
-    assert row.key_hash == hash_token(token) and row.camera == camera and row.user is None
+    assert row.key_hash == hash_token(token) and row.camera == camera and row.user == admin  # owned by its maker
     assert row.name == "Home Assistant"
     assert response["Cache-Control"] == "no-store"
     assert token not in client.get(f"/cameras/{camera.slug}/").content.decode(), "shown once"

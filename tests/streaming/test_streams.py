@@ -175,7 +175,7 @@ def test_access_control(live_web, redis_url):
 
     revoked.revoked_at = timezone.now()
     revoked.save()
-    _, camera_token = make_token(camera=mine)
+    _, camera_token = make_token(user=admin, camera=mine)  # every token has an owner
     base = live_web.url
 
     def get(path: str, **kwargs) -> httpx.Response:
