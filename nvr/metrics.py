@@ -40,13 +40,19 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def metrics_allowed(request: HttpRequest) -> bool:
-    """The metrics token (Bearer header or ?token=), or a client address in NVR_METRICS_NETWORKS."""
+    """The metrics token (Bearer header or ?token=), or a client address in NVR_METRICS_NETWORKS.
+
+    Behind a TLS proxy (BEHIND_TLS_PROXY) every request comes from the proxy's address, so an
+    address proves nothing there: only the token opens /metrics.
+    """
     token = settings.NVR_METRICS_TOKEN
     if token:
         header = request.headers.get("Authorization", "")
         given = header[7:].strip() if header[:7].lower() == "bearer " else request.GET.get("token", "")
         if given and hmac.compare_digest(given.encode(), token.encode()):
             return True
+    if settings.SECURE_PROXY_SSL_HEADER:
+        return False
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:

@@ -165,3 +165,15 @@ def test_still_answers_while_redis_is_stopped(live_web, redis_server):
     assert value(samples, "nvr_redis_up") == 0
     assert value(samples, "nvr_camera_state", camera="front", state="unknown") == 1
     assert value(samples, "nvr_stream_viewers", camera="front", pid=str(live_web.pid)) == 0
+
+
+def test_behind_a_tls_proxy_only_the_token_opens_metrics(settings):
+    """Every request comes from the proxy there: a trusted address proves nothing (it was enough before)."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.NVR_METRICS_TOKEN = "metrics-secret-1"
+    settings.NVR_METRICS_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
+    factory = RequestFactory()
+    assert not metrics_allowed(factory.get("/metrics", REMOTE_ADDR="127.0.0.1"))
+    assert metrics_allowed(
+        factory.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-secret-1", REMOTE_ADDR="127.0.0.1")
+    )
