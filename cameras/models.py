@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -92,7 +93,22 @@ class Camera(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         # Credentials never stay in the URL, even when code skips full_clean().
         self._move_url_credentials()
+        self._forget_password_for_a_new_server()
         super().save(*args, **kwargs)
+
+    def _forget_password_for_a_new_server(self) -> None:
+        """A stored password never follows the camera to another scheme, host or port.
+
+        Whoever may edit a camera could otherwise point it at a server of their own and receive
+        the password from the capture worker. A password given together with the new address is kept.
+        """
+        if not self.pk or not self.password:
+            return
+        old = Camera.objects.filter(pk=self.pk).values_list("source", "password").first()
+        if old is None or old[1] != self.password:
+            return  # new camera, or a new password given with the change
+        if _server(old[0]) != _server(self.source):
+            self.password = ""
 
     def _move_url_credentials(self) -> None:
         if self.kind in ("rtsp", "http_mjpeg") and self.source:
@@ -101,3 +117,12 @@ class Camera(models.Model):
                 self.source = clean_url
                 self.username = user
                 self.password = password
+
+
+def _server(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a camera URL; ports left out count as the scheme's default."""
+    try:
+        parts = urlsplit(url.strip())
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return ("", url, None)
