@@ -14,6 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from cameras.config import CameraConfig
 from cameras.probes import probe_http, probe_rtsp
-from cameras.validation import parse_resolution, resolve_file_path
+from cameras.validation import OutsideMediaDir, parse_resolution, resolve_file_path
 
 OPEN_TIMEOUT_MS = 5000
 READ_TIMEOUT_MS = 5000
@@ -300,10 +301,13 @@ class FileSource(OpenCVSource):
     what = "video file"
 
     def target(self) -> str:
-        return str(resolve_file_path(self.config.source))
+        try:
+            return str(resolve_file_path(self.config.source))
+        except OutsideMediaDir:
+            raise SourceError("the video file is outside the media folder (NVR_MEDIA_DIR)", retry=False) from None
 
     def open(self) -> None:
-        if not resolve_file_path(self.config.source).is_file():
+        if not Path(self.target()).is_file():
             raise SourceError("the video file does not exist", retry=False)
         super().open()
         fps = self.capture.get(cv2.CAP_PROP_FPS) or 25.0

@@ -35,10 +35,21 @@ def split_credentials(url: str) -> tuple[str, str, str]:
     return clean, unquote(username), unquote(password)
 
 
+class OutsideMediaDir(ValueError):
+    """A file source that resolves outside NVR_MEDIA_DIR."""
+
+
 def resolve_file_path(source: str) -> Path:
-    """A file source may be absolute or relative to the project directory."""
-    path = Path(source).expanduser()
-    return path if path.is_absolute() else Path(settings.BASE_DIR) / path
+    """A file source: relative to NVR_MEDIA_DIR, or absolute inside it; never outside (no `..`, no escaping link).
+
+    Whoever may edit a camera could otherwise have the capture worker read any file it can.
+    """
+    media = Path(settings.NVR_MEDIA_DIR).resolve()
+    path = Path(source)
+    resolved = (path if path.is_absolute() else media / path).resolve()
+    if not resolved.is_relative_to(media):
+        raise OutsideMediaDir(source)
+    return resolved
 
 
 def parse_resolution(source: str) -> tuple[int, int]:
@@ -63,7 +74,15 @@ def validate_source(kind: str, source: str) -> str:
     if kind == "file":
         if not source:
             raise ValidationError("Enter the path of a video file.")
-        if not resolve_file_path(source).is_file():
+        try:
+            resolved = resolve_file_path(source)
+        except OutsideMediaDir:
+            raise ValidationError(
+                "Video files are read only from the media folder (NVR_MEDIA_DIR, %(media)s): "
+                "give a path inside it, relative to it, without '..'.",
+                params={"media": settings.NVR_MEDIA_DIR},
+            ) from None
+        if not resolved.is_file():
             raise ValidationError("No such file: %(path)s", params={"path": source})
         return source
     if kind == "pi":

@@ -177,6 +177,9 @@ NVR_METRICS_NETWORKS = [
     for net in env.list("NVR_METRICS_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 ]
 
+# Video files (cameras of kind "file") are read only from this folder.
+NVR_MEDIA_DIR = env("NVR_MEDIA_DIR", default=str(BASE_DIR / "var" / "media"))
+
 # Recording and review --------------------------------------------------------------
 RECORDINGS_DIR = env("RECORDINGS_DIR", default=str(BASE_DIR / "var" / "recordings"))
 # The store never fills the disk: the oldest segments go when either limit is crossed (README "Recording").

@@ -41,7 +41,9 @@ def form_errors(**data) -> dict:
         ("rtsp", "rtsp://cam.local:99999/x", "valid URL"),
         ("webcam", "front", "device index"),
         ("webcam", "-1", "device index"),
-        ("file", "/no/such/video.mp4", "No such file"),
+        ("file", "no/such/video.mp4", "No such file"),
+        ("file", "/etc/passwd", "only from the media folder"),
+        ("file", "../../etc/passwd", "only from the media folder"),
         ("file", "", "path of a video file"),
         ("test_pattern", "big", "size such as 640x480"),
         ("test_pattern", "99999x10", "size such as 640x480"),
@@ -67,7 +69,8 @@ def test_duplicate_slug_is_a_field_error():
     assert "slug" in form_errors(slug="cam")
 
 
-def test_good_sources_are_accepted(tmp_path):
+def test_good_sources_are_accepted(tmp_path, settings):
+    settings.NVR_MEDIA_DIR = str(tmp_path)
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"x")
     for kind, source in [
@@ -134,3 +137,13 @@ def test_model_clean_rejects_bad_source_directly():
     with pytest.raises(ValidationError) as info:
         Camera(name="x", slug="x", kind="webcam", source="abc").full_clean()
     assert "source" in info.value.message_dict
+
+
+def test_a_link_out_of_the_media_folder_is_refused(tmp_path, settings):
+    media = tmp_path / "media"
+    media.mkdir()
+    settings.NVR_MEDIA_DIR = str(media)
+    (media / "inside.mp4").write_bytes(b"x")
+    (media / "escape.mp4").symlink_to("/etc/hostname")
+    assert form_errors(kind="file", source="inside.mp4") == {}
+    assert "only from the media folder" in str(form_errors(kind="file", source="escape.mp4"))

@@ -33,7 +33,7 @@ COMMANDS = {  # service -> the command make run (scripts/run.sh) uses too
     "worker": ["python", "manage.py", "capture"],
 }
 # Set by docker-compose.yml itself rather than passed through from .env.
-SET_BY_COMPOSE = {"PORT", "DATABASE_URL", "REDIS_URL", "POSTGRES_PASSWORD", "HOST", "RECORDINGS_DIR"}
+SET_BY_COMPOSE = {"PORT", "DATABASE_URL", "REDIS_URL", "POSTGRES_PASSWORD", "HOST", "RECORDINGS_DIR", "NVR_MEDIA_DIR"}
 
 
 @pytest.fixture(scope="module")
