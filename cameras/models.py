@@ -107,7 +107,7 @@ class Camera(models.Model):
         old = Camera.objects.filter(pk=self.pk).values_list("source", "password").first()
         if old is None or old[1] != self.password:
             return  # new camera, or a new password given with the change
-        if _server(old[0]) != _server(self.source):
+        if server_address(old[0]) != server_address(self.source):
             self.password = ""
 
     def _move_url_credentials(self) -> None:
@@ -119,7 +119,7 @@ class Camera(models.Model):
                 self.password = password
 
 
-def _server(url: str) -> tuple[str, str, int | None]:
+def server_address(url: str) -> tuple[str, str, int | None]:
     """(scheme, host, port) of a camera URL; ports left out count as the scheme's default."""
     try:
         parts = urlsplit(url.strip())
