@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -90,10 +91,14 @@ class Access:
     user: Any | None = None  # a user model instance
     camera_id: int | None = None  # set for a per-camera token
     token_id: int | None = None  # set when granted by a stream token
+    # For a session or HTTP Basic: the user's password hash when access was granted (a password change
+    # ends the access) and the session's key (logging out ends it).
+    password: str = ""
+    session_key: str = ""
 
     def cameras(self) -> QuerySet[Camera]:
-        """The cameras this access may watch, in grid order."""
-        cameras = visible_cameras(self.user) if self.user is not None else Camera.objects.all()
+        """The cameras this access may watch, in grid order (none without a user: never "all cameras")."""
+        cameras = visible_cameras(self.user) if self.user is not None else Camera.objects.none()
         if self.camera_id is not None:
             cameras = cameras.filter(pk=self.camera_id)
         return cameras
@@ -101,7 +106,8 @@ class Access:
     @property
     def key(self) -> tuple:
         """Who this access is, for memoised lookups."""
-        return (self.user.pk if self.user is not None else None, self.camera_id, self.token_id)
+        user = self.user.pk if self.user is not None else None
+        return (user, self.camera_id, self.token_id, self.session_key, self.password)
 
     async def camera(self, slug: str) -> Camera | None:
         """The camera if this access may watch it, else None (unknown and forbidden look alike)."""
@@ -117,15 +123,24 @@ class Access:
             and not await StreamToken.objects.filter(pk=self.token_id, revoked_at__isnull=True).aexists()
         ):
             return False
-        if (
-            self.user is not None
-            and not await get_user_model().objects.filter(pk=self.user.pk, is_active=True).aexists()
-        ):
-            return False
+        if self.user is not None:
+            password = await (
+                get_user_model().objects.filter(pk=self.user.pk, is_active=True).values_list("password", flat=True)
+            ).afirst()
+            if password is None or (self.password and password != self.password):
+                return False  # deactivated, deleted, or the password changed
+        if self.session_key and not await sync_to_async(_session_exists)(self.session_key):
+            return False  # logged out (or the session expired)
         return await self.cameras().filter(slug=slug).aexists()
 
 
+def _session_exists(key: str) -> bool:
+    engine = import_module(settings.SESSION_ENGINE)
+    return bool(engine.SessionStore().exists(key))
+
+
 _basic_cache: dict[bytes, tuple[int | None, float]] = {}
+_basic_hashes: dict[bytes, str] = {}  # the password hash a verified header matched (a change voids it)
 _basic_pending: dict[bytes, asyncio.Future] = {}
 _password_checks: asyncio.Semaphore | None = None
 _check_seconds = 0.2  # how long a password check takes here (moving average; docs/facts.md: ~0.2 s for PBKDF2)
@@ -135,9 +150,9 @@ def _cache_key(header: str) -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), header.encode(), hashlib.sha256).digest()
 
 
-def _check_password(username: str, password: str) -> int | None:
+def _check_password(username: str, password: str) -> tuple[int, str] | None:
     user = authenticate(username=username, password=password)
-    return user.pk if user is not None and user.is_active else None
+    return (user.pk, user.password) if user is not None and user.is_active else None
 
 
 async def _account_exists(username: str) -> bool:
@@ -169,7 +184,10 @@ async def _basic_user_id(header: str) -> int | None:
         if await _account_exists(username):
             async with _password_checks:
                 started = time.monotonic()
-                user_id = await sync_to_async(_check_password, thread_sensitive=False)(username, password)
+                checked = await sync_to_async(_check_password, thread_sensitive=False)(username, password)
+                user_id = checked[0] if checked else None
+                if checked:
+                    _basic_hashes[key] = checked[1]
                 took = time.monotonic() - started
                 if took > REAL_CHECK_SECONDS:
                     _check_seconds += (took - _check_seconds) * 0.2
@@ -180,6 +198,7 @@ async def _basic_user_id(header: str) -> int | None:
             await asyncio.sleep(_check_seconds)
         if len(_basic_cache) > 10_000:
             _basic_cache.clear()
+            _basic_hashes.clear()
         _basic_cache[key] = (user_id, time.monotonic() + (BASIC_OK_SECONDS if user_id else BASIC_FAIL_SECONDS))
         future.set_result(user_id)
         return user_id
@@ -223,15 +242,24 @@ async def request_access(request: HttpRequest) -> Access | None:
         if user_id is None:
             return None
         basic_user = await get_user_model().objects.filter(pk=user_id, is_active=True).afirst()
-        return Access(user=basic_user) if basic_user else None
+        if basic_user is None:
+            return None
+        key = _cache_key(header)
+        if _basic_hashes.get(key) != basic_user.password:  # the password changed since: this header is stale
+            _basic_cache.pop(key, None)
+            _basic_hashes.pop(key, None)
+            return None
+        return Access(user=basic_user, password=basic_user.password)
     session_user = await request.auser()
     if session_user.is_authenticated:
-        return Access(user=session_user)
+        session_key = getattr(request, "session", None) and request.session.session_key
+        return Access(user=session_user, password=session_user.password, session_key=session_key or "")
     return None
 
 
 def forget_cached_credentials() -> None:
     """Drop remembered Basic verifications and access lookups (after a password change, and in tests)."""
     _basic_cache.clear()
+    _basic_hashes.clear()
     for memo in (_tokens, _cameras, _rechecks):
         memo.clear()

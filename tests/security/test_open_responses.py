@@ -64,3 +64,104 @@ def test_stream_fast_path_follows_the_https_redirect(redis_url):
             assert response.headers["location"].startswith("https://"), response.headers["location"]
     finally:
         server.stop()
+
+
+def _stream_until_it_ends(url: str, headers: dict[str, str], act, limit: float = 10.0) -> tuple[bool, float]:  # type: ignore[no-untyped-def]
+    """Read a stream; after 3 parts call `act()`; (ended by the server, seconds from act to the end)."""
+    import httpx as client_lib
+
+    from tests.support.mjpeg import PartParser
+
+    async def run() -> tuple[bool, float]:
+        parser, parts, acted = PartParser(), 0, 0.0
+        async with (
+            client_lib.AsyncClient(timeout=20) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
+            assert response.status_code == 200, response.status_code
+            async for data in response.aiter_raw():
+                parts += len(parser.feed(data))
+                if parts >= 3 and not acted:
+                    await asyncio.to_thread(act)
+                    acted = time.monotonic()
+                if acted and time.monotonic() - acted > limit:
+                    return False, time.monotonic() - acted
+        return True, time.monotonic() - acted
+
+    return asyncio.run(run())
+
+
+def _publishing(redis_url: str, slug: str):  # type: ignore[no-untyped-def]
+    """A thread publishing frames of `slug` every 0.2 s until stopped (no capture process needed)."""
+    import threading
+
+    import cv2
+    import numpy as np
+
+    from framebus import Frame, SyncBus
+
+    stop = threading.Event()
+    jpeg = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))[1].tobytes()
+
+    def run() -> None:
+        bus, seq = SyncBus(redis_url), 0
+        while not stop.wait(0.2):
+            seq += 1
+            bus.publish_frame(slug, Frame(seq, time.time(), 64, 48, jpeg))
+        bus.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return stop
+
+
+def test_logging_out_ends_the_sessions_streams(redis_url):
+    camera = make_camera("front")
+    operator = make_user("op-out", password="pw-op-out-1")
+    camera.allowed_users.add(operator)
+    stop = _publishing(redis_url, "front")
+    server = web_server(redis_url, NVR_STREAM_ACCESS_RECHECK="1").start()
+    try:
+        import re
+
+        with httpx.Client(base_url=server.url, timeout=10) as browser:
+            form = browser.get("/accounts/login/")
+            csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+            browser.post("/accounts/login/", data={"username": "op-out", "password": "pw-op-out-1",
+                                                   "csrfmiddlewaretoken": csrf, "next": "/"})  # fmt: skip
+            cookies = f"sessionid={browser.cookies['sessionid']}; csrftoken={browser.cookies['csrftoken']}"
+
+            def log_out() -> None:
+                response = browser.post("/accounts/logout/", headers={"X-CSRFToken": browser.cookies["csrftoken"]})
+                assert response.status_code == 302
+
+            ended, after = _stream_until_it_ends(
+                f"{server.url}/cameras/front/stream.mjpg", {"Cookie": cookies}, log_out
+            )
+    finally:
+        stop.set()
+        server.stop()
+    assert ended and after < 4.0, after
+
+
+def test_a_password_change_ends_basic_streams_and_voids_the_old_header(redis_url):
+    import base64
+
+    camera = make_camera("front")
+    operator = make_user("op-basic", password="pw-op-basic-1")
+    camera.allowed_users.add(operator)
+    stop = _publishing(redis_url, "front")
+    server = web_server(redis_url, NVR_STREAM_ACCESS_RECHECK="1").start()
+    header = {"Authorization": "Basic " + base64.b64encode(b"op-basic:pw-op-basic-1").decode()}
+
+    def change_password() -> None:
+        operator.set_password("pw-op-basic-2")
+        operator.save()
+
+    try:
+        ended, after = _stream_until_it_ends(f"{server.url}/cameras/front/stream.mjpg", header, change_password)
+        again = httpx.get(f"{server.url}/cameras/front/snapshot.jpg", headers=header, timeout=10)
+    finally:
+        stop.set()
+        server.stop()
+    assert ended and after < 4.0, after
+    assert again.status_code == 401  # the old password opens nothing new, although its check was cached
