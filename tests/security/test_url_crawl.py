@@ -62,6 +62,8 @@ def sample_urls(camera: Camera) -> dict[str, str]:
         "token": "set-password",
         "url": "nonexistent/",
         "id": str(camera.pk),
+        "segment_id": "1",
+        "part": "init",
     }
     urls, unreachable = {}, []
     for name, route, args in routes():
