@@ -23,6 +23,7 @@ import binascii
 import hashlib
 import hmac
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -44,15 +45,28 @@ REAL_CHECK_SECONDS = 0.01  # a check that took longer computed a hash (a locked 
 ACCESS_MEMO_SECONDS = 1.0  # how long a token lookup, camera lookup or re-check answers for everyone
 
 
-class _Memo:
-    """Recent answers of an async lookup by key; concurrent callers of one key share one lookup."""
+class SingleFlightCache:
+    """Recent answers of an async lookup by key; concurrent callers of one key share one lookup.
 
-    def __init__(self, seconds: float, limit: int = 10_000) -> None:
+    The one cache of this module: token lookups, camera lookups, re-checks and Basic verifications.
+    `seconds` is how long an answer stands, a number or a function of the answer (a verified Basic
+    credential stands longer than a refused one).
+    """
+
+    def __init__(self, seconds: float | Callable[[Any], float], limit: int = 10_000) -> None:
         self.seconds, self.limit = seconds, limit
         self._values: dict = {}
         self._pending: dict = {}
 
-    async def get(self, key, lookup):
+    def peek(self, key: Any) -> Any:
+        """The standing answer for `key`, or None (no lookup)."""
+        hit = self._values.get(key)
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
+    def forget(self, key: Any) -> None:
+        self._values.pop(key, None)
+
+    async def get(self, key: Any, lookup: Callable[[], Awaitable[Any]]) -> Any:
         hit = self._values.get(key)
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
@@ -71,7 +85,8 @@ class _Memo:
             del self._pending[key]
         if len(self._values) >= self.limit:
             self._values.clear()
-        self._values[key] = (value, time.monotonic() + self.seconds)
+        seconds = self.seconds(value) if callable(self.seconds) else self.seconds
+        self._values[key] = (value, time.monotonic() + seconds)
         future.set_result(value)
         return value
 
@@ -79,9 +94,11 @@ class _Memo:
         self._values.clear()
 
 
-_tokens = _Memo(ACCESS_MEMO_SECONDS)
-_cameras = _Memo(ACCESS_MEMO_SECONDS)
-_rechecks = _Memo(ACCESS_MEMO_SECONDS)
+_tokens = SingleFlightCache(ACCESS_MEMO_SECONDS)
+_cameras = SingleFlightCache(ACCESS_MEMO_SECONDS)
+_rechecks = SingleFlightCache(ACCESS_MEMO_SECONDS)
+# Basic verifications: (user id, the password hash it matched) or None, keyed by an HMAC of the header.
+_basic = SingleFlightCache(lambda verified: BASIC_OK_SECONDS if verified else BASIC_FAIL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -139,9 +156,6 @@ def _session_exists(key: str) -> bool:
     return bool(engine.SessionStore().exists(key))
 
 
-_basic_cache: dict[bytes, tuple[int | None, float]] = {}
-_basic_hashes: dict[bytes, str] = {}  # the password hash a verified header matched (a change voids it)
-_basic_pending: dict[bytes, asyncio.Future] = {}
 _password_checks: asyncio.Semaphore | None = None
 _check_seconds = 0.2  # how long a password check takes here (moving average; docs/facts.md: ~0.2 s for PBKDF2)
 
@@ -162,52 +176,32 @@ async def _account_exists(username: str) -> bool:
 
 async def _basic_user_id(header: str) -> int | None:
     """The user id for an `Authorization: Basic ...` header, verified at most once per minute."""
+    verified = await _basic.get(_cache_key(header), lambda: _verify_basic(header))
+    return verified[0] if verified else None
+
+
+async def _verify_basic(header: str) -> tuple[int, str] | None:
+    """One password check (or a made-up username's equal wait): (user id, password hash) or None."""
     global _password_checks, _check_seconds
-    key = _cache_key(header)
-    cached = _basic_cache.get(key)
-    now = time.monotonic()
-    if cached and cached[1] > now:
-        return cached[0]
-    pending = _basic_pending.get(key)
-    if pending is not None:
-        return await asyncio.shield(pending)
     try:
         decoded = base64.b64decode(header.split(" ", 1)[1].strip(), validate=True).decode("utf-8")
         username, password = decoded.split(":", 1)
     except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
         return None
-    future = asyncio.get_running_loop().create_future()
-    _basic_pending[key] = future
-    try:
-        if _password_checks is None:
-            _password_checks = asyncio.Semaphore(MAX_CONCURRENT_PASSWORD_CHECKS)
-        if await _account_exists(username):
-            async with _password_checks:
-                started = time.monotonic()
-                checked = await sync_to_async(_check_password, thread_sensitive=False)(username, password)
-                user_id = checked[0] if checked else None
-                if checked:
-                    _basic_hashes[key] = checked[1]
-                took = time.monotonic() - started
-                if took > REAL_CHECK_SECONDS:
-                    _check_seconds += (took - _check_seconds) * 0.2
-        else:
-            # Made-up usernames (a spray) cost no hash and queue nothing ahead of real users; the
-            # wait keeps the answer about as slow as a real check, so timing does not reveal accounts.
-            user_id = None
-            await asyncio.sleep(_check_seconds)
-        if len(_basic_cache) > 10_000:
-            _basic_cache.clear()
-            _basic_hashes.clear()
-        _basic_cache[key] = (user_id, time.monotonic() + (BASIC_OK_SECONDS if user_id else BASIC_FAIL_SECONDS))
-        future.set_result(user_id)
-        return user_id
-    except BaseException as error:
-        future.set_exception(error)
-        future.exception()  # mark retrieved
-        raise
-    finally:
-        del _basic_pending[key]
+    if _password_checks is None:
+        _password_checks = asyncio.Semaphore(MAX_CONCURRENT_PASSWORD_CHECKS)
+    if not await _account_exists(username):
+        # Made-up usernames (a spray) cost no hash and queue nothing ahead of real users; the
+        # wait keeps the answer about as slow as a real check, so timing does not reveal accounts.
+        await asyncio.sleep(_check_seconds)
+        return None
+    async with _password_checks:
+        started = time.monotonic()
+        checked = await sync_to_async(_check_password, thread_sensitive=False)(username, password)
+        took = time.monotonic() - started
+        if took > REAL_CHECK_SECONDS:
+            _check_seconds += (took - _check_seconds) * 0.2
+    return checked
 
 
 async def _token_access(token: str) -> Access | None:
@@ -245,9 +239,9 @@ async def request_access(request: HttpRequest) -> Access | None:
         if basic_user is None:
             return None
         key = _cache_key(header)
-        if _basic_hashes.get(key) != basic_user.password:  # the password changed since: this header is stale
-            _basic_cache.pop(key, None)
-            _basic_hashes.pop(key, None)
+        verified = _basic.peek(key)
+        if not verified or verified[1] != basic_user.password:  # the password changed since: this header is stale
+            _basic.forget(key)
             return None
         return Access(user=basic_user, password=basic_user.password)
     session_user = await request.auser()
@@ -259,7 +253,5 @@ async def request_access(request: HttpRequest) -> Access | None:
 
 def forget_cached_credentials() -> None:
     """Drop remembered Basic verifications and access lookups (after a password change, and in tests)."""
-    _basic_cache.clear()
-    _basic_hashes.clear()
-    for memo in (_tokens, _cameras, _rechecks):
+    for memo in (_tokens, _cameras, _rechecks, _basic):
         memo.clear()

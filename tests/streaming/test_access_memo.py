@@ -49,7 +49,7 @@ def test_a_revoked_token_opens_nothing_after_the_memo_expires():
 
 
 def test_a_failing_lookup_is_not_remembered():
-    memo = auth._Memo(60)
+    memo = auth.SingleFlightCache(60)
     calls = []
 
     async def broken():
