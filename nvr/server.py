@@ -32,6 +32,10 @@ WRITE_BUFFER_HIGH = int(os.environ.get("NVR_STREAM_WRITE_BUFFER", 16 * 1024))
 MAX_HEAD_BYTES = 64 * 1024  # request line + headers, else 431
 MAX_URL_BYTES = 8 * 1024  # path + query string, else 414
 LINGER_SECONDS = 2.0  # after refusing, input is read and dropped this long so the client sees the answer
+# A connection that has not completed its request head this long after it opened (or after the first
+# byte of its next request) is closed: silence or a trickled head holds a socket and a slot forever
+# otherwise (slowloris). Browsers send a head in one packet; a flowing stream is never timed.
+HEAD_TIMEOUT = float(os.environ.get("NVR_HEAD_TIMEOUT", 10.0))
 _REFUSALS = {414: b"HTTP/1.1 414 URI Too Long\r\n", 431: b"HTTP/1.1 431 Request Header Fields Too Large\r\n"}
 
 
@@ -45,12 +49,35 @@ class HttpProtocol(HttpToolsProtocol):
                 pass
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         self._reading_head, self._head_bytes, self._refused = True, 0, False
+        self._head_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
+        self._start_head_timer()
+
+    def _start_head_timer(self) -> None:
+        if HEAD_TIMEOUT > 0:
+            self._head_timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT, self._head_too_slow)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._reading_head and not self.transport.is_closing():
+            self.logger.info("Connection closed: no complete request head within %.0f s.", HEAD_TIMEOUT)
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # dropped until the lingering close
         if self._reading_head:
+            if self._head_bytes == 0 and self._head_timer is None:
+                self._start_head_timer()  # the first byte of a keep-alive connection's next request
             self._head_bytes += len(data)
         super().data_received(data)
         # Checked after parsing: a chunk that completes the head and carries a body is fine.
@@ -59,6 +86,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        self._stop_head_timer()
         if self._refused:
             return
         if len(self.url) > MAX_URL_BYTES:

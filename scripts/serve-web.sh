@@ -7,4 +7,5 @@ PY=${PY:-.venv/bin/python}
 [ -x "$PY" ] || PY=python
 exec "$PY" -m uvicorn nvr.asgi:application --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" \
   --workers "${WEB_CONCURRENCY:-1}" --loop uvloop --http nvr.server:HttpProtocol --proxy-headers \
-  --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" --timeout-graceful-shutdown 3 --no-access-log
+  --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" --timeout-graceful-shutdown 3 --no-access-log \
+  --limit-concurrency "${NVR_MAX_CONNECTIONS:-4096}"
