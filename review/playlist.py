@@ -26,6 +26,7 @@ class Entry:
     id: int
     start: dt.datetime
     duration: float
+    pdt: str = ""  # the EXT-X-PROGRAM-DATE-TIME value, when the reader already has it as text
 
     @property
     def end(self) -> dt.datetime:
@@ -58,7 +59,7 @@ def build_playlist(entries: Iterable[Entry], *, query: str = "") -> str:
             parts.append("#EXT-X-DISCONTINUITY\n")
         parts.append(
             f'#EXT-X-MAP:URI="recordings/{entry.id}/init.mp4{suffix}"\n'
-            f"#EXT-X-PROGRAM-DATE-TIME:{_program_date_time(start)}\n"
+            f"#EXT-X-PROGRAM-DATE-TIME:{entry.pdt or _program_date_time(start)}\n"
             f"#EXTINF:{entry.duration:.3f},\n"
             f"recordings/{entry.id}/media.mp4{suffix}\n"
         )

