@@ -142,7 +142,66 @@ def review_suite(stack, log) -> dict:  # type: ignore[no-untyped-def]
         out.update(_browser(base, stack, tiles, recent, log))
     finally:
         web.stop()
+    out.update(_playback_beside_live(stack, store, static, hour_start, log))
     return out
+
+
+def _playback_beside_live(stack, store: Path, static: Path, hour_start: dt.datetime, log) -> dict:  # type: ignore[no-untyped-def]
+    """500 live viewers of one camera while 50 clients play recordings (playlist, then segments in a loop)."""
+    import threading
+
+    from bench.loadgen import LoadRun
+    from bench.stack import CameraSpec
+    from bench.suites import prime
+
+    stack.set_cameras([CameraSpec("live", source="640x480")])
+    stack.start_capture(name="capture-review-live")
+    stack.wait_online(timeout=60)
+    web = stack.web("nvr", RECORDINGS_DIR=str(store), STATIC_ROOT=str(static))
+    base = f"http://127.0.0.1:{web.port}"
+    stopping = threading.Event()
+    fetched = [0]
+
+    def playback(index: int) -> None:
+        start = hour_start + dt.timedelta(seconds=37 * index)
+        url = f"{base}/cameras/hour/recordings.m3u8?start={_iso(start)}&end={_iso(start + dt.timedelta(minutes=5))}&token={stack.token}"
+        with httpx.Client(timeout=30) as client:
+            segments = [line for line in client.get(url).text.splitlines() if line and not line.startswith("#")]
+            while not stopping.is_set():
+                for segment in segments:
+                    if stopping.is_set():
+                        return
+                    response = client.get(f"{base}/cameras/hour/{segment}")
+                    fetched[0] += len(response.content)
+                    time.sleep(1.0)  # about real time: one 10 s segment of 720p per second is 10x speed
+
+    try:
+        prime(web.port, stack.stream_path("live"))
+        clients = [threading.Thread(target=playback, args=(i,), daemon=True) for i in range(50)]
+        for thread in clients:
+            thread.start()
+        run = LoadRun("127.0.0.1", web.port, [stack.stream_path("live")] * 500, ramp=1.0, warmup=3.0, duration=10.0)
+        try:
+            time.sleep(max(0.0, run.window_end - time.time()))
+            result = run.collect()
+        finally:
+            run.terminate()
+            stopping.set()
+        summary = result.summary()
+    finally:
+        stopping.set()
+        web.stop()
+        stack.stop_capture()
+        stack.set_cameras([])
+    figures = {
+        "playback_clients": 50,
+        "live_viewers": 500,
+        "live_fps_median_with_playback": summary["fps_median"],
+        "live_fps_p10_with_playback": summary["fps_p10"],
+        "playback_mb_per_s": round(fetched[0] / 1e6 / 10, 1),
+    }
+    log(f"  500 live viewers beside 50 playback clients: median {summary['fps_median']} fps, p10 {summary['fps_p10']}")
+    return figures
 
 
 CLICK_JS = """
@@ -242,6 +301,9 @@ def markdown(review: dict) -> list[str]:
          "≤ 3 s", review.get("export_1h_s", 1e9) <= TARGETS["export_1h_s"]),
         ("Timeline click to first painted frame (Chromium, loopback)", f"p50 {review.get('click_to_frame_p50_ms')} ms",
          "p50 ≤ 300 ms", review.get("click_to_frame_p50_ms", 1e9) <= TARGETS["click_to_frame_p50_ms"]),
+        ("500 live viewers beside 50 playback clients: live fps median / p10",
+         f"{review.get('live_fps_median_with_playback')} / {review.get('live_fps_p10_with_playback')}", "median ≥ 14",
+         review.get("live_fps_median_with_playback", 0) >= 14),
         ("Chromium CPU, 4 tiles in step", f"{review.get('chromium_cpu_4_tiles_pct')} %", "reported", None),
         ("Chromium CPU, 16 tiles in step", f"{review.get('chromium_cpu_16_tiles_pct')} %", "reported", None),
     ]  # fmt: skip
