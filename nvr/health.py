@@ -20,6 +20,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from cameras.models import Camera
 from streaming.hub import get_hub
 
 CHECK_TIMEOUT = 2.0  # seconds a dependency may take before it counts as down
@@ -44,26 +45,40 @@ async def _check(probe: Callable[[], Awaitable[object]]) -> dict:
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
-def _recordings() -> dict:
-    """The store as this process sees it. Not a reason for 503: the web service may mount it read-only,
-    and live view works without it; an unwritable store makes the status "degraded"."""
+def _store() -> dict:
+    """The store as this process sees it: there, and readable (the web service mounts it read-only)."""
     store = Path(settings.RECORDINGS_DIR)
-    if not store.is_dir():
-        return {"ok": False, "error": "the recordings store does not exist"}
-    writable = os.access(store, os.W_OK | os.X_OK)
-    free = shutil.disk_usage(store).free
-    return {"ok": writable, "writable": writable, "free_bytes": free, **({} if writable else {"error": "not writable"})}
+    if not store.is_dir() or not os.access(store, os.R_OK | os.X_OK):
+        return {"ok": False, "error": "the recordings store is missing or unreadable here"}
+    return {"ok": True, "free_bytes": shutil.disk_usage(store).free}
+
+
+async def _recordings() -> dict:
+    """The store here, and what the capture workers report of writing to it (an unwritable store shows
+    there as a camera's recording error). Not a reason for 503: live view works without it."""
+    result = await asyncio.to_thread(_store)
+    try:
+        slugs = [slug async for slug in Camera.objects.exclude(record="off").values_list("slug", flat=True)]
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            statuses = await get_hub().bus.statuses(slugs)
+    except Exception:  # noqa: BLE001 - the database or Redis checks say what is wrong
+        return result
+    errors = sorted({str(s["recording_error"]) for s in statuses.values() if s.get("recording_error")})
+    if errors:
+        result.update(ok=False, error="; ".join(errors))
+    return result
 
 
 @require_GET
 async def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the database and Redis answer, else 503, with one entry per check.
 
-    The recordings store is reported too: an unwritable or missing store gives `"status": "degraded"`
-    (still 200: live view and review of what is stored still work).
+    The recordings store is reported too: missing here, or a recording error reported by the capture
+    workers (a full, read-only or unwritable store), gives `"status": "degraded"` (still 200: live view
+    and review of what is stored still work).
     """
     database, redis = await asyncio.gather(_check(sync_to_async(_select_one)), _check(get_hub().bus.ping))
-    recordings = await asyncio.to_thread(_recordings)
+    recordings = await _recordings()
     healthy = database["ok"] and redis["ok"]
     status = ("ok" if recordings["ok"] else "degraded") if healthy else "unavailable"
     body = {"status": status, "checks": {"database": database, "redis": redis, "recordings": recordings}}

@@ -34,7 +34,7 @@ def test_healthy_stack_answers_200_with_each_check(live_web, redis_url):
     assert body["status"] == "ok"
     assert set(body["checks"]) == {"database", "redis", "recordings"}
     assert all(body["checks"][name]["ok"] and body["checks"][name]["ms"] >= 0 for name in ("database", "redis"))
-    assert body["checks"]["recordings"]["writable"] is True
+    assert body["checks"]["recordings"]["ok"] is True
     assert redis_url.split("//")[1].split("/")[0] not in response.text  # no addresses, no secrets
 
 
@@ -65,3 +65,26 @@ def test_503_when_the_database_does_not_answer(redis_url):
     assert checks["database"] == {"ok": False, "error": "OperationalError"}
     assert checks["redis"]["ok"] is True
     assert "db-secret-pw" not in response.text
+
+
+def test_a_store_the_workers_cannot_write_makes_health_degraded_not_down(live_web, redis_url):
+    from framebus import SyncBus
+    from framebus.status import CameraStatus, State
+    from tests.factories import make_camera
+
+    make_camera("front", record="continuous")
+    bus = SyncBus(redis_url)
+    try:
+        status = CameraStatus(State.ONLINE, recording="error", recording_error="the recordings disk is full")
+        bus.write_status("front", status.to_fields())
+        response = get_health(live_web.url)
+    finally:
+        bus.close()
+    assert response.status_code == 200  # live view still works
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["recordings"] == {
+        **body["checks"]["recordings"],
+        "ok": False,
+        "error": "the recordings disk is full",
+    }
