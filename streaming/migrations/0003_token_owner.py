@@ -19,22 +19,30 @@ def give_every_token_an_owner(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cameras', '0002_recording_fields'),
-        ('streaming', '0002_dashboardpreference'),
+        ("cameras", "0002_recording_fields"),
+        ("streaming", "0002_dashboardpreference"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RunPython(give_every_token_an_owner, migrations.RunPython.noop),
         migrations.AlterField(
-            model_name='streamtoken',
-            name='user',
-            field=models.ForeignKey(blank=True, help_text='The owner: the token grants at most what this user may see, and dies with them.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='stream_tokens', to=settings.AUTH_USER_MODEL),
+            model_name="streamtoken",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The owner: the token grants at most what this user may see, and dies with them.",
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="stream_tokens",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='streamtoken',
-            constraint=models.CheckConstraint(condition=models.Q(('user__isnull', False)), name='stream_token_has_owner'),
+            model_name="streamtoken",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("user__isnull", False)), name="stream_token_has_owner"
+            ),
         ),
     ]
