@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from bench.procs import ROOT, cpu_seconds
+from tests.support.processes import descendants
 
 SEGMENT_SECONDS = 10
 TARGETS = {"playlist_24h_ms": 50.0, "export_1h_s": 3.0, "click_to_frame_p50_ms": 300.0}
@@ -278,17 +279,8 @@ def _browser(base: str, stack, tiles: list[str], recent: dt.datetime, log) -> di
 
 
 def _pids(driver) -> list[int]:  # type: ignore[no-untyped-def]
-    pids, todo = [], [driver.service.process.pid]
-    while todo:
-        pid = todo.pop()
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            try:
-                children = [int(p) for p in (task / "children").read_text().split()]
-            except OSError:
-                continue
-            pids.extend(children)
-            todo.extend(children)
-    return pids
+    """Every process of the browser (chromedriver's descendants)."""
+    return descendants(driver.service.process.pid)
 
 
 def markdown(review: dict) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
-from tests.support.processes import ROOT, web_server
+from tests.support.processes import ROOT, descendants, web_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -95,17 +95,7 @@ def artifact(name: str) -> Path:
 
 def browser_pids(driver) -> list[int]:
     """Every process of the browser: chromedriver's descendants (browser, renderers, GPU, utility)."""
-    pids, todo = [], [driver.service.process.pid]
-    while todo:
-        pid = todo.pop()
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            try:
-                children = [int(p) for p in (task / "children").read_text().split()]
-            except OSError:
-                continue
-            pids.extend(children)
-            todo.extend(children)
-    return pids
+    return descendants(driver.service.process.pid)
 
 
 def cpu_seconds(pids: list[int]) -> float:

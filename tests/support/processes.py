@@ -154,17 +154,18 @@ class ManagedProcess:
 
 
 def descendants(pid: int) -> list[int]:
-    """Every descendant of `pid`, from /proc."""
+    """Every descendant of `pid`, from /proc (children of every thread: Chromium forks from several)."""
     found: list[int] = []
     todo = [pid]
     while todo:
         current = todo.pop()
-        try:
-            kids = [int(p) for p in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
-        except OSError:
-            kids = []
-        found += kids
-        todo += kids
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                kids = [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
     return found
 
 
