@@ -125,11 +125,11 @@ class Recorder:
 
     def disconnected(self) -> None:
         """The camera went away (or the loop stops): close the open segment, so an outage is a gap."""
-        for writer in (self.packets, self.frames):
-            try:
-                writer.close()
-            except Exception as error:  # noqa: BLE001
-                self._failed(error)
+        try:
+            self.packets.close()
+            self.frames.end_run()
+        except Exception as error:  # noqa: BLE001
+            self._failed(error)
 
     def status_fields(self) -> dict[str, str]:
         return {"recording": self.state.value, "recording_error": self.error}

@@ -24,12 +24,16 @@ import av
 
 log = logging.getLogger(__name__)
 
-MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+# frag_discont: keep the packets' own timestamps (a run's media clock goes on across its segments);
+# without it the muxer starts every file at 0, and hls.js, which maps a playlist by the timestamps
+# it parses, laid every segment over the first one (seen in Chromium on the demo cameras). The
+# muxer would also shift each file to 0 itself unless avoid_negative_ts is disabled.
+MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof+frag_discont"
 # A fragment per keyframe, flushed to the file as soon as it is complete (FFmpeg's I/O buffer would
 # otherwise hold the first 32 KB): a crash loses at most the fragment being written, and the reconcile
 # salvages the rest of the segment. Camera packets (stream copy) are fragmented at the camera's own
 # keyframes: every fragment costs a moof box, about 2 % of a 140 kbit/s stream at one per second.
-MUXER_OPTIONS = {"movflags": MOVFLAGS, "flush_packets": "1"}
+MUXER_OPTIONS = {"movflags": MOVFLAGS, "flush_packets": "1", "avoid_negative_ts": "disabled"}
 # Frames encoded here have a keyframe every 2 s: a fragment at least every second bounds the loss.
 ENCODER_MUXER_OPTIONS = {**MUXER_OPTIONS, "frag_duration": "1000000"}
 MAX_DRIFT = 2.0  # seconds the media clock of a connection may drift from the host clock before re-anchoring
@@ -202,8 +206,10 @@ class FrameEncoder:
 
     Each segment gets its own encoder, so every file starts with a keyframe and stands alone;
     x264 with the ultrafast preset and zerolatency tuning (no lookahead: a frame goes out at once).
-    Frame times are the capture times (a 90 kHz clock from the segment's start), so a camera that
-    delivers fewer frames than its cap still records real time.
+    Frame times are the capture times on a 90 kHz clock that runs from the first segment of the
+    connection (the run) and goes on across its segments, so a camera that delivers fewer frames than
+    its cap still records real time, and players see one continuous timeline: hls.js maps a playlist
+    by the segments' own timestamps, and files that each started at 0 collapsed onto each other.
     """
 
     CLOCK = 90_000
@@ -223,6 +229,7 @@ class FrameEncoder:
         self.size: tuple[int, int] | None = None
         self.last_pts = -1
         self.next_start: dt.datetime | None = None  # the previous segment's end: the next never starts before it
+        self.epoch: dt.datetime | None = None  # time 0 of this run's media clock (reset by end_run)
 
     def write(self, image, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
         """Encode one BGR frame (numpy array) captured at `now`."""
@@ -238,7 +245,8 @@ class FrameEncoder:
         assert current.stream is not None
         even = image[: height - height % 2, : width - width % 2]
         frame = av.VideoFrame.from_ndarray(even, format="bgr24")
-        pts = max(int((now - current.start).total_seconds() * self.CLOCK), self.last_pts + 1)
+        epoch = self.epoch or current.start
+        pts = max(int((now - epoch).total_seconds() * self.CLOCK), self.last_pts + 1)
         frame.pts, self.last_pts = pts, pts
         try:
             for packet in current.stream.encode(frame):
@@ -260,8 +268,15 @@ class FrameEncoder:
         stream.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "26", "g": str(self.fps * 2)}
         stream.thread_count = 1
         segment.stream = stream
-        self.current, self.size, self.last_pts = segment, (width, height), -1
+        if self.epoch is None:
+            self.epoch = start
+        self.current, self.size = segment, (width, height)
         return segment
+
+    def end_run(self) -> None:
+        """The source went away: close the segment; the next run starts a new media clock (a gap)."""
+        self.close()
+        self.epoch, self.next_start, self.last_pts = None, None, -1
 
     def close(self) -> None:
         current, self.current = self.current, None

@@ -129,9 +129,18 @@
       }
     }
 
+    liveFragments() {
+      // hls.js corrects each fragment's start from the timestamps it parses: read them fresh.
+      const details = this.hls && this.hls.levels[0] && this.hls.levels[0].details;
+      if (!details) return this.fragments;
+      return details.fragments
+        .filter((f) => f.programDateTime)
+        .map((f) => ({ pdt: f.programDateTime, start: f.start, end: f.start + f.duration }));
+    }
+
     mediaTime(wall) {
       if (this.nativeStart !== undefined) return (wall - this.nativeStart) / 1000;
-      for (const f of this.fragments) {
+      for (const f of this.liveFragments()) {
         const end = f.pdt + (f.end - f.start) * 1000;
         if (wall >= f.pdt && wall < end) return f.start + (wall - f.pdt) / 1000;
       }
@@ -163,7 +172,7 @@
     wallTime() {
       // The wall-clock time of the picture shown (tests read it from data-wall).
       const t = this.video.currentTime;
-      for (const f of this.fragments) {
+      for (const f of this.liveFragments()) {
         if (t >= f.start && t < f.end) return f.pdt + (t - f.start) * 1000;
       }
       if (this.nativeStart !== undefined) return this.nativeStart + t * 1000;

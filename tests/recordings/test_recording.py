@@ -90,9 +90,17 @@ def test_rtsp_is_recorded_as_the_camera_sent_it(rtsp_available, redis_url, store
         facts = ("codec_name", "profile", "width", "height", "pix_fmt")
         assert [video[k] for k in facts] == [source[k] for k in facts], (row.path, video)
         assert row.codec.startswith("avc1.") and (row.width, row.height) == (640, 480)
-        assert abs(float(info["format"]["duration"]) - row.duration) < 0.2
+        # Segments keep the run's media clock (ffprobe's duration is then the end time).
+        length = float(info["format"]["duration"]) - float(info["format"].get("start_time", 0))
+        assert abs(length - row.duration) < 0.2, (length, row.duration)
     for a, b in pairwise(rows):
         assert b.start >= a.end - dt.timedelta(milliseconds=1), (a.start, a.end, b.start)  # never overlap
+    # One media clock across the segments of a connection: each file starts where the previous one
+    # ended (players such as hls.js map a playlist by these timestamps; files that each began at 0
+    # were laid over one another).
+    starts = [float(ffprobe(str(store / r.path))["format"]["start_time"]) for r in rows]
+    for (a, start_a), (_, start_b) in pairwise(zip(rows, starts, strict=True)):
+        assert abs(start_b - (start_a + a.duration)) < 0.2, (start_a, a.duration, start_b)
     recorded = sum(r.duration for r in rows)
     wall = (rows[-1].end - rows[0].start).total_seconds()
     assert abs(recorded - wall) <= 0.02 * wall, (recorded, wall)
@@ -241,3 +249,24 @@ def test_an_unwritable_store_is_reported_and_live_goes_on(redis_url):
         assert "RECORDINGS_DIR (/proc/nvr-recordings) cannot be written" in log
     finally:
         capture.stop()
+
+
+def test_encoded_segments_go_on_one_media_clock_and_a_new_run_starts_a_new_one(tmp_path):
+    """Frames encoded here: consecutive segments continue each other's timestamps; after end_run
+    (the camera went away) the next segment starts a clock of its own."""
+    import numpy as np
+
+    from recordings.writer import FrameEncoder
+
+    closed = []
+    encoder = FrameEncoder(tmp_path, "cam", fps=10, segment_seconds=1.0, on_closed=closed.append)
+    start = dt.datetime.now(dt.UTC)
+    image = np.zeros((120, 160, 3), np.uint8)
+    for i in range(30):
+        encoder.write(image, start + dt.timedelta(seconds=i / 10))
+    encoder.end_run()
+    for i in range(10):
+        encoder.write(image, start + dt.timedelta(seconds=60 + i / 10))
+    encoder.close()
+    starts = [float(ffprobe(str(c.path))["format"]["start_time"]) for c in closed]
+    assert [round(s, 1) for s in starts] == [0.0, 1.0, 2.0, 0.0], starts

@@ -30,7 +30,8 @@ def make_segment(path: Path, seconds: int = SEGMENT_SECONDS, offset: int = 0) ->
             "-ss", str(offset), "-t", str(seconds),
             "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-pix_fmt", "yuv420p",
             "-g", str(FPS), "-keyint_min", str(FPS), "-sc_threshold", "0",
-            "-movflags", "frag_keyframe+empty_moov+default_base_moof",
+            "-output_ts_offset", str(offset),  # the recorder's segments go on one media clock
+            "-movflags", "frag_keyframe+empty_moov+default_base_moof+frag_discont", "-avoid_negative_ts", "disabled",
             "-f", "mp4", str(path),
         ],
         check=True,
