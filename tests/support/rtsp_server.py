@@ -36,6 +36,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument(
+        "--pattern",
+        default="ball",
+        help="videotestsrc pattern: ball (~110 kbit/s at 720p) or snow (noise: x264's 2 Mbit/s cap, a camera's rate)",
+    )
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument(
@@ -50,9 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def launch_line(width: int, height: int, fps: int) -> str:
+def launch_line(width: int, height: int, fps: int, pattern: str = "ball") -> str:
     return (
-        "( videotestsrc is-live=true pattern=ball "
+        f"( videotestsrc is-live=true pattern={pattern} "
         f"! video/x-raw,width={width},height={height},framerate={fps}/1 "
         # bframes=0 and a short GOP: low latency and fast (re)connection for clients.
         f"! x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max={max(fps, 1)} "
@@ -77,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     mounts = server.get_mount_points()
     for path in args.mount:
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(launch_line(args.width, args.height, args.fps))
+        factory.set_launch(launch_line(args.width, args.height, args.fps, args.pattern))
         factory.set_shared(True)
         if args.user is not None:
             # Without these permissions an authenticated client still gets 401.

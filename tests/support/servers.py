@@ -175,8 +175,10 @@ class RtspServer(_ChildServer):
         fps: int = 15,
         user: str | None = None,
         password: str | None = None,
+        pattern: str = "ball",
     ) -> None:
         self.port = port
+        self.pattern = pattern
         self.mounts = ["/" + m.lstrip("/") for m in mounts]
         self.width, self.height, self.fps = width, height, fps
         self.user, self.password = user, password
@@ -197,6 +199,8 @@ class RtspServer(_ChildServer):
             "--fps",
             str(self.fps),
             "--exit-on-stdin-eof",
+            "--pattern",
+            self.pattern,
         ]
         for mount in self.mounts:
             args += ["--mount", mount]
