@@ -37,7 +37,8 @@ def _digest_header(challenge: str, method: str, uri: str, username: str, passwor
     return f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", response="{response}"'
 
 
-def _rtsp_request(host: str, port: int, uri: str, cseq: int, auth: str | None) -> tuple[int, str]:
+def _rtsp_request(host: str, port: int, uri: str, cseq: int, auth: str | None) -> tuple[int, list[str]]:
+    """One DESCRIBE; its status code and every WWW-Authenticate challenge of the answer."""
     lines = [f"DESCRIBE {uri} RTSP/1.0", f"CSeq: {cseq}", "Accept: application/sdp"]
     if auth:
         lines.append(f"Authorization: {auth}")
@@ -53,24 +54,33 @@ def _rtsp_request(host: str, port: int, uri: str, cseq: int, auth: str | None) -
     match = re.match(r"RTSP/\d\.\d (\d{3})", head[0] if head else "")
     if not match:
         raise ConnectionError("not an RTSP server")
-    challenge = next(
-        (line.split(":", 1)[1].strip() for line in head if line.lower().startswith("www-authenticate:")), ""
-    )
-    return int(match.group(1)), challenge
+    challenges = [line.split(":", 1)[1].strip() for line in head if line.lower().startswith("www-authenticate:")]
+    return int(match.group(1)), challenges
+
+
+def _answer(challenges: list[str], uri: str, username: str, password: str) -> str | None:
+    """The Authorization for the server's challenge: Digest when offered, Basic only when it is all
+    the server asks for (a password never travels in the clear to a server that did not ask for it)."""
+    digest = next((c for c in challenges if c.lower().startswith("digest")), None)
+    if digest is not None:
+        return _digest_header(digest, "DESCRIBE", uri, username, password)
+    if any(c.lower().startswith("basic") for c in challenges):
+        return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+    return None
 
 
 def probe_rtsp(url: str, username: str, password: str) -> str | None:
-    """One DESCRIBE (Basic, then Digest if asked) to classify a failed RTSP open."""
+    """One DESCRIBE without credentials, then one answering the server's challenge (as FFmpeg does)."""
     parts = urlsplit(url)
     if parts.scheme != "rtsp" or not parts.hostname:
         return None
     host, port = parts.hostname, parts.port or 554
     uri = urlunsplit((parts.scheme, f"{host}:{port}", parts.path or "/", parts.query, ""))
-    basic = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode() if username else None
     try:
-        code, challenge = _rtsp_request(host, port, uri, 1, basic)
-        if code == 401 and username and challenge.lower().startswith("digest"):
-            code, _ = _rtsp_request(host, port, uri, 2, _digest_header(challenge, "DESCRIBE", uri, username, password))
+        code, challenges = _rtsp_request(host, port, uri, 1, None)
+        answer = _answer(challenges, uri, username, password) if code == 401 and username else None
+        if answer is not None:
+            code, _ = _rtsp_request(host, port, uri, 2, answer)
     except ConnectionError as error:
         if str(error) == "not an RTSP server":
             return "the server does not speak RTSP"
@@ -87,7 +97,11 @@ def probe_rtsp(url: str, username: str, password: str) -> str | None:
 
 
 def probe_http(url: str, username: str, password: str) -> str | None:
-    """One GET (headers only) with Basic/Digest credentials to classify a failed HTTP open."""
+    """One GET (headers only) to classify a failed HTTP open.
+
+    urllib's handlers send credentials only in answer to a 401 challenge, Digest before Basic
+    (HTTPDigestAuthHandler.handler_order is lower), as FFmpeg does when capturing.
+    """
     passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
     if username:
         passwords.add_password(None, url, username, password)
