@@ -1,4 +1,4 @@
-"""Login forms and view that say when an account is locked (see nvr.throttle).
+"""Login forms and view that say when an account is locked or an address over its cap (nvr.throttle).
 
 The backend already refuses a locked account (with Django's generic "didn't match"
 message); these forms check first, so the person is told to wait and for how long (a form
@@ -24,6 +24,7 @@ from django.http import HttpRequest
 from nvr import throttle
 
 LOCKED_MESSAGE = "Too many failed logins for this account. Try again in %(seconds)d seconds."
+RATE_MESSAGE = "Too many logins from your address. Try again in %(seconds)d seconds."
 
 
 class ThrottledLoginMixin(forms.Form):
@@ -34,9 +35,16 @@ class ThrottledLoginMixin(forms.Form):
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username")
         if username is not None and self.cleaned_data.get("password") is not None:
-            seconds = throttle.locked_for(str(username), throttle.client_address(self.request))
+            address = throttle.client_address(self.request)
+            seconds = throttle.login_rate_wait(address)
             if seconds:
                 self.locked_seconds = math.ceil(seconds)
+                self.locked_message = RATE_MESSAGE
+                raise ValidationError(RATE_MESSAGE, code="rate", params={"seconds": self.locked_seconds})
+            seconds = throttle.locked_for(str(username), address)
+            if seconds:
+                self.locked_seconds = math.ceil(seconds)
+                self.locked_message = LOCKED_MESSAGE
                 raise ValidationError(LOCKED_MESSAGE, code="locked", params={"seconds": self.locked_seconds})
         return super().clean() or {}
 
@@ -57,7 +65,7 @@ class LoginView(auth_views.LoginView):
     def form_invalid(self, form):
         seconds = getattr(form, "locked_seconds", None)
         if seconds:  # shown with the page's messages, which every template renders
-            messages.error(self.request, LOCKED_MESSAGE % {"seconds": seconds}, fail_silently=True)
+            messages.error(self.request, form.locked_message % {"seconds": seconds}, fail_silently=True)
         response = super().form_invalid(form)
         if seconds:
             response.status_code = 429

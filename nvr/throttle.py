@@ -12,14 +12,21 @@ There is no bucket per address alone: behind a reverse proxy or a NAT every user
 address, and one guesser would lock all of them out.
 
 The check sits in the authentication backend (`ThrottledModelBackend`), so every way in is
-covered by one rule: the login page, the admin login, and HTTP Basic on streams (which
-authenticates without a request: its failures share the bucket of address ""). A refused
-attempt costs no password hash, so a burst of guesses cannot queue hashes ahead of other
-users. The login forms (nvr.login) check first and say how long to wait.
+covered by one rule: the login page, the admin login, and HTTP Basic on streams (counted by
+the client's address like the others). A refused attempt costs no password hash, so a burst
+of guesses cannot queue hashes ahead of other users. The login forms (nvr.login) check first
+and say how long to wait.
 
-Counters live in Django's cache: give several web processes a shared cache (Redis) so they
-share the counts. If the cache fails, logins are let through (and logged): an unreachable
-cache must not lock every operator out.
+A lock must not cut off the clients that already hold the password: a Basic credential that
+was verified once (remembered by an HMAC of its header, never the password) is still checked
+during a lock, so VLC, ffmpeg and Home Assistant keep their streams while a stranger guesses.
+
+The login forms also cap POSTs per address (ADDRESS_MAX_LOGINS a minute, generous: a whole
+office behind one NAT logs in at once), since every POST costs a full password hash.
+
+Counters live in Django's cache, which settings point at Redis: every web process shares the
+counts and a restart keeps them. If the cache fails, logins are let through (and logged): an
+unreachable cache must not lock every operator out.
 """
 
 from __future__ import annotations
@@ -41,11 +48,14 @@ log = logging.getLogger(__name__)
 MAX_FAILURES = 5
 ACCOUNT_MAX_FAILURES = 20
 LOCK_SECONDS = 60.0
+ADDRESS_MAX_LOGINS = 30  # login form POSTs per address per ADDRESS_WINDOW_SECONDS
+ADDRESS_WINDOW_SECONDS = 60.0
+VERIFIED_SECONDS = 30 * 86400.0  # how long a verified Basic credential passes a lock
 _PREFIX = "nvr:login"
 
 
 def client_address(request: HttpRequest | None) -> str:
-    """The address a request came from ("" without a request, e.g. HTTP Basic on streams)."""
+    """The address a request came from ("" without a request)."""
     if request is None:
         return ""
     return str(getattr(request, "META", {}).get("REMOTE_ADDR", ""))
@@ -91,11 +101,7 @@ def record_failure(username: str, address: str) -> None:
     for what, bucket, limit in _buckets(username, address):
         key = f"{_PREFIX}:fail:{bucket}"
         try:
-            cache.add(key, 0, timeout=lock_seconds)  # the window starts at the first failure
-            failures = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=lock_seconds)
-            failures = 1
+            failures = _count(key, lock_seconds)  # the window starts at the first failure
         except Exception:  # a cache outage must not break logins
             log.warning("login throttle: cache unavailable; failure not counted", exc_info=True)
             return
@@ -108,6 +114,44 @@ def record_failure(username: str, address: str) -> None:
             )
 
 
+def _count(key: str, window: float) -> int:
+    """Add one to a counter whose window starts at its first count."""
+    try:
+        cache.add(key, 0, timeout=window)
+        return int(cache.incr(key))
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        return 1
+
+
+def login_rate_wait(address: str) -> float:
+    """Count a login form POST from `address`; seconds it must wait when over the cap (0: go on)."""
+    limit = int(getattr(settings, "NVR_LOGIN_ADDRESS_MAX", ADDRESS_MAX_LOGINS))
+    try:
+        if _count(f"{_PREFIX}:rate:{_bucket('address', address)}", ADDRESS_WINDOW_SECONDS) <= limit:
+            return 0.0
+    except Exception:  # fail open, as above
+        log.warning("login throttle: cache unavailable; not limiting", exc_info=True)
+        return 0.0
+    return ADDRESS_WINDOW_SECONDS
+
+
+def remember_verified(credential: str) -> None:
+    """Note that a credential (an HMAC of a Basic header, never the password) was verified."""
+    try:
+        cache.set(f"{_PREFIX}:verified:{credential}", 1, timeout=VERIFIED_SECONDS)
+    except Exception:
+        log.warning("login throttle: cache unavailable", exc_info=True)
+
+
+def was_verified(credential: str) -> bool:
+    try:
+        return bool(cache.get(f"{_PREFIX}:verified:{credential}"))
+    except Exception:
+        log.warning("login throttle: cache unavailable", exc_info=True)
+        return False
+
+
 def record_success(username: str, address: str) -> None:
     """A good login clears its own address's count (not the account-wide one)."""
     try:
@@ -117,20 +161,25 @@ def record_success(username: str, address: str) -> None:
 
 
 class ThrottledModelBackend(ModelBackend):
-    """Django's ModelBackend, refusing locked accounts before any password hash is computed."""
+    """Django's ModelBackend, refusing locked accounts before any password hash is computed.
 
-    def authenticate(self, request, username=None, password=None, **kwargs):
+    `credential` (HTTP Basic: an HMAC of the header) lets a credential verified before through a lock.
+    """
+
+    def authenticate(self, request, username=None, password=None, credential=None, **kwargs):
         if username is None:
             username = kwargs.get(get_user_model().USERNAME_FIELD)
         if username is None or password is None:
             return None
         username = str(username)
         address = client_address(request)
-        if locked_for(username, address):
+        if locked_for(username, address) and not (credential and was_verified(credential)):
             raise PermissionDenied("too many failed logins")  # authenticate() stops at this backend
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
             record_failure(username, address)
         else:
             record_success(username, address)
+            if credential:
+                remember_verified(credential)
         return user

@@ -4,9 +4,12 @@ Stream clients reconnect often and in crowds, and Django's password hasher costs
 about 0.2 s of CPU per check (docs/facts.md), so a Basic credential is verified once and the
 result remembered briefly, keyed by an HMAC of the header (never the password), and
 concurrent checks of the same header share one verification. A username with no
-account is refused without a hash (after a CPU-free wait as long as a real check), and
-nvr.throttle refuses an account after repeated failures, so a burst of wrong credentials
-cannot queue hashes ahead of other users. Tokens cost one indexed lookup of a SHA-256.
+account is refused without a hash, and nvr.throttle refuses an account after repeated
+failures from one address, so a burst of wrong credentials cannot queue hashes ahead of other
+users; every refusal takes as long as a real check, so timing tells no one which accounts
+exist or are locked. A credential verified before passes a lock (nvr.throttle), so a stranger
+guessing cannot cut off the stream clients that hold the password.
+Tokens cost one indexed lookup of a SHA-256.
 
 Crowds of stream clients share a credential (a wall of displays, a reconnect storm after
 a restart, every viewer's re-check every 15 s): token lookups, camera lookups and re-checks
@@ -36,6 +39,7 @@ from django.http import HttpRequest
 
 from cameras.models import Camera
 from cameras.selectors import visible_cameras
+from nvr import throttle
 from streaming.models import StreamToken, hash_token
 
 BASIC_OK_SECONDS = 60.0
@@ -164,8 +168,11 @@ def _cache_key(header: str) -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), header.encode(), hashlib.sha256).digest()
 
 
-def _check_password(username: str, password: str) -> tuple[int, str] | None:
-    user = authenticate(username=username, password=password)
+def _check_password(username: str, password: str, address: str = "", credential: str = "") -> tuple[int, str] | None:
+    """The throttled backend's check, counted against the client's address (nvr.throttle)."""
+    request = HttpRequest()
+    request.META["REMOTE_ADDR"] = address
+    user = authenticate(request, username=username, password=password, credential=credential or None)
     return (user.pk, user.password) if user is not None and user.is_active else None
 
 
@@ -174,14 +181,23 @@ async def _account_exists(username: str) -> bool:
     return await model._default_manager.filter(**{model.USERNAME_FIELD: username}).aexists()
 
 
-async def _basic_user_id(header: str) -> int | None:
+async def _basic_user_id(header: str, address: str) -> int | None:
     """The user id for an `Authorization: Basic ...` header, verified at most once per minute."""
-    verified = await _basic.get(_cache_key(header), lambda: _verify_basic(header))
+    verified = await _basic.get(_cache_key(header), lambda: _verify_basic(header, address))
     return verified[0] if verified else None
 
 
-async def _verify_basic(header: str) -> tuple[int, str] | None:
-    """One password check (or a made-up username's equal wait): (user id, password hash) or None."""
+async def _verify_basic(header: str, address: str) -> tuple[int, str] | None:
+    """One password check: (user id, password hash), or None no sooner than a real check takes."""
+    started = time.monotonic()
+    checked = await _check_basic(header, address)
+    if checked is None:
+        # Unknown, locked and wrong answer alike, so timing does not reveal which accounts exist.
+        await asyncio.sleep(max(0.0, _check_seconds - (time.monotonic() - started)))
+    return checked
+
+
+async def _check_basic(header: str, address: str) -> tuple[int, str] | None:
     global _password_checks, _check_seconds
     try:
         decoded = base64.b64decode(header.split(" ", 1)[1].strip(), validate=True).decode("utf-8")
@@ -191,13 +207,15 @@ async def _verify_basic(header: str) -> tuple[int, str] | None:
     if _password_checks is None:
         _password_checks = asyncio.Semaphore(MAX_CONCURRENT_PASSWORD_CHECKS)
     if not await _account_exists(username):
-        # Made-up usernames (a spray) cost no hash and queue nothing ahead of real users; the
-        # wait keeps the answer about as slow as a real check, so timing does not reveal accounts.
-        await asyncio.sleep(_check_seconds)
+        # Made-up usernames (a spray) cost no hash and queue nothing ahead of real users; they are
+        # counted like real ones, so a lockout does not tell which accounts exist either.
+        await sync_to_async(throttle.record_failure, thread_sensitive=False)(username, address)
         return None
     async with _password_checks:
         started = time.monotonic()
-        checked = await sync_to_async(_check_password, thread_sensitive=False)(username, password)
+        checked = await sync_to_async(_check_password, thread_sensitive=False)(
+            username, password, address, _cache_key(header).hex()
+        )
         took = time.monotonic() - started
         if took > REAL_CHECK_SECONDS:
             _check_seconds += (took - _check_seconds) * 0.2
@@ -232,7 +250,7 @@ async def request_access(request: HttpRequest) -> Access | None:
     if header[:6].lower() == "basic ":
         if len(header) > 1024:
             return None
-        user_id = await _basic_user_id(header)
+        user_id = await _basic_user_id(header, throttle.client_address(request))
         if user_id is None:
             return None
         basic_user = await get_user_model().objects.filter(pk=user_id, is_active=True).afirst()

@@ -38,6 +38,7 @@ def redis_server():
 def _test_redis_only(redis_server, settings) -> None:
     """Every test talks to the suite's own Redis, never to one the machine happens to run."""
     settings.REDIS_URL = redis_server.url
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": redis_server.url}}
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import re
+import statistics
 import time
 
 import httpx
@@ -148,3 +150,91 @@ def test_tokens_are_stored_hashed_and_compared_in_constant_time(monkeypatch, set
     assert any(b"metrics-secret-1" in (a, b) or "metrics-secret-1" in (a, b) for a, b in compared), (
         "the metrics token must be compared with hmac.compare_digest"
     )
+
+
+def basic(username: str, password: str, scheme: str = "Basic") -> str:
+    return f"{scheme} " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def snapshot_status(base_url: str, address: str, header: str) -> int:
+    """The status of one snapshot request with `header`, from the loopback `address`."""
+    transport = httpx.HTTPTransport(local_address=address)
+    with httpx.Client(base_url=base_url, transport=transport, timeout=10) as client:
+        return client.get("/cameras/front/snapshot.jpg", headers={"Authorization": header}).status_code
+
+
+def test_basic_guesses_from_one_address_do_not_lock_out_the_others(live_web):
+    """Five wrong Basic passwords from 127.0.0.2 lock that address only: 127.0.0.1's VLC keeps watching."""
+    make_user("op", password="op-pass-1", is_superuser=True)
+    make_camera("front")
+    refused = {401}
+    # Every request below uses a spelling of the header not verified before in that process
+    # ("Basic", "basic", "BASIC"), so each is a fresh password check rather than a remembered one.
+    assert snapshot_status(live_web.url, "127.0.0.1", basic("op", "op-pass-1")) not in refused
+    for attempt in range(throttle.MAX_FAILURES + 1):
+        assert snapshot_status(live_web.url, "127.0.0.2", basic("op", f"guess-{attempt}")) == 401
+    assert snapshot_status(live_web.url, "127.0.0.2", basic("op", "op-pass-1", "basic")) == 401  # locked there
+    assert snapshot_status(live_web.url, "127.0.0.1", basic("op", "op-pass-1", "BASIC")) not in refused
+    # The counts are in Redis, shared with every web process (and this one): not per process.
+    assert throttle.locked_for("op", "127.0.0.2") > 0
+    assert throttle.locked_for("op", "127.0.0.1") == 0
+
+
+def test_a_verified_basic_credential_passes_a_lock_that_a_new_one_does_not(settings):
+    make_user("op", password="op-pass-1")
+    known = basic("op", "op-pass-1")
+    assert asyncio.run(auth._basic_user_id(known, "10.0.0.1")) is not None
+    # A guesser spread over many addresses locks the account everywhere...
+    for i in range(throttle.ACCOUNT_MAX_FAILURES):
+        assert asyncio.run(auth._basic_user_id(basic("op", f"guess-{i}"), f"10.1.0.{i}")) is None
+    assert throttle.locked_for("op", "10.0.0.1") > 0
+    auth.forget_cached_credentials()  # nothing remembered in this process: a restart, another worker
+    # ...but the client that holds the password keeps working, from its address or a new one,
+    assert asyncio.run(auth._basic_user_id(known, "10.0.0.1")) is not None
+    assert asyncio.run(auth._basic_user_id(known, "10.9.9.9")) is not None
+    # while the same password never verified in this spelling is held at the lock.
+    assert asyncio.run(auth._basic_user_id(basic("op", "op-pass-1", "basic"), "10.0.0.1")) is None
+
+
+def test_unknown_locked_and_wrong_basic_answers_take_the_same_time(settings):
+    settings.NVR_LOGIN_MAX_FAILURES = 2
+    make_user("op", password="op-pass-1")
+    make_user("locked", password="locked-pass-1")
+    for i in range(2):
+        asyncio.run(auth._basic_user_id(basic("locked", f"guess-{i}"), "10.0.0.1"))
+    assert throttle.locked_for("locked", "10.0.0.1") > 0
+
+    def took(header: str) -> float:
+        auth.forget_cached_credentials()
+        started = time.monotonic()
+        assert asyncio.run(auth._basic_user_id(header, "10.0.0.1")) is None
+        return time.monotonic() - started
+
+    times = {
+        "unknown": statistics.median(took(basic("nobody", f"x{i}")) for i in range(3)),
+        "locked": statistics.median(took(basic("locked", "locked-pass-1")) for _ in range(3)),
+        "wrong": statistics.median(took(basic("op", f"wrong-{i}")) for i in range(1)),
+    }
+    print("\nBasic refusals, median seconds:", {k: round(v, 3) for k, v in times.items()})
+    assert max(times.values()) - min(times.values()) < 0.05, times
+
+
+def test_the_login_form_caps_posts_per_address(settings):
+    settings.NVR_LOGIN_ADDRESS_MAX = 3
+
+    def post(address: str, username: str):
+        request = RequestFactory().post(
+            "/accounts/login/", {"username": username, "password": "wrong"}, REMOTE_ADDR=address
+        )
+        request.session = SessionStore()
+        request._messages = FallbackStorage(request)
+        request._dont_enforce_csrf_checks = True
+        response = LoginView.as_view()(request)
+        response.render()
+        return response
+
+    for i in range(3):  # different accounts: no account lock, only the address's count
+        assert post("10.0.0.1", f"user{i}").status_code == 200
+    capped = post("10.0.0.1", "user9")
+    assert capped.status_code == 429 and b"Too many logins from your address" in capped.content
+    assert post("10.0.0.2", "user9").status_code == 200  # another address is not affected
