@@ -16,13 +16,17 @@ from cameras.grab import grab_one_frame
 from cameras.models import Camera
 from cameras.selectors import visible_cameras
 from cameras.status import camera_status, raw_statuses
-from framebus.status import CameraStatus, State
+from framebus.status import CameraStatus
 from recordings.selectors import camera_usage
 
 
 @admin.register(Camera)
 class CameraAdmin(admin.ModelAdmin):
     form = CameraForm
+
+    class Media:
+        css = {"all": ["nvr/admin.css"]}
+
     list_display = [
         "name",
         "slug",
@@ -60,9 +64,8 @@ class CameraAdmin(admin.ModelAdmin):
 
     @admin.display(description="state")
     def state(self, camera: Camera) -> str:
-        state = self._status(camera).state
-        colour = {State.ONLINE: "green", State.CONNECTING: "orange", State.DISABLED: "grey"}.get(state, "red")
-        return format_html('<strong style="color:{}">{}</strong>', colour, state.label)
+        state = self._status(camera).state  # coloured by static/nvr/admin.css (no inline style: CSP)
+        return format_html('<strong class="camera-state camera-state-{}">{}</strong>', state.value, state.label)
 
     @admin.display(description="fps")
     def fps(self, camera: Camera) -> str:

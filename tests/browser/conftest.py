@@ -78,6 +78,7 @@ def browser():
     ):
         options.add_argument(flag)
     options.page_load_strategy = "none"
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages: CSP violations
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_script_timeout(30)
     try:
