@@ -107,6 +107,15 @@ def export_cameras(fmt: str = "yaml") -> str:
     return yaml.safe_dump(rows, sort_keys=False, allow_unicode=True)
 
 
+def reencrypt_passwords() -> int:
+    """Encrypt every stored camera password again with the first key (all or nothing); how many."""
+    with transaction.atomic():
+        cameras = list(Camera.objects.select_for_update().exclude(password=""))
+        for camera in cameras:  # reading decrypts with any key, saving encrypts with the first
+            Camera.objects.filter(pk=camera.pk).update(password=camera.password)
+    return len(cameras)
+
+
 def ensure_first_admin(username: str, password: str) -> str | None:
     """Create a superuser when there is no user at all; return the generated password, if any."""
     User = get_user_model()

@@ -1,4 +1,4 @@
-"""`manage.py cameras import FILE` and `manage.py cameras export`: bulk configuration."""
+"""`manage.py cameras import FILE|export|rekey`: bulk configuration, and password key rotation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cameras.services import CameraFileError, export_cameras, import_cameras, parse_camera_file
+from cameras.encryption import PasswordKeyError
+from cameras.services import (
+    CameraFileError,
+    export_cameras,
+    import_cameras,
+    parse_camera_file,
+    reencrypt_passwords,
+)
 
 
 class Command(BaseCommand):
@@ -20,10 +27,18 @@ class Command(BaseCommand):
         imp.add_argument("file")
         exp = sub.add_parser("export", help="print every camera (passwords left out)")
         exp.add_argument("--format", choices=["yaml", "json"], default="yaml")
+        sub.add_parser("rekey", help="encrypt every stored password with the first FIELD_ENCRYPTION_KEY")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "export":
             self.stdout.write(export_cameras(options["format"]), ending="")
+            return
+        if options["action"] == "rekey":
+            try:
+                count = reencrypt_passwords()
+            except PasswordKeyError as error:
+                raise CommandError(str(error)) from None
+            self.stdout.write(self.style.SUCCESS(f"re-encrypted: {count} passwords with the first key"))
             return
         path = options["file"]
         try:
