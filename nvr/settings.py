@@ -12,12 +12,15 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from nvr.service_urls import with_password
 from recordings.sizes import SizeError, parse_floor, parse_size
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEV_SECRET_KEY = "dev-insecure-change-me"
 
-env = environ.Env()
+# Every variable may also come from a file named by VAR_FILE (docker compose: SECRET_KEY_FILE and the
+# other generated secrets), read verbatim, so `docker compose exec web python manage.py ...` sees them.
+env = environ.FileAwareEnv()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Core -------------------------------------------------------------------------
@@ -28,6 +31,9 @@ if not DEBUG and SECRET_KEY == DEV_SECRET_KEY and not env.bool("NVR_ALLOW_DEV_SE
         "SECRET_KEY is the development default while DEBUG is off. "
         "Set SECRET_KEY in the environment or .env (see .env.example)."
     )
+# Keys encrypting camera passwords at rest (cameras/encryption.py): the first encrypts, all decrypt.
+# Empty: SECRET_KEY is used. Keep it out of the database's backups.
+FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PORT = env.int("PORT", default=8000)
@@ -81,12 +87,16 @@ TEMPLATES = [
 
 # Data -------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if env("DATABASE_PASSWORD", default=""):  # a password kept apart from the URL (compose: a generated file)
+    DATABASES["default"]["PASSWORD"] = env("DATABASE_PASSWORD")
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (web, capture) share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+if env("REDIS_PASSWORD", default=""):  # likewise for Redis (compose gives its Redis a generated password)
+    REDIS_URL = with_password(REDIS_URL, env("REDIS_PASSWORD"))
 # Django's cache is Redis, shared by every web process: login throttle counts (nvr/throttle.py)
 # must not multiply with WEB_CONCURRENCY or reset on a restart. Short timeouts: a hung Redis
 # fails the cache call (the throttle then lets logins through) instead of hanging logins.

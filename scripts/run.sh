@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 scripts/venv.sh
 if [ ! -f .env ]; then
   key=$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))")
-  sed "s|^SECRET_KEY=.*|SECRET_KEY=$key|" .env.example > .env
-  echo "nvr: wrote .env with a new SECRET_KEY (edit it to configure nvr)"
+  field_key=$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(32))")
+  sed -e "s|^SECRET_KEY=.*|SECRET_KEY=$key|" -e "s|^FIELD_ENCRYPTION_KEY=.*|FIELD_ENCRYPTION_KEY=$field_key|" \
+    .env.example > .env
+  echo "nvr: wrote .env with a new SECRET_KEY and FIELD_ENCRYPTION_KEY (edit it to configure nvr)"
 fi
 # Variables from .env, unless the environment already sets them (PORT=8001 make run).
 while IFS= read -r line; do

@@ -26,7 +26,7 @@ import yaml
 from tests.conftest import require
 from tests.support.processes import ROOT, ManagedProcess, database_url, free_port
 
-SERVICES = {"redis", "db", "migrate", "web", "worker"}
+SERVICES = {"secrets", "redis", "db", "migrate", "web", "worker"}
 COMMANDS = {  # service -> the command make run (scripts/run.sh) uses too
     "migrate": ["scripts/setup.sh"],
     "web": ["scripts/serve-web.sh"],
@@ -34,6 +34,10 @@ COMMANDS = {  # service -> the command make run (scripts/run.sh) uses too
 }
 # Set by docker-compose.yml itself rather than passed through from .env.
 SET_BY_COMPOSE = {"PORT", "DATABASE_URL", "REDIS_URL", "POSTGRES_PASSWORD", "HOST", "RECORDINGS_DIR", "NVR_MEDIA_DIR"}
+# Secrets: .env's value (or a generated one) goes to a file of the `secrets` service, read as VAR_FILE.
+SECRETS = {"SECRET_KEY": "secret_key", "FIELD_ENCRYPTION_KEY": "field_encryption_key",
+           "POSTGRES_PASSWORD": "db_password", "REDIS_PASSWORD": "redis_password"}  # fmt: skip
+AS_FILES = {"SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DATABASE_PASSWORD", "REDIS_PASSWORD"}
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +98,13 @@ def test_services_start_in_order_and_report_health(fresh_config):
         assert services[name]["healthcheck"]["test"], name
     assert any(volume.startswith("nvr-db:") for volume in services["db"]["volumes"])
     assert "nvr-db" in fresh_config["volumes"]
-    assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert services["secrets"]["restart"] == "no"
+    for name in ("redis", "db"):
+        assert services[name]["depends_on"] == {"secrets": {"condition": "service_completed_successfully"}}, name
+    assert services["migrate"]["depends_on"] == {
+        "db": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+    }
     assert services["migrate"]["restart"] == "no"
     for name in ("web", "worker"):
         assert services[name]["depends_on"] == {
@@ -123,11 +133,15 @@ def test_containers_get_every_documented_variable(fresh_config):
     environments = [fresh_config["services"][name]["environment"] for name in COMMANDS]
     assert all(env == environments[0] for env in environments)
     environment = environments[0]
-    assert documented - SET_BY_COMPOSE <= set(environment), documented - SET_BY_COMPOSE - set(environment)
-    assert set(environment) - documented <= SET_BY_COMPOSE, set(environment) - documented
+    passed = documented - SET_BY_COMPOSE - set(SECRETS) - AS_FILES
+    assert passed <= set(environment), passed - set(environment)
+    as_files = {f"{name}_FILE" for name in AS_FILES}
+    assert set(environment) - documented - as_files <= SET_BY_COMPOSE, set(environment) - documented
+    assert as_files <= set(environment) and not set(SECRETS) & set(environment)  # no secret in the file itself
+    assert set(fresh_config["services"]["secrets"]["environment"]) == set(SECRETS)
     assert environment["HOST"] == "0.0.0.0"
     assert environment["REDIS_URL"] == "redis://redis:6379/0"
-    assert re.fullmatch(r"postgres://nvr:[^@]+@db:5432/nvr", environment["DATABASE_URL"])
+    assert environment["DATABASE_URL"] == "postgres://nvr@db:5432/nvr"  # the password comes from its file
     assert int(environment["WEB_CONCURRENCY"]) >= 2
 
 
@@ -146,7 +160,7 @@ def test_every_variable_the_code_reads_is_documented():
 def test_compose_defaults_are_the_settings_defaults(fresh_config):
     """A fresh `docker compose up` configures nvr exactly like an empty .env does for make run."""
     environment = {k: v for k, v in fresh_config["services"]["web"]["environment"].items() if k not in SET_BY_COMPOSE}
-    environment = {k: v for k, v in environment.items() if k not in {"SECRET_KEY", "WEB_CONCURRENCY"}}
+    environment = {k: v for k, v in environment.items() if k not in {"WEB_CONCURRENCY"} and not k.endswith("_FILE")}
     probe = (
         "import json, environ; environ.Env.read_env = lambda *a, **k: None\n"  # ignore a developer's .env
         "from django.conf import settings; import nvr.server\n"
@@ -188,29 +202,67 @@ def test_dockerfile_builds_from_project_files_and_runs_unprivileged():
         assert (ROOT / source).exists(), source
     command = json.loads(re.findall(r"^CMD (.+)$", runtime, re.MULTILINE)[-1])
     assert command in COMMANDS.values()
-    assert "ENTRYPOINT" not in dockerfile  # docker-compose.yml's entrypoint only provides SECRET_KEY
+    assert "ENTRYPOINT" not in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     for private in (".env", ".venv", "db.sqlite3", ".git", "var/"):
         assert private in ignored, private
 
 
-def test_entrypoint_keeps_one_generated_secret_key(fresh_config, tmp_path):
-    entrypoint = fresh_config["services"]["web"]["entrypoint"]
-    assert entrypoint[:2] == ["sh", "-c"]
-    # `config` keeps compose's $$ escapes; the container's shell sees single dollars.
-    script = entrypoint[2].replace("$$", "$").replace("/var/lib/nvr", str(tmp_path))
-    show = [sys.executable, "-c", "import os; print(os.environ['SECRET_KEY'])"]
+def test_secrets_are_generated_once_kept_and_read_from_files_by_settings(fresh_config, tmp_path):
+    """scripts/compose-secrets.sh as the `secrets` service runs it, then settings as the services read them."""
+    assert fresh_config["services"]["secrets"]["command"] == ["scripts/compose-secrets.sh"]
 
-    def start(**env: str) -> str:
-        result = run(["sh", "-c", script, *entrypoint[3:], *show], env={"PATH": os.environ["PATH"], **env})
+    def make(**given: str) -> dict[str, str]:
+        env = {k: v for k, v in python_on_path_env().items() if k not in SECRETS}
+        result = run(["scripts/compose-secrets.sh"], env={**env, "NVR_SECRETS_DIR": str(tmp_path), **given})
         assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
+        return {name: (tmp_path / file).read_text() for name, file in SECRETS.items()}
 
-    first = start(SECRET_KEY="")
-    assert len(first) >= 50
-    assert start() == first  # kept across restarts
-    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
-    assert start(SECRET_KEY="from-dot-env") == "from-dot-env"
+    (tmp_path / "secret_key").write_text("made-by-an-earlier-version-" + "k" * 30 + "\n")  # print() wrote a newline
+    first = make(SECRET_KEY="", POSTGRES_PASSWORD="", REDIS_PASSWORD="", FIELD_ENCRYPTION_KEY="")
+    assert first["SECRET_KEY"] == "made-by-an-earlier-version-" + "k" * 30  # kept, without the newline
+    assert all(len(value) >= 40 and "\n" not in value for value in first.values()), first
+    assert len(set(first.values())) == 4
+    assert make() == first  # kept across restarts
+    assert make(POSTGRES_PASSWORD="from-dot-env")["POSTGRES_PASSWORD"] == "from-dot-env"  # .env wins
+    modes = {file: stat.S_IMODE((tmp_path / file).stat().st_mode) for file in SECRETS.values()}
+    assert modes == {"secret_key": 0o600, "field_encryption_key": 0o600, "db_password": 0o644,
+                     "redis_password": 0o644}  # fmt: skip
+
+    # What the services' settings make of them (SECRET_KEY_FILE ... as docker-compose.yml sets them).
+    environment = fresh_config["services"]["web"]["environment"]
+    files = {k: v.replace("/var/lib/nvr", str(tmp_path)) for k, v in environment.items() if k.endswith("_FILE")}
+    probe = (
+        "import json; from django.conf import settings as s\n"
+        "print(json.dumps([s.SECRET_KEY, s.FIELD_ENCRYPTION_KEY, s.DATABASES['default']['PASSWORD'], s.REDIS_URL]))"
+    )
+    env = python_on_path_env(**files, DATABASE_URL=environment["DATABASE_URL"], REDIS_URL=environment["REDIS_URL"])
+    env.pop("SECRET_KEY")
+    result = run([sys.executable, "-c", probe], env=env)
+    assert result.returncode == 0, result.stderr
+    key, field_keys, db_password, redis_url = json.loads(result.stdout)
+    assert key == first["SECRET_KEY"] and field_keys == [first["FIELD_ENCRYPTION_KEY"]]
+    assert db_password == "from-dot-env"
+    assert redis_url == f"redis://:{(tmp_path / 'redis_password').read_text()}@redis:6379/0"
+    # Signing works under `docker compose exec`, where no entrypoint ran: check --deploy finds the key.
+    check = run([sys.executable, "manage.py", "check", "--deploy"], env=env)
+    assert "W009" not in check.stdout + check.stderr and "SECRET_KEY" not in check.stdout + check.stderr
+
+
+def test_every_service_runs_without_privileges_it_does_not_need(fresh_config):
+    services = fresh_config["services"]
+    for name, service in services.items():
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert service.get("cap_drop") == ["ALL"], name
+    for name in ("secrets", *COMMANDS):
+        assert not services[name].get("cap_add"), name  # the image's unprivileged user needs none
+    for name in ("redis", "db"):  # they start as root to take their data folder, then drop to their user
+        assert set(services[name]["cap_add"]) <= {"CHOWN", "FOWNER", "SETGID", "SETUID", "DAC_OVERRIDE"}, name
+    # Redis takes a password; the nvr services are the only ones given it.
+    assert "--requirepass" in " ".join(services["redis"]["entrypoint"])
+    for name in COMMANDS:
+        mounts = services[name]["volumes"]
+        assert any(m.endswith(":/var/lib/nvr:ro") or m == "nvr-secret:/var/lib/nvr:ro" for m in mounts), mounts
 
 
 def test_migrate_command_prepares_an_empty_database(tmp_path):
