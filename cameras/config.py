@@ -6,6 +6,7 @@ and comparing two snapshots tells the supervisor when a loop must restart.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,12 @@ class CameraConfig:
     jpeg_quality: int = 80
     rtsp_transport: str = "tcp"
     record: str = "off"
+    motion: bool = False
+    motion_sensitivity: int = 50
+    motion_min_size: float = 0.5  # percent of the picture
+    motion_zones_json: str = "{}"  # JSON text: the snapshot stays hashable and comparable
+    motion_masks_json: str = "[]"
+    event_gap_seconds: float = 5.0
 
     @classmethod
     def from_camera(cls, camera: Camera) -> CameraConfig:
@@ -43,6 +50,12 @@ class CameraConfig:
             jpeg_quality=camera.jpeg_quality,
             rtsp_transport=camera.rtsp_transport,
             record=camera.record,
+            motion=camera.motion,
+            motion_sensitivity=camera.motion_sensitivity,
+            motion_min_size=camera.motion_min_size,
+            motion_zones_json=json.dumps(camera.motion_zones, sort_keys=True),
+            motion_masks_json=json.dumps(camera.motion_masks),
+            event_gap_seconds=camera.event_gap_seconds,
         )
 
     def __repr__(self) -> str:  # never show credentials, even in a traceback

@@ -24,6 +24,13 @@ CAMERA_FIELDS = [
     "position",
     "record",
     "retention_days",
+    "motion",
+    "motion_sensitivity",
+    "motion_min_size",
+    "motion_zones",
+    "motion_masks",
+    "event_gap_seconds",
+    "event_retention_days",
 ]
 
 
@@ -44,7 +51,16 @@ class CameraForm(forms.ModelForm):
 
     # Fields added after the first release: a form (or an import file, or a script) that leaves them
     # out keeps the camera's value, or the default for a new camera.
-    LATER_FIELDS = ("record", "retention_days")
+    LATER_FIELDS = (
+        "record",
+        "retention_days",
+        "motion_sensitivity",
+        "motion_min_size",
+        "motion_zones",
+        "motion_masks",
+        "event_gap_seconds",
+        "event_retention_days",
+    )
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)

@@ -12,7 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from cameras.encryption import EncryptedPasswordField
-from cameras.validation import split_credentials, validate_source
+from cameras.validation import split_credentials, validate_masks, validate_source, validate_zones
 
 
 class Camera(models.Model):
@@ -33,6 +33,7 @@ class Camera(models.Model):
     class Record(models.TextChoices):
         OFF = "off", "Off"
         CONTINUOUS = "continuous", "Continuous (around the clock)"
+        MOTION = "motion", "Motion (keep only the video around events)"
 
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=50, unique=True)
@@ -68,6 +69,41 @@ class Camera(models.Model):
         default=7,
         validators=[MinValueValidator(1), MaxValueValidator(3650)],
         help_text="Recordings older than this are deleted (the disk budget may delete sooner).",
+    )
+    # Motion detection and events (events/): what the capture worker looks for, and how events merge.
+    motion = models.BooleanField(default=True, help_text="Detect motion in the picture and record events.")
+    motion_sensitivity = models.PositiveSmallIntegerField(
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="1-100: higher reacts to smaller differences in brightness.",
+    )
+    motion_min_size = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0.01), MaxValueValidator(50.0)],
+        help_text="Smallest moving object counted, in percent of the picture.",
+    )
+    motion_zones = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_zones],
+        help_text='Named areas events report, e.g. {"door": [[0.1, 0.2], [0.4, 0.2], [0.4, 0.9]]} '
+        "(corners as fractions of the width and height).",
+    )
+    motion_masks = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_masks],
+        help_text="Areas where motion is ignored (a tree, a busy road): a list of polygons like the zones'.",
+    )
+    event_gap_seconds = models.FloatField(
+        default=5.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(600.0)],
+        help_text="Motion closer together than this is one event.",
+    )
+    event_retention_days = models.PositiveSmallIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Events, and the recordings they overlap, are kept this long.",
     )
     allowed_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="cameras", help_text="Operators who may watch it."

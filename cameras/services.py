@@ -96,6 +96,8 @@ def _form_data(entry: dict, instance: Camera | None) -> dict:
             data[key] = ""
         elif isinstance(value, bool):
             data[key] = "on" if value else ""
+        elif isinstance(value, (dict, list)):  # zones and masks: as the admin's form sends them
+            data[key] = json.dumps(value)
     return data
 
 

@@ -89,7 +89,14 @@ class Pacer:
 
 
 class TestPatternSource(FrameSource):
-    """A synthetic moving picture with the camera name and time, so a demo runs without hardware."""
+    """A synthetic picture with the camera name and time, so a demo runs without hardware.
+
+    A white bar crosses it for CROSSING_SECONDS of every PERIOD_SECONDS (counted in frames at the
+    camera's rate), so the demo shows motion events now and then and a quiet scene in between.
+    """
+
+    PERIOD_SECONDS = 30
+    CROSSING_SECONDS = 4
 
     def open(self) -> None:
         self.width, self.height = parse_resolution(self.config.source)
@@ -110,8 +117,11 @@ class TestPatternSource(FrameSource):
     def retrieve(self) -> np.ndarray:
         frame = self.background.copy()
         w, h = self.width, self.height
-        bar = (self.count * max(w // 60, 2)) % w
-        cv2.rectangle(frame, (bar, 0), (min(bar + w // 16, w), h), (255, 255, 255), -1)
+        fps = max(self.config.max_fps, 1)
+        step = self.count % (self.PERIOD_SECONDS * fps)
+        if step < self.CROSSING_SECONDS * fps:
+            bar = int(step / (self.CROSSING_SECONDS * fps) * w)
+            cv2.rectangle(frame, (bar, 0), (min(bar + w // 16, w), h), (255, 255, 255), -1)
         scale = max(h / 480, 0.3)
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-4]
         for text, row in ((self.config.name, 0.15), (stamp, 0.9)):

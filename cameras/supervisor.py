@@ -21,6 +21,7 @@ from django.db import close_old_connections
 
 from cameras.config import CameraConfig
 from cameras.workers import CaptureLoop
+from events.notify import Notifier
 from framebus import BUS_ERRORS, SyncBus
 from framebus.status import State
 from recordings.keeper import Keeper, store_problem
@@ -62,6 +63,7 @@ class Supervisor:
         self.loops: dict[str, CaptureLoop] = {}
         self.configs: dict[str, CameraConfig] = {}
         self.stop_event = threading.Event()
+        self.notifier: Notifier | None = None  # made in run(): webhooks and MQTT for this process's events
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -74,6 +76,7 @@ class Supervisor:
         keeper = Keeper(self.bus, self.owner) if self.keep_recordings else None
         if keeper is not None:
             keeper.start()
+        self.notifier = Notifier.from_settings().start()
         try:
             while not self.stop_event.is_set():
                 self.tick()
@@ -82,6 +85,7 @@ class Supervisor:
             if keeper is not None:
                 keeper.stop()
             self.shutdown()
+            self.notifier.stop()
 
     def tick(self) -> None:
         """One round: read config, stop what must stop, renew, claim."""
@@ -163,7 +167,10 @@ class Supervisor:
 
     def _start_loop(self, config: CameraConfig) -> CaptureLoop:
         log.info("camera %s: capture starting (%s)", config.slug, config.kind)
-        loop = CaptureLoop(config, self.bus, backoff_cap=self.backoff_cap)
+        notify = self.notifier.publish if self.notifier is not None else None
+        loop = CaptureLoop(config, self.bus, backoff_cap=self.backoff_cap, notify=notify)
+        if self.notifier is not None and config.motion:
+            self.notifier.camera_started(config.slug, config.name)
         loop.start()
         return loop
 

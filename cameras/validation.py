@@ -119,3 +119,35 @@ def _validate_url(kind: str, source: str) -> str:
     if any(c.isspace() for c in source):
         raise ValidationError("The URL must not contain spaces.")
     return source
+
+
+def _polygon(value: object, what: str) -> None:
+    if not isinstance(value, list) or len(value) < 3 or len(value) > 64:
+        raise ValidationError(f"{what}: a polygon is a list of 3 to 64 corners [x, y].")
+    for corner in value:
+        if (
+            not isinstance(corner, list)
+            or len(corner) != 2
+            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 <= c <= 1 for c in corner)
+        ):
+            raise ValidationError(f"{what}: each corner is [x, y] with x and y between 0 and 1 (got {corner!r}).")
+
+
+def validate_zones(value: object) -> None:
+    """Named polygons: {"name": [[x, y], ...]}, corners as fractions of the picture."""
+    if not isinstance(value, dict):
+        raise ValidationError('Zones are an object of named polygons, e.g. {"door": [[0, 0], [1, 0], [1, 1]]}.')
+    if len(value) > 32:
+        raise ValidationError("At most 32 zones.")
+    for name, polygon in value.items():
+        if not re.fullmatch(r"[\w .-]{1,40}", name):
+            raise ValidationError(f"Zone name {name!r}: 1-40 letters, digits, spaces, dots or dashes.")
+        _polygon(polygon, f"zone {name!r}")
+
+
+def validate_masks(value: object) -> None:
+    """A list of polygons where motion is ignored."""
+    if not isinstance(value, list) or len(value) > 32:
+        raise ValidationError("Masks are a list of at most 32 polygons, e.g. [[[0, 0], [0.3, 0], [0.3, 0.2]]].")
+    for index, polygon in enumerate(value, 1):
+        _polygon(polygon, f"mask {index}")

@@ -18,6 +18,7 @@ import numpy as np
 from cameras.config import CameraConfig
 from cameras.encoding import encode_jpeg, fit_width
 from cameras.sources import FrameSource, SourceError, source_for
+from events.watcher import MotionWatcher, Notify
 from framebus import BUS_ERRORS, Frame, SyncBus
 from framebus.status import STATUS_INTERVAL, CameraStatus, State
 from recordings.recorder import Recorder
@@ -100,7 +101,9 @@ class FpsCap:
 class CaptureLoop(threading.Thread):
     """Captures one camera until stop() is called."""
 
-    def __init__(self, config: CameraConfig, bus: SyncBus, *, backoff_cap: float = 30.0) -> None:
+    def __init__(
+        self, config: CameraConfig, bus: SyncBus, *, backoff_cap: float = 30.0, notify: Notify | None = None
+    ) -> None:
         super().__init__(name=f"capture-{config.slug}", daemon=True)
         self.config = config
         self.bus = bus
@@ -121,7 +124,9 @@ class CaptureLoop(threading.Thread):
         self._next_wanted = 0.0
         self._bus_down = False
         # Only the lease holder runs this loop, so only it records; a takeover starts a new segment.
-        self.recorder = Recorder(config) if config.record == "continuous" else None
+        self.recorder = Recorder(config) if config.record in ("continuous", "motion") else None
+        # Motion detection on the frames published anyway; events notify through the supervisor's notifier.
+        self.watcher = MotionWatcher(config, notify) if config.motion else None
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -151,6 +156,8 @@ class CaptureLoop(threading.Thread):
             finally:
                 if self.recorder is not None:
                     self.recorder.disconnected()  # an outage is a gap in the index
+                if self.watcher is not None:
+                    self.watcher.stop()  # an open event ends at its last motion
                 if source is not None:
                     try:
                         source.close()
@@ -170,17 +177,18 @@ class CaptureLoop(threading.Thread):
             if not cap.take(now):
                 continue
             captured_at = time.time()
-            image = source.retrieve()
-            self._publish(image, captured_at)
+            image = fit_width(source.retrieve(), self.config.max_width)
+            jpeg = self._publish(image, captured_at)
             if self.recorder is not None and not source.delivers_packets:
-                self.recorder.frame(fit_width(image, self.config.max_width), captured_at)
+                self.recorder.frame(image, captured_at)
+            motion_changed = self.watcher is not None and self.watcher.frame(image, jpeg, captured_at)
             if self._state is not State.ONLINE:
                 self.backoff.reset()
                 self._error = ""
-            self._report(State.ONLINE)
+            self._report(State.ONLINE, force=motion_changed)  # the grid's motion badge within a second
 
-    def _publish(self, image: np.ndarray, captured_at: float) -> None:
-        image = fit_width(image, self.config.max_width)
+    def _publish(self, image: np.ndarray, captured_at: float) -> bytes:
+        """Publish the frame (and the sizes web processes asked for); returns its JPEG."""
         height, width = image.shape[:2]
         self.seq += 1
         self.frames += 1
@@ -188,12 +196,12 @@ class CaptureLoop(threading.Thread):
         self._last_frame_ts = captured_at
         self._meter.tick(time.monotonic())
         quality = self.config.jpeg_quality
+        started = time.perf_counter()
+        jpeg = encode_jpeg(image, quality)
+        took_ms = (time.perf_counter() - started) * 1000
+        average = self._encode_ms or took_ms
+        self._encode_ms = average + (took_ms - average) * ENCODE_EMA_WEIGHT
         try:
-            started = time.perf_counter()
-            jpeg = encode_jpeg(image, quality)
-            took_ms = (time.perf_counter() - started) * 1000
-            average = self._encode_ms or took_ms
-            self._encode_ms = average + (took_ms - average) * ENCODE_EMA_WEIGHT
             full = Frame(self.seq, captured_at, width, height, jpeg)
             self.bus.publish_frame(self.config.slug, full)
             for variant in self._wanted_widths():
@@ -206,6 +214,7 @@ class CaptureLoop(threading.Thread):
             self._bus_down = False
         except BUS_ERRORS as error:
             self._note_bus_down(error)
+        return jpeg
 
     def _wanted_widths(self) -> list[int]:
         """Size variants web processes asked for, refreshed once a second."""
@@ -237,6 +246,7 @@ class CaptureLoop(threading.Thread):
             encode_ms=round(self._encode_ms, 3),
             recording=self.recorder.state.value if self.recorder else "",
             recording_error=self.recorder.error if self.recorder else "",
+            motion=self._state is State.ONLINE and self.watcher is not None and self.watcher.moving,
         )
 
     def _report(self, state: State, *, force: bool = False) -> None:

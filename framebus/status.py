@@ -100,6 +100,7 @@ class CameraStatus:
     encode_ms: float = 0.0
     recording: str = ""  # the recorder's state, when the camera records
     recording_error: str = ""
+    motion: bool = False  # motion is being detected right now (an event is open)
 
     @classmethod
     def from_fields(
@@ -130,14 +131,15 @@ class CameraStatus:
             encode_ms=_number(fields, "encode_ms"),
             recording=_text(fields.get("recording") or ""),
             recording_error=_text(fields.get("recording_error") or ""),
+            motion=_text(fields.get("motion") or "0") == "1",
         )
         now = time.time() if now is None else now
         if status.state is not State.DISABLED and status.updated_ts and now - status.updated_ts > STATUS_STALE_AFTER:
-            return replace(status, state=State.OFFLINE, fps=0.0, error=status.error or WORKER_GONE)
+            return replace(status, state=State.OFFLINE, fps=0.0, motion=False, error=status.error or WORKER_GONE)
         if status.state.is_live and status.last_frame_ts and now - status.last_frame_ts > FRAME_STALE_AFTER:
-            return replace(status, state=State.OFFLINE, fps=0.0, error=status.error or "no recent frame")
+            return replace(status, state=State.OFFLINE, fps=0.0, motion=False, error=status.error or "no recent frame")
         if not status.state.is_live:
-            status = replace(status, fps=0.0)
+            status = replace(status, fps=0.0, motion=False)
         return status
 
     @property
@@ -163,4 +165,5 @@ class CameraStatus:
         fields: dict[str, str | float | int] = {k: v for k, v in asdict(self).items() if k != "error"}
         fields["state"] = self.state.value
         fields["last_error"] = self.error
+        fields["motion"] = int(self.motion)
         return fields

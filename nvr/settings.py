@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "recordings",
     "streaming",
     "review",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -231,4 +232,10 @@ try:
 except SizeError as error:
     raise ImproperlyConfigured(str(error)) from None
 RECORDINGS_SEGMENT_SECONDS = env.float("RECORDINGS_SEGMENT_SECONDS", default=10.0)
+# Events (events/): seconds of video before and after an event when it is played or exported, and MQTT.
+NVR_EVENT_PRE_ROLL = env.float("NVR_EVENT_PRE_ROLL", default=5.0)
+NVR_EVENT_POST_ROLL = env.float("NVR_EVENT_POST_ROLL", default=5.0)
+MQTT_URL = env("MQTT_URL", default="")  # e.g. mqtt://user:password@broker:1883; empty: no MQTT
+if MQTT_URL and not MQTT_URL.startswith(("mqtt://", "mqtts://")):
+    raise ImproperlyConfigured("MQTT_URL must start with mqtt:// or mqtts:// (e.g. mqtt://user:pw@broker:1883)")
 NVR_CLIP_MAX_SECONDS = env.int("NVR_CLIP_MAX_SECONDS", default=24 * 3600)  # longest clip.mp4 span

@@ -20,6 +20,7 @@ packages=(
   chromium
   chromium-driver
   docker-compose
+  mosquitto                   # MQTT broker for the events tests (each test run starts its own)
 )
 
 missing=()

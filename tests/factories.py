@@ -9,13 +9,14 @@ from streaming.models import StreamToken, new_token
 
 
 def make_camera(slug: str = "cam", **fields) -> Camera:
-    # Recording is off unless a test asks for it: encoding every test camera's frames would only cost CPU.
+    # Recording and motion detection are off unless a test asks for them: they would only cost CPU.
     defaults = {
         "name": slug.replace("-", " ").title(),
         "kind": "test_pattern",
         "source": "320x240",
         "max_fps": 10,
         "record": "off",
+        "motion": False,
     }
     defaults.update(fields)
     camera = Camera(slug=slug, **defaults)

@@ -8,6 +8,7 @@ name), and can be restarted on the same port so a test can simulate an outage.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -157,6 +158,57 @@ class RedisServer(_ChildServer):
         """SIGTERM (SIGKILL after `timeout`) and wait: the port is free on return."""
         _stop_process(self.proc, timeout)
         self.proc = None
+
+
+class MosquittoServer(_ChildServer):
+    """Debian's mosquitto broker on a loopback port (anonymous, no persistence), for the MQTT tests."""
+
+    def __init__(self, port: int | None = None, executable: str = "mosquitto") -> None:
+        self.port = port or free_port()
+        self.executable = shutil.which(executable) or f"/usr/sbin/{executable}"
+        self.proc: subprocess.Popen | None = None
+        self._config: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> MosquittoServer:
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        handle, name = tempfile.mkstemp(prefix="nvr-mosquitto-", suffix=".conf")
+        os.write(handle, f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n".encode())
+        os.close(handle)
+        self._config = Path(name)
+        self.proc = subprocess.Popen(
+            [self.executable, "-c", name],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited ({self.proc.returncode}) on port {self.port}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout}s")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        _stop_process(self.proc, timeout)
+        self.proc = None
+        if self._config is not None:
+            self._config.unlink(missing_ok=True)
+
+
+def have_mosquitto() -> tuple[bool, str]:
+    found = shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")
+    return bool(found), "mosquitto (Debian package mosquitto; .ci/run installs it)"
 
 
 class RtspServer(_ChildServer):

@@ -1,0 +1,55 @@
+"""The event index: one row per stretch of motion on one camera.
+
+A row is written when motion starts (with `end` empty while it lasts), so the event list and the
+API show events as they happen, and completed when it ends. The snapshot at the peak and its
+thumbnail are JPEG files in RECORDINGS_DIR (the capture worker writes them, web processes read
+them), named by `snapshot`; retention deletes them with the row. Webhooks are where events are sent.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from cameras.encryption import EncryptedPasswordField
+
+
+class Event(models.Model):
+    camera = models.ForeignKey("cameras.Camera", on_delete=models.CASCADE, related_name="events")
+    start = models.DateTimeField(help_text="The first moment of detected motion.")
+    end = models.DateTimeField(null=True, blank=True, help_text="The last moment of motion; empty while it lasts.")
+    peak_score = models.FloatField(default=0.0, help_text="Largest moving share of the picture (0-1).")
+    zones = models.JSONField(default=list, blank=True, help_text="Names of the zones the motion touched.")
+    snapshot = models.CharField(
+        max_length=500, blank=True, help_text="JPEG at the peak, relative to RECORDINGS_DIR (thumbnail: *.thumb.jpg)."
+    )
+
+    class Meta:
+        ordering = ["-start"]
+        indexes = [models.Index(fields=["camera", "start"]), models.Index(fields=["start"])]
+
+    def __str__(self) -> str:
+        return f"{self.camera_id} {self.start:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def thumbnail(self) -> str:
+        return self.snapshot.removesuffix(".jpg") + ".thumb.jpg" if self.snapshot else ""
+
+
+class Webhook(models.Model):
+    """An address that receives a signed JSON POST when an event starts and when it ends."""
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500, help_text="http(s) address that receives the POSTs.")
+    secret = EncryptedPasswordField(
+        max_length=200,
+        blank=True,
+        help_text="Signs each body: header X-NVR-Signature: sha256=HMAC-SHA256(secret, body), hex. "
+        "Empty: unsigned. Stored encrypted.",
+    )
+    enabled = models.BooleanField(default=True)
+    cameras = models.ManyToManyField(
+        "cameras.Camera", blank=True, related_name="webhooks", help_text="Only these cameras (none: every camera)."
+    )
+
+    def __str__(self) -> str:
+        return self.name

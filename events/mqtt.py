@@ -1,0 +1,94 @@
+"""MQTT for events (optional, MQTT_URL): motion ON/OFF per camera, the event JSON, and Home Assistant
+discovery, so every camera appears in Home Assistant as a motion sensor without configuration.
+
+Topics (prefix `nvr`):
+- `nvr/<slug>/motion`: "ON" when an event starts, "OFF" when it ends (retained);
+- `nvr/<slug>/event`: the event's JSON, as webhooks get it;
+- `homeassistant/binary_sensor/nvr_<slug>/motion/config`: discovery (retained), sent when a
+  capture worker takes the camera.
+
+paho-mqtt's own thread connects, reconnects and queues; publishing never blocks capture.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+
+log = logging.getLogger(__name__)
+
+TOPIC_PREFIX = "nvr"
+DISCOVERY_PREFIX = "homeassistant"
+QUEUE_LIMIT = 1000  # messages paho keeps while the broker is away
+
+
+def motion_topic(slug: str) -> str:
+    return f"{TOPIC_PREFIX}/{slug}/motion"
+
+
+def discovery(slug: str, name: str) -> tuple[str, dict]:
+    """The Home Assistant discovery topic and config of a camera's motion sensor."""
+    topic = f"{DISCOVERY_PREFIX}/binary_sensor/nvr_{slug}/motion/config"
+    return topic, {
+        "name": "Motion",
+        "unique_id": f"nvr_{slug}_motion",
+        "object_id": f"nvr_{slug}_motion",
+        "device_class": "motion",
+        "state_topic": motion_topic(slug),
+        "payload_on": "ON",
+        "payload_off": "OFF",
+        "json_attributes_topic": f"{TOPIC_PREFIX}/{slug}/event",
+        "device": {"identifiers": [f"nvr_{slug}"], "name": name, "manufacturer": "nvr", "model": "camera"},
+    }
+
+
+class MqttPublisher:
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("MQTT_URL must look like mqtt://user:password@host:1883")
+        self.host = parts.hostname
+        self.port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"nvr-{id(self):x}")
+        self.client.max_queued_messages_set(QUEUE_LIMIT)
+        if parts.username:
+            self.client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
+        if parts.scheme == "mqtts":
+            self.client.tls_set()
+        self.client.reconnect_delay_set(1, 30)
+        self.client.on_connect = self._connected
+        self._announced: dict[str, str] = {}
+
+    def start(self) -> None:
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def announce(self, slug: str, name: str) -> None:
+        self._announced[slug] = name
+        self._discover(slug, name)
+        self.client.publish(motion_topic(slug), "OFF", qos=1, retain=True)  # no event is open yet
+
+    def event(self, message: dict) -> None:
+        slug = message["camera"]
+        self.client.publish(f"{TOPIC_PREFIX}/{slug}/event", json.dumps(message), qos=1)
+        state = "OFF" if message.get("type") == "end" else "ON"
+        self.client.publish(motion_topic(slug), state, qos=1, retain=True)
+
+    def _discover(self, slug: str, name: str) -> None:
+        topic, config = discovery(slug, name)
+        self.client.publish(topic, json.dumps(config), qos=1, retain=True)
+
+    def _connected(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        if reason_code.is_failure:
+            log.warning("mqtt: the broker refused the connection (%s)", reason_code)
+            return
+        log.info("mqtt: connected to %s:%s", self.host, self.port)
+        for slug, name in list(self._announced.items()):  # a broker that restarted lost them
+            self._discover(slug, name)

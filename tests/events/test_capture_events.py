@@ -1,0 +1,124 @@
+"""A capture worker turns the test pattern's passing bar into an event, with a snapshot, a signed
+webhook (a real HTTP server here) and MQTT with Home Assistant discovery (a real mosquitto).
+
+The test pattern's bar crosses the picture during the first 4 s of every 30 s; with a 1 s gap the
+first crossing is one event of about 4 s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from cameras.status import camera_status
+from events.models import Event, Webhook
+from events.notify import SIGNATURE_HEADER
+from tests.conftest import require
+from tests.factories import make_camera
+from tests.reliability.helpers import wait_until
+from tests.support.servers import MosquittoServer, have_mosquitto
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def receiver():
+    """An HTTP server that keeps every POST (headers and body)."""
+    received: list[tuple[dict, bytes]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def broker():
+    ok, reason = have_mosquitto()
+    require(ok, reason)
+    with MosquittoServer() as server:
+        yield server
+
+
+def subscribe(broker: MosquittoServer) -> tuple[mqtt.Client, list[tuple[str, bytes, bool]]]:
+    messages: list[tuple[str, bytes, bool]] = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-subscriber")
+    client.on_connect = lambda c, *_: c.subscribe([("nvr/#", 1), ("homeassistant/#", 1)])
+    client.on_message = lambda c, u, m: messages.append((m.topic, m.payload, m.retain))
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    return client, messages
+
+
+def test_the_passing_bar_is_an_event_with_snapshot_webhook_and_mqtt(
+    supervisor_thread, settings, tmp_path, receiver, broker
+):
+    url, received = receiver
+    settings.RECORDINGS_DIR = str(tmp_path)
+    settings.MQTT_URL = broker.url
+    client, messages = subscribe(broker)
+    camera = make_camera("yard", motion=True, event_gap_seconds=1.0, max_fps=10)
+    Webhook.objects.create(name="siren", url=url, secret="hook-secret-1")
+    supervisor_thread()
+
+    seen_motion = wait_until(lambda: camera_status(camera).motion, 15, what="the motion flag in the status")
+    assert seen_motion
+    event = wait_until(lambda: Event.objects.filter(camera=camera, end__isnull=False).first(), 20,
+                       what="the first event to end")  # fmt: skip
+    took = (event.end - event.start).total_seconds()
+    print(f"\nevent: {event.start:%H:%M:%S.%f} - {event.end:%H:%M:%S.%f} ({took:.1f} s), peak {event.peak_score:.3f}")
+    assert 2.5 <= took <= 4.5, took  # the bar crosses for 4 s
+    assert event.peak_score > 0
+    for name in (event.snapshot, event.thumbnail):
+        data = (Path(settings.RECORDINGS_DIR) / name).read_bytes()
+        assert data[:2] == b"\xff\xd8", name  # JPEG
+    wait_until(lambda: not camera_status(camera).motion, 5, what="the motion flag to clear")
+
+    # The webhook: a start and an end, JSON, signed with the secret.
+    wait_until(lambda: len(received) >= 2, 10, what="two webhook POSTs")
+    kinds = []
+    for headers, body in received[:2]:
+        expected = "sha256=" + hmac.new(b"hook-secret-1", body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers[SIGNATURE_HEADER.lower()], expected)
+        payload = json.loads(body)
+        assert payload["camera"] == "yard" and payload["id"] == event.pk
+        kinds.append(payload["type"])
+    assert kinds == ["start", "end"]
+
+    # MQTT: Home Assistant discovery (retained) and the motion state ON then OFF.
+    wait_until(lambda: any(t == "nvr/yard/motion" and p == b"OFF" for t, p, _ in messages[1:]), 10,
+               what="motion OFF over MQTT")  # fmt: skip
+    config = next(json.loads(p) for t, p, _ in messages if t == "homeassistant/binary_sensor/nvr_yard/motion/config")
+    assert config["device_class"] == "motion" and config["state_topic"] == "nvr/yard/motion"
+    assert config["unique_id"] == "nvr_yard_motion" and config["device"]["name"] == "Yard"
+    states = [p for t, p, _ in messages if t == "nvr/yard/motion"]
+    assert b"ON" in states and states.index(b"ON") < len(states) - 1 - states[::-1].index(b"OFF")
+    assert any(t == "nvr/yard/event" and json.loads(p)["type"] == "end" for t, p, _ in messages)
+    client.loop_stop()
+    client.disconnect()
+
+    # A late subscriber (Home Assistant starting after nvr) still finds the sensor: the config is retained.
+    late, late_messages = subscribe(broker)
+    time.sleep(1.0)
+    late.loop_stop()
+    late.disconnect()
+    assert any(t.endswith("nvr_yard/motion/config") and retained for t, _, retained in late_messages)
