@@ -21,7 +21,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "recording", "report")
+PARTS = (
+    "all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "recording", "events", "report",
+)  # fmt: skip
 BENCH_ONLY = ("flask", "gunicorn", "gevent", "matplotlib")
 
 
@@ -191,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
 
             log("recording cost")
             results["recording"] = recording_cost(stack, plan, log)
+        if args.part in ("all", "events"):
+            from bench.events import events_cost
+
+            log("motion detection cost")
+            results["events"] = events_cost(stack, plan, log)
         run_scenarios(rest)
     except KeyboardInterrupt:
         log("interrupted: stopping everything this run started")

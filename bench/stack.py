@@ -40,6 +40,7 @@ class CameraSpec:
     source: str = "640x480"
     max_fps: int = 15
     record: str = "off"  # the fan-out benchmarks measure live capture alone; bench recording turns it on
+    motion: bool = False  # likewise motion detection: bench events turns it on
 
 
 class Stack:
@@ -110,6 +111,7 @@ class Stack:
                     "source": spec.source,
                     "max_fps": spec.max_fps,
                     "record": spec.record,
+                    "motion": spec.motion,
                     "enabled": True,
                     "position": position,
                 },

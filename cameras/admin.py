@@ -26,6 +26,7 @@ class CameraAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["nvr/admin.css"]}
+        js = ["nvr/zones.js"]  # the zone and mask editor over the camera's snapshot
 
     list_display = [
         "name",
@@ -51,6 +52,20 @@ class CameraAdmin(admin.ModelAdmin):
         ("Credentials (network cameras)", {"fields": ["username", "password", "clear_password"]}),
         ("Capture", {"fields": ["max_fps", "max_width", "jpeg_quality", "rtsp_transport"]}),
         ("Recording", {"fields": ["record", "retention_days"]}),
+        (
+            "Motion and events (draw zones and masks on the picture below the fields)",
+            {
+                "fields": [
+                    "motion",
+                    "motion_sensitivity",
+                    "motion_min_size",
+                    "motion_zones",
+                    "motion_masks",
+                    "event_gap_seconds",
+                    "event_retention_days",
+                ]
+            },
+        ),
         ("Who may watch (superusers see every camera)", {"fields": ["allowed_users", "allowed_groups"]}),
     ]
 

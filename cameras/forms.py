@@ -65,7 +65,8 @@ class CameraForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         for name in self.LATER_FIELDS:
-            self.fields[name].required = False
+            if name in self.fields:  # a form may show only some fields (the admin's fieldsets)
+                self.fields[name].required = False
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

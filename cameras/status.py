@@ -69,6 +69,8 @@ def camera_facts(camera: Camera, status: CameraStatus, usage: CameraUsage | None
         "record": camera.record,
         "recording": status.recording or ("off" if camera.record == Camera.Record.OFF else ""),
         "recording_error": status.recording_error,
+        "motion": camera.motion,
+        "motion_now": status.motion,
         "stored_bytes": usage.bytes,
         "stored_hours": usage.hours,
         "oldest_recording": usage.oldest.isoformat() if usage.oldest else None,

@@ -71,7 +71,10 @@ async def metrics(request: HttpRequest) -> HttpResponse:
             status=403,
             content_type="text/plain",
         )
-    cameras = [camera async for camera in Camera.objects.only("slug", "name", "kind", "enabled", "position", "record")]
+    cameras = [
+        camera
+        async for camera in Camera.objects.only("slug", "name", "kind", "enabled", "position", "record", "motion")
+    ]
     hub = get_hub()
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
@@ -135,6 +138,7 @@ class Snapshot(Collector):
         recording = GaugeMetricFamily(
             "nvr_camera_recording", "Recording state: 1 for the current state.", labels=["camera", "state"]
         )
+        motion = _gauge("nvr_camera_motion", "1 while motion is detected (an event is open); cameras with motion on.")
         stored = _gauge("nvr_recordings_bytes", "Bytes of recordings stored for the camera.")
         stored_seconds = _gauge("nvr_recordings_seconds", "Seconds of video stored for the camera.")
         oldest = _gauge(
@@ -157,6 +161,8 @@ class Snapshot(Collector):
                 encode.add_metric(slug, fact["encode_ms"] / 1000)
             for recording_state in ("off", "recording", "error"):
                 recording.add_metric([fact["slug"], recording_state], int(fact["recording"] == recording_state))
+            if fact["motion"]:
+                motion.add_metric(slug, int(fact["motion_now"]))
             stored.add_metric(slug, fact["stored_bytes"])
             stored_seconds.add_metric(slug, fact["stored_hours"] * 3600)
             if fact["oldest_recording"]:
@@ -171,6 +177,7 @@ class Snapshot(Collector):
             age,
             encode,
             recording,
+            motion,
             stored,
             stored_seconds,
             oldest,

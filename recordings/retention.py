@@ -1,6 +1,10 @@
 """Retention: segments past their camera's age, and the oldest of all when the store is over its budget
 or its filesystem under its free-space floor.
 
+Events change the rules (events.retention): a segment an event overlaps is kept for the longer of
+`retention_days` and `event_retention_days`, and goes last when space runs out (the oldest segments
+no event needs go first); a `record = motion` camera keeps only such segments.
+
 Run by the capture supervisors, one at a time (a Redis lease, see cameras.supervisor), every
 RETENTION_INTERVAL. The row goes first, then the file, so the index never names a missing file
 (a crash between the two leaves a file without a row, which the reconcile deletes or indexes).
@@ -13,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +38,8 @@ class Pass:
     """What one retention pass did."""
 
     expired: int = 0
+    without_motion: int = 0  # segments of record = motion cameras that no event overlaps
+    events: int = 0  # events past their event retention (with their pictures)
     over_budget: int = 0
     low_space: int = 0
     freed_bytes: int = 0
@@ -40,10 +47,10 @@ class Pass:
 
     @property
     def deleted(self) -> int:
-        return self.expired + self.over_budget + self.low_space
+        return self.expired + self.without_motion + self.over_budget + self.low_space
 
 
-def _delete(rows: list[Segment], store: Path, result: Pass) -> int:
+def _delete(rows: Sequence[Segment], store: Path, result: Pass) -> int:
     """Delete rows, then their files; the bytes freed."""
     if not rows:
         return 0
@@ -74,21 +81,37 @@ def free_bytes(store: Path) -> tuple[int, int]:
 
 def enforce(now: dt.datetime | None = None, *, store: Path | None = None) -> Pass:
     """One pass: age per camera, then the byte budget, then the free-space floor (oldest first)."""
+    from events.retention import MOTION_DECISION_SECONDS, covered_by_event, expire_events
+
     now = now or timezone.now()
     store = Path(store or settings.RECORDINGS_DIR)
     result = Pass()
-    cameras = Segment.objects.order_by().values_list("camera_id", "camera__retention_days").distinct()
-    for camera_id, days in list(cameras):
-        cutoff = now - dt.timedelta(days=days)
-        expired = list(Segment.objects.filter(camera_id=camera_id, end__lt=cutoff).only("pk", "path", "bytes"))
+    segments = Segment.objects.annotate(eventful=covered_by_event())
+    cameras = (
+        Segment.objects.order_by()
+        .values_list("camera_id", "camera__retention_days", "camera__event_retention_days", "camera__record")
+        .distinct()
+    )
+    for camera_id, days, event_days, record in list(cameras):
+        mine = segments.filter(camera_id=camera_id).only("pk", "path", "bytes")
+        cutoff, event_cutoff = now - dt.timedelta(days=days), now - dt.timedelta(days=max(days, event_days))
+        expired = list(mine.filter(end__lt=cutoff, eventful=False)) + list(
+            mine.filter(end__lt=event_cutoff, eventful=True)
+        )
         _delete(expired, store, result)
         result.expired += len(expired)
+        if record == "motion":  # only the video around events is kept, once an event could no longer claim it
+            decided = now - dt.timedelta(seconds=MOTION_DECISION_SECONDS)
+            quiet = list(mine.filter(end__lt=decided, eventful=False))
+            _delete(quiet, store, result)
+            result.without_motion += len(quiet)
+    result.events = expire_events(now, store=store)
 
     budget = settings.RECORDINGS_MAX_SIZE
     if budget:
         used = store_bytes()
         while used > budget:
-            oldest = list(Segment.objects.order_by("start").only("pk", "path", "bytes")[:BATCH])
+            oldest = _oldest_first(segments)
             if not oldest:
                 break
             taken, running = [], used
@@ -105,7 +128,7 @@ def enforce(now: dt.datetime | None = None, *, store: Path | None = None) -> Pas
         free, total = free_bytes(store)
         floor = settings.RECORDINGS_MIN_FREE.of(total)
         while free < floor:
-            oldest = list(Segment.objects.order_by("start").only("pk", "path", "bytes")[:BATCH])
+            oldest = _oldest_first(segments)
             if not oldest:
                 break
             taken, gained = [], 0
@@ -119,7 +142,15 @@ def enforce(now: dt.datetime | None = None, *, store: Path | None = None) -> Pas
             free, total = free_bytes(store)
     if result.deleted:
         log.info(
-            "retention: deleted %d segments (%d by age, %d over the budget, %d for free space), %.1f MB freed",
-            result.deleted, result.expired, result.over_budget, result.low_space, result.freed_bytes / 1e6,
+            "retention: deleted %d segments (%d by age, %d without motion, %d over the budget, %d for free space), "
+            "%.1f MB freed",
+            result.deleted, result.expired, result.without_motion, result.over_budget, result.low_space,
+            result.freed_bytes / 1e6,
         )  # fmt: skip
     return result
+
+
+def _oldest_first(segments) -> list[Segment]:  # type: ignore[no-untyped-def]
+    """The next batch to delete for space: the oldest segments no event needs, then the oldest event ones."""
+    batch = list(segments.filter(eventful=False).order_by("start").only("pk", "path", "bytes")[:BATCH])
+    return batch or list(segments.filter(eventful=True).order_by("start").only("pk", "path", "bytes")[:BATCH])

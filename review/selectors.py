@@ -78,3 +78,18 @@ async def latest_codec(camera: Camera) -> str:
     """The codec string (RFC 6381, e.g. avc1.64001f) of the camera's newest segment, or ""."""
     codec = await Segment.objects.filter(camera=camera).order_by("-start").values_list("codec", flat=True).afirst()
     return codec or ""
+
+
+async def events_in(camera: Camera, start: dt.datetime, end: dt.datetime) -> list[dict]:
+    """The camera's events touching the span, for the timeline's markers (id, start, end; end None while open)."""
+    from events.models import Event
+
+    rows = Event.objects.filter(camera=camera, start__lt=end).exclude(end__lt=start).order_by("start")
+    return [
+        {
+            "id": row["id"],
+            "start": row["start"].astimezone(dt.UTC).isoformat(),
+            "end": row["end"].astimezone(dt.UTC).isoformat() if row["end"] else None,
+        }
+        async for row in rows.values("id", "start", "end")[:2000]
+    ]

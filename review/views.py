@@ -123,7 +123,7 @@ async def recordings_api(request: HttpRequest, slug: str) -> JsonResponse:
             "end": end.astimezone(dt.UTC).isoformat(),
             "spans": spans,
             "codec": await selectors.latest_codec(camera),
-            "events": [],
+            "events": await selectors.events_in(camera, start, end),
         },
         headers=NO_STORE,
     )

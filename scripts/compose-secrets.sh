@@ -14,12 +14,13 @@ cd "$dir"
 
 secret() {  # secret FILE MODE VALUE-FROM-ENV
   file=$1 mode=$2 given=$3
+  # 50 random bytes: 67 characters (Django's check --deploy wants a SECRET_KEY of 50 or more)
   if [ -n "$given" ]; then
     value=$given
   elif [ -s "$file" ]; then
     value=$(cat "$file")  # also drops the newline of files written by earlier versions
   else
-    value=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')
+    value=$(python -c 'import secrets; print(secrets.token_urlsafe(50))')
     echo "nvr: generated $file"
   fi
   (umask 077 && printf '%s' "$value" > "$file.tmp")

@@ -51,6 +51,7 @@ def public_status(slug: str, status: CameraStatus) -> dict:
         "state": status.state.value,
         "label": status.label,
         "fps": round(status.fps, 1),
+        "motion": status.motion,
         "error": status.error,
         "viewers": viewers_here(slug),
         "width": status.width or None,

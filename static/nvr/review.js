@@ -230,12 +230,14 @@
       const from = iso(this.start());
       const to = iso(this.end);
       const spans = [];
+      const events = [];
       for (const url of this.spansUrls) {
         try {
           const response = await fetch(withQuery(url, { start: from, end: to }), { credentials: "same-origin" });
           if (response.ok) {
             const data = await response.json();
             spans.push(...data.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]));
+            events.push(...(data.events || []).map((e) => [Date.parse(e.start), e.end ? Date.parse(e.end) : Date.now()]));
             noteCodec(data.codec);
           }
         } catch (error) {
@@ -243,21 +245,25 @@
         }
       }
       this.spans = spans;
+      this.events = events;
       this.draw();
     }
     draw() {
       const start = this.start();
       const width = ZOOMS[this.zoom];
-      this.bar.querySelectorAll(".timeline-span").forEach((node) => node.remove());
-      for (const [from, to] of this.spans) {
-        const left = Math.max(0, (from - start) / width);
-        const right = Math.min(1, (to - start) / width);
-        if (right <= left) continue;
-        const node = document.createElement("span");
-        node.className = "timeline-span";
-        node.style.left = `${left * 100}%`;
-        node.style.width = `${(right - left) * 100}%`;
-        this.bar.appendChild(node);
+      this.bar.querySelectorAll(".timeline-span, .timeline-event").forEach((node) => node.remove());
+      // Recorded spans, then event markers (motion) over them.
+      for (const [kind, ranges] of [["timeline-span", this.spans], ["timeline-event", this.events || []]]) {
+        for (const [from, to] of ranges) {
+          const left = Math.max(0, (from - start) / width);
+          const right = Math.min(1, (to - start) / width);
+          if (right < left || (right === left && kind === "timeline-span")) continue;
+          const node = document.createElement("span");
+          node.className = kind;
+          node.style.left = `${left * 100}%`;
+          node.style.width = `${(right - left) * 100}%`;
+          this.bar.appendChild(node);
+        }
       }
       if (this.labels) {
         const format = width > 6 * 3600e3 ? { hour: "2-digit", minute: "2-digit" } : { hour: "2-digit", minute: "2-digit", second: "2-digit" };

@@ -3,7 +3,8 @@
  * nvrStatus.connect(path, onItems) opens the socket, calls onItems(list) with the first
  * full list and every change after it, and reconnects with backoff when the socket closes.
  * nvrStatus.apply(element, item) shows an item on any element carrying data-camera:
- * data-state, .state-text, .fps, .viewers, .camera-error and the title when present.
+ * data-state, data-motion (1 while an event is open), .state-text, .fps, .viewers, .camera-error and
+ * the title when present.
  */
 (function () {
   "use strict";
@@ -61,6 +62,7 @@
     const before = element.dataset.state;
     const name = element.dataset.name || (element.querySelector(".name, h1") || {}).textContent || item.slug;
     element.dataset.state = item.state;
+    element.dataset.motion = item.motion ? "1" : "0";
     setText(element, ".state-text", label(item.state));
     element.dataset.label = label(item.state);
     setText(element, ".fps", element.classList.contains("tile") ? `${item.fps.toFixed(1)} fps` : item.fps.toFixed(1));

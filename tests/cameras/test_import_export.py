@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -93,3 +94,44 @@ def test_export_leaves_passwords_out_and_round_trips(tmp_path):
     # Re-importing the export changes nothing and keeps the stored password.
     run_import(tmp_path, text)
     assert Camera.objects.get(slug="door").password == "MARKER-secret"
+
+
+def test_motion_settings_zones_and_masks_import_export_and_refuse_bad_polygons(tmp_path):
+    run_import(
+        tmp_path,
+        """
+- name: Yard
+  slug: yard
+  source: 640x480
+  record: motion
+  motion_sensitivity: 70
+  motion_min_size: 1.5
+  event_gap_seconds: 3
+  event_retention_days: 60
+  motion_zones: {door: [[0.1, 0.2], [0.4, 0.2], [0.4, 0.9]]}
+  motion_masks: [[[0.7, 0.0], [1.0, 0.0], [1.0, 0.3]]]
+""",
+    )
+    yard = Camera.objects.get(slug="yard")
+    assert (yard.record, yard.motion, yard.motion_sensitivity, yard.motion_min_size) == ("motion", True, 70, 1.5)
+    assert yard.motion_zones == {"door": [[0.1, 0.2], [0.4, 0.2], [0.4, 0.9]]} and len(yard.motion_masks) == 1
+    assert (yard.event_gap_seconds, yard.event_retention_days) == (3.0, 60)
+    out = io.StringIO()
+    call_command("cameras", "export", "--format", "json", stdout=out)
+    exported = next(c for c in json.loads(out.getvalue()) if c["slug"] == "yard")
+    assert exported["motion_zones"] == yard.motion_zones and exported["motion_masks"] == yard.motion_masks
+    # An import that leaves the motion fields out keeps them; clearing the zones is explicit.
+    run_import(tmp_path, "- {slug: yard, name: Yard, source: 640x480}\n")
+    assert Camera.objects.get(slug="yard").motion_zones == yard.motion_zones
+    run_import(tmp_path, "- {slug: yard, name: Yard, source: 640x480, motion_zones: {}}\n")
+    assert Camera.objects.get(slug="yard").motion_zones == {}
+    for bad, said in [
+        ("motion_zones: {door: [[0.1, 0.2], [0.4, 0.2]]}", "3 to 64 corners"),
+        ("motion_zones: {door: [[0.1, 0.2], [1.4, 0.2], [0.4, 0.9]]}", "between 0 and 1"),
+        ("motion_zones: {'<script>': [[0, 0], [1, 0], [1, 1]]}", "letters, digits"),
+        ("motion_masks: {a: 1}", "list of at most 32 polygons"),
+        ("motion_sensitivity: 0", "greater than or equal to 1"),
+    ]:
+        with pytest.raises(CommandError, match=said):
+            run_import(tmp_path, f"- {{slug: yard, name: Yard, source: 640x480, {bad}}}\n")
+    assert Camera.objects.get(slug="yard").motion_sensitivity == 70  # nothing imported

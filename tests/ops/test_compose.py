@@ -212,16 +212,18 @@ def test_secrets_are_generated_once_kept_and_read_from_files_by_settings(fresh_c
     """scripts/compose-secrets.sh as the `secrets` service runs it, then settings as the services read them."""
     assert fresh_config["services"]["secrets"]["command"] == ["scripts/compose-secrets.sh"]
 
-    def make(**given: str) -> dict[str, str]:
+    def make(folder: Path = tmp_path, **given: str) -> dict[str, str]:
         env = {k: v for k, v in python_on_path_env().items() if k not in SECRETS}
-        result = run(["scripts/compose-secrets.sh"], env={**env, "NVR_SECRETS_DIR": str(tmp_path), **given})
+        result = run(["scripts/compose-secrets.sh"], env={**env, "NVR_SECRETS_DIR": str(folder), **given})
         assert result.returncode == 0, result.stderr
-        return {name: (tmp_path / file).read_text() for name, file in SECRETS.items()}
+        return {name: (folder / file).read_text() for name, file in SECRETS.items()}
 
-    (tmp_path / "secret_key").write_text("made-by-an-earlier-version-" + "k" * 30 + "\n")  # print() wrote a newline
+    upgraded = tmp_path / "upgraded"
+    upgraded.mkdir()
+    (upgraded / "secret_key").write_text("made-by-an-earlier-version-" + "k" * 30 + "\n")  # print() wrote a newline
+    assert make(upgraded)["SECRET_KEY"] == "made-by-an-earlier-version-" + "k" * 30  # kept, without the newline
     first = make(SECRET_KEY="", POSTGRES_PASSWORD="", REDIS_PASSWORD="", FIELD_ENCRYPTION_KEY="")
-    assert first["SECRET_KEY"] == "made-by-an-earlier-version-" + "k" * 30  # kept, without the newline
-    assert all(len(value) >= 40 and "\n" not in value for value in first.values()), first
+    assert all(len(value) >= 50 and "\n" not in value for value in first.values()), first
     assert len(set(first.values())) == 4
     assert make() == first  # kept across restarts
     assert make(POSTGRES_PASSWORD="from-dot-env")["POSTGRES_PASSWORD"] == "from-dot-env"  # .env wins
@@ -246,6 +248,7 @@ def test_secrets_are_generated_once_kept_and_read_from_files_by_settings(fresh_c
     assert redis_url == f"redis://:{(tmp_path / 'redis_password').read_text()}@redis:6379/0"
     # Signing works under `docker compose exec`, where no entrypoint ran: check --deploy finds the key.
     check = run([sys.executable, "manage.py", "check", "--deploy"], env=env)
+    assert check.returncode == 0 and "System check identified" in check.stdout + check.stderr, check.stderr
     assert "W009" not in check.stdout + check.stderr and "SECRET_KEY" not in check.stdout + check.stderr
 
 

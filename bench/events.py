@@ -1,0 +1,84 @@
+"""`python -m bench events`: what motion detection costs, beside the capture cost.
+
+Two figures, measured in the same run:
+- per detection: MotionDetector.detect on 1280x720 frames of the scripted scene (tests/events/scene.py),
+  quiet and moving, as % of one core at DETECTIONS_PER_SECOND (the issue's target: at most 1 %);
+- end to end: one capture supervisor with 4 RTSP 1280x720 15 fps cameras, motion off against on,
+  alternated twice; the difference per camera includes the watcher's bookkeeping, not only detect().
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+from bench.procs import Proc
+from bench.stack import CameraSpec
+
+
+def detection_cost() -> dict:
+    from events.detector import DETECTIONS_PER_SECOND, MotionDetector
+    from tests.events.scene import MASK, Scene
+
+    frames = [frame for _, frame in Scene().frames()]
+    detector = MotionDetector(masks=[MASK])
+    took = []
+    for frame in frames:
+        started = time.perf_counter()
+        detector.detect(frame)
+        took.append(time.perf_counter() - started)
+    median_ms = statistics.median(took) * 1000
+    return {
+        "frames": len(frames),
+        "input": "1280x720 BGR",
+        "median_ms": round(median_ms, 3),
+        "p90_ms": round(sorted(took)[int(len(took) * 0.9)] * 1000, 3),
+        "core_pct_at_rate": round(median_ms * DETECTIONS_PER_SECOND / 10, 2),
+        "rate_per_s": DETECTIONS_PER_SECOND,
+        "target_core_pct": 1.0,
+    }
+
+
+def events_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
+    from tests.support.servers import RtspServer
+
+    out: dict = {"detection": detection_cost()}
+    log(f"  detection on 1280x720: median {out['detection']['median_ms']} ms = "
+        f"{out['detection']['core_pct_at_rate']} % of a core at 5/s")  # fmt: skip
+    count, seconds = 4, max(plan.capture_duration, 15)
+    rtsp = RtspServer(mounts=("/cam",), width=1280, height=720, fps=15).start()
+    rounds: dict[str, list[float]] = {"off": [], "on": []}
+    try:
+        for _ in range(2):
+            for mode in ("off", "on"):
+                cameras = [
+                    CameraSpec(f"ev-{i:02d}", kind="rtsp", source=rtsp.url("/cam"), motion=mode == "on")
+                    for i in range(count)
+                ]
+                stack.set_cameras(cameras)
+                stack.stop_capture()
+                args = [sys.executable, "manage.py", "capture", "--poll", "0.5", "--lease", "4", "--backoff-cap", "2"]
+                capture = Proc(f"capture-motion-{mode}", args, stack.env()).start()
+                stack.capture = capture
+                try:
+                    stack.wait_online(timeout=60)
+                    time.sleep(3.0)
+                    start, began = capture.cpu_seconds(), time.monotonic()
+                    time.sleep(seconds)
+                    rounds[mode].append((capture.cpu_seconds() - start) / (time.monotonic() - began) * 100)
+                finally:
+                    stack.stop_capture()
+                log(f"  capture, {count} RTSP 720p cameras, motion {mode:3}: {rounds[mode][-1]:.1f} % CPU")
+    finally:
+        rtsp.stop()
+        stack.set_cameras([])
+    off, on = statistics.median(rounds["off"]), statistics.median(rounds["on"])
+    out["capture"] = {
+        "cameras": count,
+        "cpu_pct_motion_off": [round(v, 1) for v in rounds["off"]],
+        "cpu_pct_motion_on": [round(v, 1) for v in rounds["on"]],
+        "extra_core_pct_per_camera": round((on - off) / count, 2),
+    }
+    log(f"  motion detection adds {out['capture']['extra_core_pct_per_camera']} % of a core per camera (medians)")
+    return out

@@ -1,0 +1,54 @@
+"""What events keep: their own rows and pictures for `event_retention_days`, and the recordings they overlap.
+
+recordings.retention asks this module which segments an event protects (`covered_by_event`): a
+segment overlapping an event, padded by the pre- and post-roll, is kept for the camera's
+`event_retention_days` (when longer than `retention_days`), is deleted last when the store is
+over its budget, and is the only video a `record = motion` camera keeps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q
+
+from events.models import Event
+
+log = logging.getLogger(__name__)
+
+MOTION_DECISION_SECONDS = 60.0  # a motion-mode segment waits this long past its end for an event to claim it
+
+
+def covered_by_event() -> Exists:
+    """An Exists() over Segment rows: true when one of the camera's events overlaps the segment (padded)."""
+    pre = dt.timedelta(seconds=settings.NVR_EVENT_PRE_ROLL)
+    post = dt.timedelta(seconds=settings.NVR_EVENT_POST_ROLL)
+    return Exists(
+        Event.objects.filter(camera_id=OuterRef("camera_id"), start__lt=OuterRef("end") + pre).filter(
+            Q(end__isnull=True) | Q(end__gt=OuterRef("start") - post)
+        )
+    )
+
+
+def expire_events(now: dt.datetime, *, store: Path | None = None) -> int:
+    """Delete events past their camera's event_retention_days, and their pictures; how many."""
+    store = Path(store or settings.RECORDINGS_DIR)
+    deleted = 0
+    cameras = Event.objects.order_by().values_list("camera_id", "camera__event_retention_days").distinct()
+    for camera_id, days in list(cameras):
+        cutoff = now - dt.timedelta(days=days)
+        expired = list(Event.objects.filter(camera_id=camera_id, end__lt=cutoff).only("pk", "snapshot"))
+        if not expired:
+            continue
+        Event.objects.filter(pk__in=[event.pk for event in expired]).delete()
+        for event in expired:
+            for name in (event.snapshot, event.thumbnail):
+                if name:
+                    (store / name).unlink(missing_ok=True)
+        deleted += len(expired)
+    if deleted:
+        log.info("retention: deleted %d events past their cameras' event retention", deleted)
+    return deleted

@@ -1,0 +1,65 @@
+"""Reading the event index for pages and the API: one place for filters, paging and URLs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.urls import reverse
+
+from cameras.models import Camera
+from events.models import Event
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    cameras: QuerySet[Camera]  # already narrowed to what the caller may see
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    zone: str = ""
+
+    def events(self) -> QuerySet[Event]:
+        events = Event.objects.filter(camera__in=self.cameras).select_related("camera")
+        if self.since is not None:  # events that touch the span: ended after since (or still open)
+            events = events.exclude(end__lt=self.since)
+        if self.until is not None:
+            events = events.filter(start__lt=self.until)
+        if self.zone:  # the JSON text holds '"name"' (zone names have no quotes); works on SQLite and PostgreSQL
+            events = events.filter(zones__icontains=f'"{self.zone}"')
+        return events
+
+
+def play_window(event: Event) -> tuple[dt.datetime, dt.datetime]:
+    """The event with the pre- and post-roll that playback and export add (not part of the event itself)."""
+    end = event.end or event.start
+    return (
+        event.start - dt.timedelta(seconds=settings.NVR_EVENT_PRE_ROLL),
+        end + dt.timedelta(seconds=settings.NVR_EVENT_POST_ROLL),
+    )
+
+
+def event_json(event: Event, *, token_query: str = "") -> dict:
+    """An event as the API gives it, with the URLs of its snapshot, thumbnail, clip and playback."""
+    slug = event.camera.slug
+    start, end = play_window(event)
+    suffix = f"?{token_query}" if token_query else ""
+    clip = {"start": start.astimezone(dt.UTC).isoformat(), "end": end.astimezone(dt.UTC).isoformat()}
+    if token_query:
+        clip["token"] = dict(part.split("=", 1) for part in token_query.split("&"))["token"]
+    return {
+        "id": event.pk,
+        "camera": slug,
+        "start": event.start.astimezone(dt.UTC).isoformat(),
+        "end": event.end.astimezone(dt.UTC).isoformat() if event.end else None,
+        "peak_score": round(event.peak_score, 4),
+        "zones": event.zones,
+        "snapshot_url": reverse("event-snapshot", args=[event.pk]) + suffix,
+        "thumbnail_url": reverse("event-thumbnail", args=[event.pk]) + suffix,
+        "clip_url": reverse("camera-clip", args=[slug]) + "?" + urlencode(clip),
+        "play_url": reverse("camera-page", args=[slug]) + "?" + urlencode({"t": int(start.timestamp())}),
+    }

@@ -1,0 +1,117 @@
+"""Events over HTTP: `/api/events` (JSON), each event's snapshot and thumbnail, and the `/events/` page.
+
+Same authentication and refusals as every other URL (streaming.auth, streaming.errors): only the
+cameras the caller may watch; a camera or event they may not see is a 404, like an unknown one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from urllib.parse import urlencode
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from cameras.selectors import visible_cameras
+from events.models import Event
+from events.selectors import PAGE_SIZE, EventFilter, event_json, play_window
+from review.times import parse_time
+from streaming.errors import NO_STORE, refusals_as_responses
+from streaming.views import authorize
+
+API_LIMIT = 500  # events per API answer at most (`limit`)
+
+
+def _filter_from(request: HttpRequest, cameras) -> EventFilter:  # type: ignore[no-untyped-def]
+    """The filter in the query (camera, since, until, zone); a camera the caller may not see is a 404."""
+    slug = request.GET.get("camera", "").strip()
+    if slug:
+        cameras = cameras.filter(slug=slug)
+        if not cameras.exists():
+            raise Http404("No such camera.")
+    since = parse_time(request.GET["since"], name="since") if request.GET.get("since") else None
+    until = parse_time(request.GET["until"], name="until") if request.GET.get("until") else None
+    if since and until and until <= since:
+        raise BadRequest("until must be after since")
+    zone = request.GET.get("zone", "").strip()[:40]
+    return EventFilter(cameras=cameras, since=since, until=until, zone=zone)
+
+
+@require_GET
+@refusals_as_responses
+async def api_events(request: HttpRequest) -> JsonResponse:
+    """`/api/events?camera=&since=&until=&zone=&limit=`: newest first, each with its snapshot and clip URLs."""
+    access = await authorize(request)
+    try:
+        limit = min(max(int(request.GET.get("limit", "100")), 1), API_LIMIT)
+    except ValueError:
+        raise BadRequest(f"limit must be a whole number from 1 to {API_LIMIT}") from None
+    token = request.GET.get("token")
+    query = urlencode({"token": token}) if token else ""
+
+    def read() -> list[dict]:
+        chosen = _filter_from(request, access.cameras())
+        return [event_json(event, token_query=query) for event in chosen.events()[:limit]]
+
+    events = await sync_to_async(read)()
+    return JsonResponse({"events": events, "limit": limit}, headers=NO_STORE)
+
+
+async def _picture(request: HttpRequest, event_id: int, thumbnail: bool) -> FileResponse:
+    access = await authorize(request)
+    event = await Event.objects.filter(pk=event_id, camera__in=access.cameras()).afirst()
+    if event is None or not event.snapshot:
+        raise Http404("No such event.")
+    path = Path(settings.RECORDINGS_DIR) / (event.thumbnail if thumbnail else event.snapshot)
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise Http404("The picture was deleted (retention).") from None
+    return FileResponse(handle, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
+
+
+@require_GET
+@refusals_as_responses
+async def snapshot(request: HttpRequest, event_id: int) -> FileResponse:
+    """`/events/<id>/snapshot.jpg`: the picture at the event's peak."""
+    return await _picture(request, event_id, thumbnail=False)
+
+
+@require_GET
+@refusals_as_responses
+async def thumbnail(request: HttpRequest, event_id: int) -> FileResponse:
+    """`/events/<id>/thumbnail.jpg`: the same, small, for lists."""
+    return await _picture(request, event_id, thumbnail=True)
+
+
+@require_GET
+@login_required
+def events_page(request: HttpRequest) -> HttpResponse:
+    """`/events/`: the event list with thumbnails, filters (camera, time, zone) and pages.
+
+    A sync view: Django itself answers its Http404 and BadRequest (404, 400).
+    """
+    cameras = visible_cameras(request.user)
+    chosen = _filter_from(request, cameras)
+    page = Paginator(chosen.events(), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(event, event_json(event), play_window(event)) for event in page]
+    keep = {k: v for k, v in request.GET.items() if k != "page" and v}
+    return render(
+        request,
+        "events/events.html",
+        {
+            "page": page,
+            "rows": rows,
+            "cameras": cameras,
+            "filters": keep,
+            "query": urlencode(keep),
+            "now": dt.datetime.now(dt.UTC),
+        },
+    )
