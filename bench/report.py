@@ -251,6 +251,10 @@ def markdown(results: dict) -> str:
         from bench.review import recording_markdown
 
         lines += recording_markdown(results["recording"])
+    if results.get("events"):
+        from bench.events import markdown as events_markdown
+
+        lines += events_markdown(results["events"])
     rows = targets(results)
     if rows:
         lines += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]

@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from cameras.encryption import EncryptedPasswordField
 from cameras.validation import split_credentials, validate_masks, validate_source, validate_zones
+from encryption.fields import EncryptedPasswordField
 
 
 class Camera(models.Model):
@@ -44,7 +44,7 @@ class Camera(models.Model):
         help_text="Device index or path, URL (without credentials), file path, or WIDTHxHEIGHT for a test pattern.",
     )
     username = models.CharField(max_length=150, blank=True)
-    # Encrypted at rest (cameras/encryption.py); reads and writes here see the plain password.
+    # Encrypted at rest (encryption/fields.py); reads and writes here see the plain password.
     password = EncryptedPasswordField(max_length=150, blank=True)
     enabled = models.BooleanField(default=True)
     max_fps = models.PositiveSmallIntegerField(default=15, validators=[MinValueValidator(1), MaxValueValidator(60)])

@@ -2,7 +2,10 @@ from django.apps import AppConfig
 
 
 class EventsConfig(AppConfig):
-    """Motion events: detection in the capture worker, the event index, its pages, API and notifications."""
+    """Motion events: detection in the capture worker, the event index, retention and notifications.
+
+    Its pages, API and admin are in review, which stands on cameras and events alike.
+    """
 
     name = "events"
     default_auto_field = "django.db.models.BigAutoField"

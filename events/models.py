@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from cameras.encryption import EncryptedPasswordField
+from encryption.fields import EncryptedPasswordField
 
 
 class Event(models.Model):

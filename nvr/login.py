@@ -1,4 +1,4 @@
-"""Login forms and view that say when an account is locked or an address over its cap (nvr.throttle).
+"""Login forms and view that say when an account is locked or an address over its cap (accounts.throttle).
 
 The backend already refuses a locked account (with Django's generic "didn't match"
 message); these forms check first, so the person is told to wait and for how long (a form
@@ -21,7 +21,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from nvr import throttle
+from accounts import throttle
 
 LOCKED_MESSAGE = "Too many failed logins for this account. Try again in %(seconds)d seconds."
 RATE_MESSAGE = "Too many logins from your address. Try again in %(seconds)d seconds."

@@ -31,7 +31,7 @@ if not DEBUG and SECRET_KEY == DEV_SECRET_KEY and not env.bool("NVR_ALLOW_DEV_SE
         "SECRET_KEY is the development default while DEBUG is off. "
         "Set SECRET_KEY in the environment or .env (see .env.example)."
     )
-# Keys encrypting camera passwords at rest (cameras/encryption.py): the first encrypts, all decrypt.
+# Keys encrypting camera passwords at rest (encryption/fields.py): the first encrypts, all decrypt.
 # Empty: SECRET_KEY is used. Keep it out of the database's backups.
 FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
@@ -98,7 +98,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 if env("REDIS_PASSWORD", default=""):  # likewise for Redis (compose gives its Redis a generated password)
     REDIS_URL = with_password(REDIS_URL, env("REDIS_PASSWORD"))
-# Django's cache is Redis, shared by every web process: login throttle counts (nvr/throttle.py)
+# Django's cache is Redis, shared by every web process: login throttle counts (accounts/throttle.py)
 # must not multiply with WEB_CONCURRENCY or reset on a restart. Short timeouts: a hung Redis
 # fails the cache call (the throttle then lets logins through) instead of hanging logins.
 CACHES = {
@@ -122,8 +122,8 @@ LOGIN_URL = "/accounts/login/"
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
-# Django's ModelBackend, refusing an account after repeated failed logins (nvr/throttle.py).
-AUTHENTICATION_BACKENDS = ["nvr.throttle.ThrottledModelBackend"]
+# Django's ModelBackend, refusing an account after repeated failed logins (accounts/throttle.py).
+AUTHENTICATION_BACKENDS = ["accounts.throttle.ThrottledModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

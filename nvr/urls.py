@@ -19,6 +19,5 @@ urlpatterns = [
     path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("", include("review.urls")),
-    path("", include("events.urls")),
     path("", include("streaming.urls")),
 ]

@@ -1,8 +1,8 @@
-"""Review URLs (public, stable): playlists, segments, clips and recorded spans per camera."""
+"""Review URLs (public, stable): playlists, segments, clips and recorded spans per camera, and events."""
 
 from django.urls import path
 
-from review import pages, views
+from review import event_views, pages, views
 
 urlpatterns = [
     path("cameras/<slug:slug>/recordings.m3u8", views.playlist, name="camera-recordings"),
@@ -14,4 +14,9 @@ urlpatterns = [
     path("cameras/<slug:slug>/clip.mp4", views.clip, name="camera-clip"),
     path("api/cameras/<slug:slug>/recordings", views.recordings_api, name="api-camera-recordings"),
     path("review/", pages.review, name="review"),
+    # Events (motion): the list page, the JSON API, each event's pictures.
+    path("events/", event_views.events_page, name="events"),
+    path("events/<int:event_id>/snapshot.jpg", event_views.snapshot, name="event-snapshot"),
+    path("events/<int:event_id>/thumbnail.jpg", event_views.thumbnail, name="event-thumbnail"),
+    path("api/events", event_views.api_events, name="api-events"),
 ]

@@ -4,10 +4,10 @@ Stream clients reconnect often and in crowds, and Django's password hasher costs
 about 0.2 s of CPU per check (docs/facts.md), so a Basic credential is verified once and the
 result remembered briefly, keyed by an HMAC of the header (never the password), and
 concurrent checks of the same header share one verification. A username with no
-account is refused without a hash, and nvr.throttle refuses an account after repeated
+account is refused without a hash, and accounts.throttle refuses an account after repeated
 failures from one address, so a burst of wrong credentials cannot queue hashes ahead of other
 users; every refusal takes as long as a real check, so timing tells no one which accounts
-exist or are locked. A credential verified before passes a lock (nvr.throttle), so a stranger
+exist or are locked. A credential verified before passes a lock (accounts.throttle), so a stranger
 guessing cannot cut off the stream clients that hold the password.
 Tokens cost one indexed lookup of a SHA-256.
 
@@ -37,9 +37,9 @@ from django.contrib.auth import authenticate, get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts import throttle
 from cameras.models import Camera
 from cameras.selectors import visible_cameras
-from nvr import throttle
 from streaming.models import StreamToken, hash_token
 
 BASIC_OK_SECONDS = 60.0
@@ -169,7 +169,7 @@ def _cache_key(header: str) -> bytes:
 
 
 def _check_password(username: str, password: str, address: str = "", credential: str = "") -> tuple[int, str] | None:
-    """The throttled backend's check, counted against the client's address (nvr.throttle)."""
+    """The throttled backend's check, counted against the client's address (accounts.throttle)."""
     request = HttpRequest()
     request.META["REMOTE_ADDR"] = address
     user = authenticate(request, username=username, password=password, credential=credential or None)

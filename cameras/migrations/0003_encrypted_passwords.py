@@ -1,4 +1,4 @@
-"""Camera passwords encrypted at rest (cameras/encryption.py).
+"""Camera passwords encrypted at rest (encryption/fields.py).
 
 The column becomes text (a token is longer than the password), then every stored password is
 encrypted in place. Both directions work on the raw column, so they do not depend on how the
@@ -7,7 +7,7 @@ field class reads and writes; going back decrypts them again.
 
 from django.db import migrations
 
-import cameras.encryption
+import encryption.fields
 
 
 def _rewrite(schema_editor, change) -> None:  # type: ignore[no-untyped-def]
@@ -18,11 +18,11 @@ def _rewrite(schema_editor, change) -> None:  # type: ignore[no-untyped-def]
 
 
 def encrypt_passwords(apps, schema_editor) -> None:  # type: ignore[no-untyped-def]
-    _rewrite(schema_editor, lambda stored: cameras.encryption.rotated(stored))
+    _rewrite(schema_editor, lambda stored: encryption.fields.rotated(stored))
 
 
 def decrypt_passwords(apps, schema_editor) -> None:  # type: ignore[no-untyped-def]
-    _rewrite(schema_editor, cameras.encryption.decrypt)
+    _rewrite(schema_editor, encryption.fields.decrypt)
 
 
 class Migration(migrations.Migration):
@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="camera",
             name="password",
-            field=cameras.encryption.EncryptedPasswordField(blank=True, max_length=150),
+            field=encryption.fields.EncryptedPasswordField(blank=True, max_length=150),
         ),
         migrations.RunPython(encrypt_passwords, decrypt_passwords),
     ]

@@ -17,9 +17,9 @@ from django.db import connection
 from django.test import Client
 
 from cameras.config import CameraConfig
-from cameras.encryption import PasswordKeyError
 from cameras.models import Camera
 from cameras.services import import_cameras
+from encryption.fields import PasswordKeyError
 from tests.factories import make_camera, make_user
 
 pytestmark = pytest.mark.django_db

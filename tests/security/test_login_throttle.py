@@ -1,4 +1,4 @@
-"""Guessing passwords is slowed down (nvr.throttle), and secrets are compared in constant time."""
+"""Guessing passwords is slowed down (accounts.throttle), and secrets are compared in constant time."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.test import RequestFactory
 
-from nvr import throttle
+from accounts import throttle
 from nvr.login import LoginView
 from nvr.metrics import metrics_allowed
 from streaming import auth

@@ -8,7 +8,6 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cameras.encryption import PasswordKeyError
 from cameras.services import (
     CameraFileError,
     export_cameras,
@@ -16,6 +15,7 @@ from cameras.services import (
     parse_camera_file,
     reencrypt_passwords,
 )
+from encryption.fields import PasswordKeyError
 
 
 class Command(BaseCommand):

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 
 from cameras.selectors import visible_cameras
 from events.models import Event
-from events.selectors import PAGE_SIZE, EventFilter, event_json, play_window
+from review.event_selectors import PAGE_SIZE, EventFilter, event_json, play_window
 from review.times import parse_time
 from streaming.errors import NO_STORE, refusals_as_responses
 from streaming.views import authorize
