@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from cameras.config import CameraConfig
-from cameras.forms import CameraForm
+from cameras.forms import MOTION_FIELDS, CameraForm
 from cameras.grab import grab_one_frame
 from cameras.models import Camera
 from cameras.selectors import visible_cameras
@@ -54,17 +54,7 @@ class CameraAdmin(admin.ModelAdmin):
         ("Recording", {"fields": ["record", "retention_days"]}),
         (
             "Motion and events (draw zones and masks on the picture below the fields)",
-            {
-                "fields": [
-                    "motion",
-                    "motion_sensitivity",
-                    "motion_min_size",
-                    "motion_zones",
-                    "motion_masks",
-                    "event_gap_seconds",
-                    "event_retention_days",
-                ]
-            },
+            {"fields": tuple(MOTION_FIELDS)},
         ),
         ("Who may watch (superusers see every camera)", {"fields": ["allowed_users", "allowed_groups"]}),
     ]

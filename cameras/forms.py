@@ -9,6 +9,17 @@ from django.db.models import Field
 
 from cameras.models import Camera
 
+# Motion detection and events (events/): one list for the form, the import format and the admin's fieldset.
+MOTION_FIELDS = [
+    "motion",
+    "motion_sensitivity",
+    "motion_min_size",
+    "motion_zones",
+    "motion_masks",
+    "event_gap_seconds",
+    "event_retention_days",
+]
+
 CAMERA_FIELDS = [
     "name",
     "slug",
@@ -24,13 +35,7 @@ CAMERA_FIELDS = [
     "position",
     "record",
     "retention_days",
-    "motion",
-    "motion_sensitivity",
-    "motion_min_size",
-    "motion_zones",
-    "motion_masks",
-    "event_gap_seconds",
-    "event_retention_days",
+    *MOTION_FIELDS,
 ]
 
 
@@ -51,16 +56,8 @@ class CameraForm(forms.ModelForm):
 
     # Fields added after the first release: a form (or an import file, or a script) that leaves them
     # out keeps the camera's value, or the default for a new camera.
-    LATER_FIELDS = (
-        "record",
-        "retention_days",
-        "motion_sensitivity",
-        "motion_min_size",
-        "motion_zones",
-        "motion_masks",
-        "event_gap_seconds",
-        "event_retention_days",
-    )
+    # (A missing checkbox reads as "off" in a form: `motion` is left out; imports fill it from the camera.)
+    LATER_FIELDS = ("record", "retention_days", *(name for name in MOTION_FIELDS if name != "motion"))
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)

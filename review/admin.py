@@ -20,13 +20,31 @@ from events.models import Event, Webhook
 from recordings.models import Segment
 
 
-@admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
-    list_display = ["camera", "start", "duration", "size", "codec", "resolution", "play"]
+class ReadOnlyPerCamera(admin.ModelAdmin):
+    """Rows the capture worker owns (segments, events): read-only, and only those of cameras the user may see."""
+
     list_filter = ["camera"]
     date_hierarchy = "start"
-    ordering = ["-start"]
     list_select_related = ["camera"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        """Staff see the rows of the cameras they may see (superusers all)."""
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(camera__in=visible_cameras(request.user))
+
+
+@admin.register(Segment)
+class SegmentAdmin(ReadOnlyPerCamera):
+    list_display = ["camera", "start", "duration", "size", "codec", "resolution", "play"]
+    ordering = ["-start"]
 
     @admin.display(description="size")
     def size(self, segment: Segment) -> str:
@@ -41,42 +59,14 @@ class SegmentAdmin(admin.ModelAdmin):
         url = reverse("camera-page", args=[segment.camera.slug]) + f"?t={int(segment.start.timestamp())}"
         return format_html('<a href="{}">play</a>', url)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Segment | None = None) -> bool:
-        return False
-
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        """Staff see the segments of the cameras they may see (superusers all)."""
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(camera__in=visible_cameras(request.user))
-
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyPerCamera):
     list_display = ["camera", "start", "end", "peak_score", "zones", "play"]
-    list_filter = ["camera"]
-    date_hierarchy = "start"
-    list_select_related = ["camera"]
 
     @admin.display(description="")
     def play(self, event: Event) -> str:
         return format_html('<a href="{}">play</a>', reverse("events") + f"?camera={event.camera.slug}")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
-        return False
-
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(camera__in=visible_cameras(request.user))
 
 
 class WebhookForm(forms.ModelForm):

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.server
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -27,28 +25,6 @@ from tests.reliability.helpers import wait_until
 from tests.support.servers import MosquittoServer, have_mosquitto
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def receiver():
-    """An HTTP server that keeps every POST (headers and body)."""
-    received: list[tuple[dict, bytes]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
@@ -72,7 +48,7 @@ def subscribe(broker: MosquittoServer) -> tuple[mqtt.Client, list[tuple[str, byt
 def test_the_passing_bar_is_an_event_with_snapshot_webhook_and_mqtt(
     supervisor_thread, settings, tmp_path, receiver, broker
 ):
-    url, received = receiver
+    url, received = receiver.url, receiver.received
     settings.RECORDINGS_DIR = str(tmp_path)
     settings.MQTT_URL = broker.url
     client, messages = subscribe(broker)
