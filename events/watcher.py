@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from events.detector import DETECTIONS_PER_SECOND, MotionDetector
 from events.tracker import EventTracker, OpenEvent
@@ -83,6 +83,8 @@ class MotionWatcher:
                 self._save_snapshot(image, jpeg, captured_at)
             elif kind == "end":
                 self._ended(event)
+        except DatabaseError as error:  # the database is away: one line, capture goes on
+            log.warning("camera %s: event %s not saved (database: %s)", self.config.slug, kind, type(error).__name__)
         except Exception:  # never into the capture loop
             log.warning("camera %s: event %s not saved", self.config.slug, kind, exc_info=True)
         return kind in ("start", "end")
@@ -93,6 +95,8 @@ class MotionWatcher:
         if event is not None:
             try:
                 self._ended(event)
+            except DatabaseError as error:
+                log.warning("camera %s: event end not saved (database: %s)", self.config.slug, type(error).__name__)
             except Exception:
                 log.warning("camera %s: event end not saved", self.config.slug, exc_info=True)
 

@@ -151,9 +151,11 @@ def small_store(tmp_path, settings):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_a_full_store_stops_recording_visibly_and_live_goes_on(redis_url, small_store, settings):
+def test_a_full_store_stops_recording_visibly_and_live_goes_on(rtsp_available, redis_url, small_store, settings):
     settings.RECORDINGS_MIN_FREE = settings.RECORDINGS_MIN_FREE.__class__()  # no floor: let the disk fill
-    make_camera("yard", source="640x480", max_fps=10, record="continuous")
+    # Noise at x264's 2 Mbit/s cap fills the 1 MB store in seconds (the quiet test pattern would take minutes).
+    server = RtspServer(width=640, height=480, fps=10, pattern="snow").start()
+    make_camera("yard", kind="rtsp", source=server.url("/test"), max_fps=10, record="continuous")
     capture = capture_supervisor(
         redis_url, RECORDINGS_DIR=str(small_store), RECORDINGS_SEGMENT_SECONDS="60", RECORDINGS_MIN_FREE="0"
     ).start()
@@ -170,6 +172,7 @@ def test_a_full_store_stops_recording_visibly_and_live_goes_on(redis_url, small_
         wait_for_status(redis_url, "yard", lambda s: s.get("recording") == "recording", 30)
     finally:
         capture.stop()
+        server.stop()
 
 
 def test_retention_by_age_and_by_budget(store, settings):

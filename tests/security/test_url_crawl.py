@@ -20,9 +20,11 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from websockets.asyncio.client import connect
 
 from cameras.models import Camera
+from events.models import Event
 from tests.factories import make_camera, make_token, make_user
 from tests.support.processes import web_server
 
@@ -64,6 +66,8 @@ def sample_urls(camera: Camera) -> dict[str, str]:
         "id": str(camera.pk),
         "segment_id": "1",
         "part": "init",
+        # An event of the secret camera: its pictures must be refused like the camera's stream.
+        "event_id": str(Event.objects.create(camera=camera, start=timezone.now(), snapshot="x/1.jpg").pk),
     }
     urls, unreachable = {}, []
     for name, route, args in routes():
