@@ -8,12 +8,13 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html
 
 from cameras.config import CameraConfig
 from cameras.forms import MOTION_FIELDS, CameraForm
 from cameras.grab import grab_one_frame
-from cameras.models import Camera
+from cameras.models import Camera, CameraGroup, GroupMember
 from cameras.selectors import visible_cameras
 from cameras.status import camera_status, raw_statuses
 from framebus.status import CameraStatus
@@ -135,3 +136,34 @@ class CameraAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/cameras/test_connection.html", context)
+
+
+class GroupMemberInline(admin.TabularInline):
+    model = GroupMember
+    extra = 3
+    fields = ["camera", "position"]
+    ordering = ["position"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "camera":  # only cameras this user may see
+            kwargs["queryset"] = visible_cameras(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(CameraGroup)
+class CameraGroupAdmin(admin.ModelAdmin):
+    """Camera groups for wall screens: the cameras in order, and who may use the group (never a camera)."""
+
+    list_display = ["name", "slug", "size", "wall"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["allowed_users", "allowed_groups"]
+    inlines = [GroupMemberInline]
+
+    @admin.display(description="cameras")
+    def size(self, group: CameraGroup) -> int:
+        return group.members.count()
+
+    @admin.display(description="wall screen")
+    def wall(self, group: CameraGroup) -> str:
+        url = reverse("dashboard") + f"?group={group.slug}&kiosk=1"
+        return format_html('<a href="{}">{}</a>', url, url)

@@ -164,3 +164,44 @@ def server_address(url: str) -> tuple[str, str, int | None]:
         return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
     except ValueError:
         return ("", url, None)
+
+
+class CameraGroup(models.Model):
+    """A named, ordered set of cameras for a wall screen ("Gates", "Warehouse").
+
+    It never grants a camera: a user sees a group's cameras only where they may see the camera
+    itself (cameras.selectors.group_cameras). Who may pick the group: its users and groups, and superusers.
+    """
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=50, unique=True, help_text="In the URL: /?group=<slug>.")
+    cameras: models.ManyToManyField = models.ManyToManyField(
+        Camera, through="GroupMember", related_name="camera_groups", blank=True
+    )
+    allowed_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="camera_groups", help_text="Who may use this group."
+    )
+    allowed_groups = models.ManyToManyField(
+        Group, blank=True, related_name="camera_groups", help_text="User groups whose members may use it."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupMember(models.Model):
+    """One camera in a camera group, at a position (the order its tiles take)."""
+
+    group = models.ForeignKey(CameraGroup, on_delete=models.CASCADE, related_name="members")
+    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="memberships")
+    position = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["group", "camera"], name="one_membership_per_camera")]
+
+    def __str__(self) -> str:
+        return f"{self.group}: {self.camera}"

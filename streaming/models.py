@@ -83,7 +83,10 @@ class StreamToken(models.Model):
 
 
 class DashboardPreference(models.Model):
-    """How a user's dashboard lays out cameras; stored per user so every device shows the same."""
+    """How a user's dashboard lays out cameras, per camera group (none: all their cameras).
+
+    Stored per user, so every device (a desk, a wall screen) shows the same.
+    """
 
     class Layout(models.TextChoices):
         AUTO = "auto", "Auto"
@@ -91,10 +94,21 @@ class DashboardPreference(models.Model):
         TWO = "2", "2 × 2"
         THREE = "3", "3 × 3"
         FOUR = "4", "4 × 4"
+        FIVE = "5", "5 × 5"
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboard")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboards")
+    group = models.ForeignKey(
+        "cameras.CameraGroup", null=True, blank=True, on_delete=models.CASCADE, related_name="preferences"
+    )
     layout = models.CharField(max_length=4, choices=Layout.choices, default=Layout.AUTO)
+    hide_off = models.BooleanField(default=False, help_text="Leave out cameras that are turned off.")
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=models.Q(group=None), name="one_dashboard_per_user"),
+            models.UniqueConstraint(fields=["user", "group"], name="one_dashboard_per_user_and_group"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user}: {self.get_layout_display()}"

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import math
 from typing import cast
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from cameras.models import Camera
-from cameras.selectors import visible_cameras
+from cameras.models import Camera, CameraGroup
+from cameras.selectors import group_cameras, visible_cameras, visible_groups
 from cameras.status import raw_statuses
 from framebus.status import CLIENT_STALL_AFTER, CameraStatus, State
 from streaming.models import DashboardPreference, StreamToken
@@ -30,8 +31,31 @@ STATE_LABELS = {state.value: state.label for state in State}
 TOKEN_PERMISSION = "streaming.add_streamtoken"
 
 
-def _layout(user: User) -> DashboardPreference:
-    return DashboardPreference.objects.filter(user=user).first() or DashboardPreference(user=user)
+KIOSK_CYCLE_SECONDS = 20  # a kiosk with more cameras than tiles turns the page this often unless ?cycle= says
+MAX_CYCLE_SECONDS = 3600
+
+
+def _layout(user: User, group: CameraGroup | None) -> DashboardPreference:
+    found = DashboardPreference.objects.filter(user=user, group=group).first()
+    return found or DashboardPreference(user=user, group=group)
+
+
+def _chosen_group(request: HttpRequest) -> CameraGroup | None:
+    """The `?group=` the user may use; None without one. A group they may not use is a 404, like an unknown one."""
+    slug = request.GET.get("group") or request.POST.get("group") or ""
+    if not slug:
+        return None
+    return get_object_or_404(visible_groups(request.user), slug=slug)
+
+
+def _cycle_seconds(raw: str | None, kiosk: bool) -> int:
+    try:
+        seconds = int(raw) if raw else (KIOSK_CYCLE_SECONDS if kiosk else 0)
+    except ValueError:
+        raise BadRequest("cycle must be a whole number of seconds (0: do not cycle)") from None
+    if not 0 <= seconds <= MAX_CYCLE_SECONDS:
+        raise BadRequest(f"cycle must be between 0 and {MAX_CYCLE_SECONDS} seconds")
+    return seconds
 
 
 def _statuses(cameras: list[Camera]) -> dict[str, CameraStatus]:
@@ -50,15 +74,26 @@ def _page_number(raw: str | None, pages: int) -> int:
 @require_GET
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """All cameras the user may see, live, in their chosen layout (n × n per page, or all)."""
-    preference = _layout(cast(User, request.user))  # login_required: never anonymous
-    cameras = list(visible_cameras(request.user))
+    """The user's cameras (or a camera group's), live, in their chosen layout, n × n per page or all.
+
+    `?group=<slug>` shows a group, `?kiosk=1` is the wall-screen mode (no header, no cursor, the screen
+    kept awake), and `?cycle=<seconds>` turns the pages by themselves (kiosks: every 20 s by default).
+    """
+    user = cast(User, request.user)  # login_required: never anonymous
+    group = _chosen_group(request)
+    preference = _layout(user, group)
+    kiosk = request.GET.get("kiosk") == "1"
+    cameras = list(group_cameras(group, user) if group is not None else visible_cameras(user))
+    if preference.hide_off:
+        cameras = [camera for camera in cameras if camera.enabled]
     per_page = preference.per_page or max(len(cameras), 1)
     pages = max(math.ceil(len(cameras) / per_page), 1)
     page = _page_number(request.GET.get("page"), pages)
     shown = cameras[(page - 1) * per_page : page * per_page]
     statuses = _statuses(shown)
     tiles = [{"camera": camera, "status": statuses[camera.slug]} for camera in shown]
+    keep = {"group": group.slug if group else "", "kiosk": "1" if kiosk else "", "cycle": request.GET.get("cycle", "")}
+    query = urlencode({k: v for k, v in keep.items() if v})
     return render(
         request,
         "streaming/dashboard.html",
@@ -66,6 +101,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "tiles": tiles,
             "layout": preference.layout,
             "layouts": DashboardPreference.Layout.choices,
+            "hide_off": preference.hide_off,
+            "group": group,
+            "groups": list(visible_groups(user)),
+            "kiosk": kiosk,
+            "cycle": _cycle_seconds(request.GET.get("cycle"), kiosk) if pages > 1 else 0,
+            "query": query,
             "page": page,
             "pages": pages,
             "camera_count": len(cameras),
@@ -79,11 +120,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def set_layout(request: HttpRequest) -> HttpResponse:
-    """Remember the user's grid layout (every device they use shows the same)."""
+    """Remember the user's layout and turned-off toggle for the group shown (every device shows the same)."""
+    group = _chosen_group(request)
+    changes: dict[str, object] = {}
     layout = request.POST.get("layout", "")
     if layout in DashboardPreference.Layout.values:
-        DashboardPreference.objects.update_or_create(user=request.user, defaults={"layout": layout})
-    return HttpResponseRedirect(reverse("dashboard"))
+        changes["layout"] = layout
+    if request.POST.get("hide_off") in ("0", "1"):
+        changes["hide_off"] = request.POST["hide_off"] == "1"
+    if changes:
+        DashboardPreference.objects.update_or_create(user=request.user, group=group, defaults=changes)
+    query = urlencode({"group": group.slug} if group else {})
+    return HttpResponseRedirect(reverse("dashboard") + (f"?{query}" if query else ""))
 
 
 def _camera_page(request: HttpRequest, camera: Camera, *, token: str = "", token_name: str = "") -> HttpResponse:
