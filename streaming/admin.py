@@ -10,16 +10,16 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from cameras.selectors import visible_cameras
+from cameras.selectors import visible_cameras, visible_groups
 from streaming.models import StreamToken, new_token
 
 
 @admin.register(StreamToken)
 class StreamTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "user", "camera", "created_at", "revoked_at"]
+    list_display = ["name", "prefix", "user", "camera", "group", "created_at", "revoked_at"]
     list_filter = ["revoked_at"]
     search_fields = ["name", "prefix"]
-    fields = ["name", "user", "camera"]
+    fields = ["name", "user", "camera", "group"]
     actions = ["revoke"]
 
     # Least privilege: staff who may add tokens issue them only for themselves and for cameras they may
@@ -29,7 +29,7 @@ class StreamTokenAdmin(admin.ModelAdmin):
         return queryset if request.user.is_superuser else queryset.filter(user=request.user)
 
     def get_readonly_fields(self, request: HttpRequest, obj: StreamToken | None = None) -> list[str]:
-        return ["user", "camera"] if obj is not None else []
+        return ["user", "camera", "group"] if obj is not None else []
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if not request.user.is_superuser:
@@ -38,6 +38,8 @@ class StreamTokenAdmin(admin.ModelAdmin):
                 kwargs["initial"] = request.user.pk
             elif db_field.name == "camera":
                 kwargs["queryset"] = visible_cameras(request.user)
+            elif db_field.name == "group":
+                kwargs["queryset"] = visible_groups(request.user)
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if field is not None and db_field.name == "user":
             field.required = True  # every token has an owner
@@ -51,7 +53,9 @@ class StreamTokenAdmin(admin.ModelAdmin):
             messages.warning(
                 request,
                 f"Token for “{obj.name}”: {token} — copy it now, it will not be shown again. "
-                f"Use it as ?token=… on stream and snapshot URLs.",
+                f"Use it as ?token=… on stream and snapshot URLs"
+                + (f", or on a wall screen: /?group={obj.group.slug}&kiosk=1&token=…" if obj.group else "")
+                + ".",
             )
             return
         super().save_model(request, obj, form, change)

@@ -111,6 +111,7 @@ class Access:
 
     user: Any | None = None  # a user model instance
     camera_id: int | None = None  # set for a per-camera token
+    group_id: int | None = None  # set for a camera group's token (a wall screen's kiosk)
     token_id: int | None = None  # set when granted by a stream token
     # For a session or HTTP Basic: the user's password hash when access was granted (a password change
     # ends the access) and the session's key (logging out ends it).
@@ -122,13 +123,15 @@ class Access:
         cameras = visible_cameras(self.user) if self.user is not None else Camera.objects.none()
         if self.camera_id is not None:
             cameras = cameras.filter(pk=self.camera_id)
+        if self.group_id is not None:  # the group's cameras, in its order (a group never grants one)
+            cameras = cameras.filter(memberships__group_id=self.group_id).order_by("memberships__position")
         return cameras
 
     @property
     def key(self) -> tuple:
         """Who this access is, for memoised lookups."""
         user = self.user.pk if self.user is not None else None
-        return (user, self.camera_id, self.token_id, self.session_key, self.password)
+        return (user, self.camera_id, self.group_id, self.token_id, self.session_key, self.password)
 
     async def camera(self, slug: str) -> Camera | None:
         """The camera if this access may watch it, else None (unknown and forbidden look alike)."""
@@ -222,7 +225,10 @@ async def _check_basic(header: str, address: str) -> tuple[int, str] | None:
     return checked
 
 
-async def _token_access(token: str) -> Access | None:
+async def token_access(token: str) -> Access | None:
+    """What a stream token grants (memoised for crowds), or None: unknown, revoked, or its owner gone."""
+    if not 8 <= len(token) <= 200:
+        return None
     return await _tokens.get(hash_token(token), lambda: _lookup_token(token))
 
 
@@ -234,7 +240,7 @@ async def _lookup_token(token: str) -> Access | None:
         return None
     if row.user is not None and not row.user.is_active:
         return None
-    return Access(user=row.user, camera_id=row.camera_id, token_id=row.pk)
+    return Access(user=row.user, camera_id=row.camera_id, group_id=row.group_id, token_id=row.pk)
 
 
 async def request_access(request: HttpRequest) -> Access | None:
@@ -245,7 +251,7 @@ async def request_access(request: HttpRequest) -> Access | None:
     """
     token = request.GET.get("token")
     if token is not None:
-        return await _token_access(token) if 8 <= len(token) <= 200 else None
+        return await token_access(token)
     header = request.headers.get("Authorization", "")
     if header[:6].lower() == "basic ":
         if len(header) > 1024:

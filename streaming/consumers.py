@@ -30,7 +30,7 @@ from django.conf import settings
 from cameras.selectors import visible_cameras
 from framebus import BUS_ERRORS, status_updates
 from framebus.status import STATUS_STALE_AFTER, WORKER_GONE, CameraStatus, State
-from streaming.auth import Access
+from streaming.auth import Access, token_access
 from streaming.hub import AccessCheck, Viewer, get_hub
 
 log = logging.getLogger(__name__)
@@ -141,12 +141,20 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
     sender: asyncio.Task | None = None
 
     async def connect(self) -> None:
+        query = parse_qs(self.scope.get("query_string", b"").decode())
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_active:
+        if query.get("token"):  # a kiosk's token: its cameras (a group's), re-checked like its streams
+            access = await token_access(query["token"][0])
+            if access is None or access.user is None:
+                await self.close()
+                return
+            user, visible = access.user, access.cameras()
+        elif user is None or not user.is_authenticated or not user.is_active:
             await self.close()  # before accept(): the handshake is refused
             return
-        visible = visible_cameras(user)
-        only = parse_qs(self.scope.get("query_string", b"").decode()).get("camera")
+        else:
+            access, visible = Access(user=user), visible_cameras(user)
+        only = query.get("camera")
         if only:
             visible = visible.filter(slug__in=only)
         cameras = [c async for c in visible]
@@ -173,7 +181,6 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
             await self.disconnect(1011)  # never leave a listener behind
             raise
         live = {item["slug"] for item in initial if item["state"] == State.ONLINE}
-        access = Access(user=user)
         slugs = [c.slug for c in cameras]
 
         async def still_allowed() -> bool:

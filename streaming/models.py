@@ -43,6 +43,14 @@ class StreamToken(models.Model):
         related_name="stream_tokens",
         help_text="Grants viewing of this camera only.",
     )
+    group = models.ForeignKey(
+        "cameras.CameraGroup",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="stream_tokens",
+        help_text="Grants viewing of this camera group's cameras only: a wall screen's kiosk URL.",
+    )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(max_length=12, editable=False, help_text="The token's first characters, to recognise it.")
     created_at = models.DateTimeField(auto_now_add=True)

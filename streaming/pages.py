@@ -11,8 +11,10 @@ import math
 from typing import cast
 from urllib.parse import urlencode
 
+from asgiref.sync import async_to_sync
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -24,6 +26,8 @@ from cameras.models import Camera, CameraGroup
 from cameras.selectors import group_cameras, visible_cameras, visible_groups
 from cameras.status import raw_statuses
 from framebus.status import CLIENT_STALL_AFTER, CameraStatus, State
+from streaming.auth import request_access
+from streaming.errors import Unauthorized, refusal_response
 from streaming.models import DashboardPreference, StreamToken
 
 # Every state in its own words, for the page's script (framebus.status.State.label is the one source).
@@ -72,18 +76,30 @@ def _page_number(raw: str | None, pages: int) -> int:
 
 
 @require_GET
-@login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The user's cameras (or a camera group's), live, in their chosen layout, n × n per page or all.
 
     `?group=<slug>` shows a group, `?kiosk=1` is the wall-screen mode (no header, no cursor, the screen
     kept awake), and `?cycle=<seconds>` turns the pages by themselves (kiosks: every 20 s by default).
+    `?token=` instead of a login: a token made for a camera group shows that group (a wall screen's
+    one URL), with its owner's layout; the token goes on to the grid stream and the status socket.
     """
-    user = cast(User, request.user)  # login_required: never anonymous
-    group = _chosen_group(request)
+    token = request.GET.get("token")
+    if token is not None:
+        access = async_to_sync(request_access)(request)
+        if access is None or access.user is None:
+            return refusal_response(Unauthorized("This token is not valid (revoked, or its owner is gone)."))
+        user = cast(User, access.user)
+        group = CameraGroup.objects.filter(pk=access.group_id).first() if access.group_id else None
+        cameras = list(access.cameras())
+    elif not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    else:
+        user = request.user
+        group = _chosen_group(request)
+        cameras = list(group_cameras(group, user) if group is not None else visible_cameras(user))
     preference = _layout(user, group)
     kiosk = request.GET.get("kiosk") == "1"
-    cameras = list(group_cameras(group, user) if group is not None else visible_cameras(user))
     if preference.hide_off:
         cameras = [camera for camera in cameras if camera.enabled]
     per_page = preference.per_page or max(len(cameras), 1)
@@ -92,7 +108,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     shown = cameras[(page - 1) * per_page : page * per_page]
     statuses = _statuses(shown)
     tiles = [{"camera": camera, "status": statuses[camera.slug]} for camera in shown]
-    keep = {"group": group.slug if group else "", "kiosk": "1" if kiosk else "", "cycle": request.GET.get("cycle", "")}
+    keep = {
+        "group": group.slug if group else "",
+        "kiosk": "1" if kiosk else "",
+        "cycle": request.GET.get("cycle", ""),
+        "token": token or "",
+    }
     query = urlencode({k: v for k, v in keep.items() if v})
     return render(
         request,
@@ -103,7 +124,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "layouts": DashboardPreference.Layout.choices,
             "hide_off": preference.hide_off,
             "group": group,
-            "groups": list(visible_groups(user)),
+            "groups": [] if token else list(visible_groups(user)),
+            "token": token or "",
             "kiosk": kiosk,
             "cycle": _cycle_seconds(request.GET.get("cycle"), kiosk) if pages > 1 else 0,
             "query": query,

@@ -207,7 +207,8 @@
       stats.connects += 1;
       let received = false;
       try {
-        const url = `${grid.dataset.stream}?cameras=${encodeURIComponent(cameras)}&width=${width}`;
+        const token = grid.dataset.token ? `&token=${encodeURIComponent(grid.dataset.token)}` : ""; // a kiosk's
+        const url = `${grid.dataset.stream}?cameras=${encodeURIComponent(cameras)}&width=${width}${token}`;
         const response = await fetch(url, { signal: abort.signal, cache: "no-store", credentials: "same-origin" });
         if (response.status === 401 || response.status === 403) {
           location.assign(`/accounts/login/?next=${encodeURIComponent(location.pathname + location.search)}`);

@@ -1,5 +1,6 @@
 """The wall in Chromium: a group of 20 in 3 x 3 cycles through 3 pages; kiosk mode has no chrome and
-comes back by itself after the web server restarts under it; a tile enlarges and Escape returns."""
+comes back by itself after the web server restarts under it, on one URL with a token made for the group;
+a tile enlarges and Escape returns."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from selenium.webdriver.common.keys import Keys
 from cameras.models import CameraGroup, GroupMember
 from streaming.models import DashboardPreference
 from tests.browser.test_dashboard import PASSWORD, log_in, start_cameras, tiles_state
-from tests.factories import make_user
+from tests.factories import make_token, make_user
 from tests.reliability.helpers import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -33,8 +34,12 @@ def page_of(browser) -> int:
 
 
 def test_a_kiosk_cycles_its_pages_and_survives_a_server_restart(browser, site, big_group):
-    log_in(browser, site.url, "chief")
-    browser.get(f"{site.url}/?group=big&kiosk=1&cycle=3")
+    """The wall screen's one URL: a token made for the group, no login."""
+    row, token = make_token(user=big_group.preferences.get().user, name="Wall")
+    row.group = big_group
+    row.save()
+    browser.delete_all_cookies()
+    browser.get(f"{site.url}/?kiosk=1&cycle=3&token={token}")
     wait_until(lambda: browser.find_elements(By.ID, "grid"), 15, what="the kiosk grid")
     assert not browser.find_element(By.CSS_SELECTOR, ".topbar").is_displayed()  # no chrome on a wall
     assert browser.execute_script("return getComputedStyle(document.body).cursor") == "none"
@@ -47,7 +52,7 @@ def test_a_kiosk_cycles_its_pages_and_survives_a_server_restart(browser, site, b
     assert len(browser.find_elements(By.CSS_SELECTOR, ".tile")) == 9
 
     # The web server restarts under the wall: pictures come back with nobody touching it.
-    browser.get(f"{site.url}/?group=big&kiosk=1&cycle=0")
+    browser.get(f"{site.url}/?kiosk=1&cycle=0&token={token}")
     wait_until(lambda: tiles_state(browser) and all(f > 0 for _, f, _ in tiles_state(browser).values()), 20,
                what="pictures in every tile")  # fmt: skip
     site.stop()

@@ -137,11 +137,11 @@ def test_tokens_are_stored_hashed_and_compared_in_constant_time(monkeypatch, set
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    access = asyncio.run(auth._token_access(token))
+    access = asyncio.run(auth.token_access(token))
     assert access is not None and access.camera_id == camera.pk
     assert compared, "stream tokens must be compared with hmac.compare_digest"
     compared.clear()
-    assert asyncio.run(auth._token_access(token[:-1] + ("A" if token[-1] != "A" else "B"))) is None
+    assert asyncio.run(auth.token_access(token[:-1] + ("A" if token[-1] != "A" else "B"))) is None
 
     settings.NVR_METRICS_TOKEN = "metrics-secret-1"
     settings.NVR_METRICS_NETWORKS = []

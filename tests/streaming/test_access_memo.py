@@ -23,7 +23,7 @@ def test_a_crowd_with_one_token_costs_one_lookup_of_each_kind():
     _, token = make_token(user=admin)
 
     async def viewer():
-        access = await auth._token_access(token)
+        access = await auth.token_access(token)
         camera = await access.camera("front")
         return camera is not None and await access.still_allows("front")
 
@@ -41,11 +41,11 @@ def test_a_crowd_with_one_token_costs_one_lookup_of_each_kind():
 def test_a_revoked_token_opens_nothing_after_the_memo_expires():
     admin = make_user("boss", is_superuser=True)
     row, token = make_token(user=admin)
-    assert asyncio.run(auth._token_access(token)) is not None
+    assert asyncio.run(auth.token_access(token)) is not None
     row.revoked_at = timezone.now()
     row.save()
     time.sleep(auth.ACCESS_MEMO_SECONDS + 0.1)
-    assert asyncio.run(auth._token_access(token)) is None
+    assert asyncio.run(auth.token_access(token)) is None
 
 
 def test_a_failing_lookup_is_not_remembered():

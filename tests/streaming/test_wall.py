@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from cameras.models import CameraGroup, GroupMember
+from streaming.auth import forget_cached_credentials
 from streaming.models import DashboardPreference
-from tests.factories import make_camera, make_user
+from tests.factories import make_camera, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +78,54 @@ def test_kiosk_and_cycling_options(wall):
     assert 'data-cycle="0"' in client.get("/?group=gates").content.decode()  # not a kiosk: no cycling unless asked
     assert client.get("/?group=gates&cycle=soon").status_code == 400
     assert client.get("/?group=gates&cycle=99999").status_code == 400
+
+
+@pytest.fixture
+def kiosk_token(wall):
+    operator, _, cameras, gates = wall
+    lab = make_camera("lab", position=9)  # the operator's, but not in the group
+    lab.allowed_users.add(operator)
+    row, token = make_token(user=operator, name="Gate screen")
+    row.group = gates
+    row.save()
+    return row, token, cameras
+
+
+def test_a_kiosk_token_shows_its_group_and_nothing_else(wall, kiosk_token, redis_url):
+    row, token, _ = kiosk_token
+    anonymous = Client()
+    page = anonymous.get(f"/?token={token}&kiosk=1")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert tiles(html) == ["shed", "gate", "yard"]  # the group, in its order, as far as the owner may see
+    assert f'data-token="{token}"' in html and f"/ws/status/?token={token}" in html
+    assert anonymous.get(f"/cameras/lab/snapshot.jpg?token={token}").status_code == 404  # not in the group
+    assert anonymous.get(f"/cameras/yard/snapshot.jpg?token={token}").status_code in (200, 503)  # in it
+    assert anonymous.get("/?token=nvr_not-a-real-token").status_code == 401
+    assert anonymous.get("/").status_code == 302  # no token, no session: the login page
+    row.revoked_at = timezone.now()
+    row.save()
+    forget_cached_credentials()
+    assert anonymous.get(f"/?token={token}&kiosk=1").status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kiosk_token_opens_the_status_socket_for_its_group_only(wall, kiosk_token, live_web):
+    _, token, _ = kiosk_token
+    url = live_web.url.replace("http://", "ws://") + f"/ws/status/?token={token}"
+
+    async def first_message() -> dict:
+        async with connect(url, origin=live_web.url) as socket:
+            return json.loads(await asyncio.wait_for(socket.recv(), 10))
+
+    message = asyncio.run(first_message())
+    assert sorted(item["slug"] for item in message["cameras"]) == ["gate", "shed", "yard"]
+
+    async def refused() -> int:
+        try:
+            async with connect(url.replace(token, "nvr_wrong-token-123"), origin=live_web.url):
+                return 101
+        except InvalidStatus as error:
+            return error.response.status_code
+
+    assert asyncio.run(refused()) == 403
