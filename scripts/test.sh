@@ -8,6 +8,7 @@ for program in redis-server ffmpeg /usr/bin/python3 chromium chromedriver docker
   command -v "$program" >/dev/null || missing+=("$program")
 done
 /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0')" 2>/dev/null || missing+=(gst-rtsp-server)
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "nvr: missing for the tests: ${missing[*]}; installing (scripts/install-system-deps.sh)"
   scripts/install-system-deps.sh
