@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from recordings.reconcile import reconcile
 from recordings.retention import RETENTION_INTERVAL, enforce
@@ -55,7 +55,9 @@ class Keeper(threading.Thread):
         while not self.stop_event.is_set():
             try:
                 self.step()
-            except Exception:  # the keeper must outlive a bad pass (database away, a full disk)
+            except DatabaseError as error:  # the database is away: one line, the next pass tries again
+                log.warning("recordings keeper: database unavailable (%s); retrying", type(error).__name__)
+            except Exception:  # the keeper must outlive a bad pass (a full disk, a bug)
                 log.exception("recordings keeper: pass failed; retrying")
             self.stop_event.wait(self.interval)
         if self.holding:
