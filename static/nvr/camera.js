@@ -1,12 +1,39 @@
-/* One camera's page: live status and copy buttons for its URLs. */
+/* One camera's page: live status, a live picture that comes back after a restart, and copy buttons.
+ *
+ * A browser never reopens an <img> stream that ended. When the status socket comes back after
+ * losing the server (a restart or a network blip: the socket's own jittered backoff spaces out
+ * a crowd of screens), or the picture fails to load, the picture is opened again.
+ */
 (function () {
   "use strict";
 
   const camera = document.querySelector(".camera[data-camera]");
+  const live = document.querySelector("img.live");
+  const source = live ? live.getAttribute("src") : "";
+  const retry = window.nvrReconnect.backoff();
+  let attempt = 0;
+
+  function reopen() {
+    attempt += 1;
+    live.src = `${source}${source.includes("?") ? "&" : "?"}attempt=${attempt}`;
+  }
+
+  if (live) {
+    live.addEventListener("load", () => retry.reset());
+    live.addEventListener("error", () => setTimeout(reopen, retry.next()));
+  }
   if (camera && window.nvrStatus) {
-    window.nvrStatus.connect(camera.dataset.status, (items) => {
-      for (const item of items) if (item.slug === camera.dataset.camera) window.nvrStatus.apply(camera, item);
-    });
+    let lost = false;
+    window.nvrStatus.connect(
+      camera.dataset.status,
+      (items) => {
+        for (const item of items) if (item.slug === camera.dataset.camera) window.nvrStatus.apply(camera, item);
+      },
+      (connected) => {
+        if (connected && lost && live) reopen();
+        lost = !connected;
+      },
+    );
   }
 
   const status = document.querySelector(".copy-status");

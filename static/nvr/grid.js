@@ -179,7 +179,7 @@
   /* The stream --------------------------------------------------------------------- */
   let generation = 0;
   let controller = null;
-  let backoff = 500;
+  const retry = nvrReconnect.backoff();
   let lastData = 0;
 
   function wanted() {
@@ -191,8 +191,6 @@
     note.textContent = text;
     note.hidden = !text;
   }
-
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   async function run() {
     const mine = ++generation;
@@ -225,7 +223,7 @@
           lastData = performance.now();
           if (!received) {
             received = true;
-            backoff = 500;
+            retry.reset();
             setNote("");
           }
           parts.push(value);
@@ -235,8 +233,7 @@
       }
       if (mine !== generation) return;
       setNote("Live pictures interrupted; reconnecting…");
-      await sleep(backoff + Math.random() * 250);
-      backoff = Math.min(backoff * 2, 10000);
+      await nvrReconnect.sleep(retry.next());
     }
   }
 

@@ -18,14 +18,14 @@
   }
 
   function connect(path, onItems, onConnection) {
-    let delay = 500;
+    const retry = nvrReconnect.backoff();
     let socket = null;
     let stopped = false;
     function open() {
       const scheme = location.protocol === "https:" ? "wss:" : "ws:";
       socket = new WebSocket(scheme + "//" + location.host + path);
       socket.addEventListener("open", () => {
-        delay = 500;
+        retry.reset();
         if (onConnection) onConnection(true);
       });
       socket.addEventListener("message", (event) => {
@@ -40,8 +40,7 @@
       socket.addEventListener("close", () => {
         if (onConnection) onConnection(false);
         if (stopped) return;
-        setTimeout(open, delay + Math.random() * 250);
-        delay = Math.min(delay * 2, 15000);
+        setTimeout(open, retry.next());
       });
     }
     open();
