@@ -22,7 +22,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PARTS = (
-    "all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "recording", "events", "report",
+    "all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "recording", "events", "storm",
+    "report",
 )  # fmt: skip
 BENCH_ONLY = ("flask", "gunicorn", "gevent", "matplotlib")
 
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench import report
     from bench.procs import stop_all
     from bench.report import scenario_summary
-    from bench.stack import Stack
+    from bench.stack import SEED_ANCHOR, Stack
+    from bench.storm import STORM_VIEWERS
     from bench.suites import Plan, capture_cost, fanout_scenario, latency, stalled
 
     plan = Plan.quick() if args.quick else Plan()
@@ -121,8 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     log(f"load average before: {results['load_before']}; machine: {results['machine']}")
 
     def design_filter(designs: list[str]) -> list[str]:
-        keep = {"all": designs, "fanout": ["nvr"], "baseline": ["seed-gevent", "seed-flask"], "floor": ["floor"]}
+        baseline = ["seed-gevent", "seed-anchor", "seed-flask"]
+        keep = {"all": designs, "fanout": ["nvr"], "baseline": baseline, "floor": ["floor"]}
         chosen = args.designs.split(",") if args.designs else keep.get(args.part, [])
+        if "seed-anchor" in designs and not (SEED_ANCHOR / "app.py").exists():
+            note = f"the seed's own code is not at {SEED_ANCHOR}: not run beside ours (set NVR_SEED_ANCHOR)"
+            if note not in results["notes"]:
+                results["notes"].append(note)
+                log(note)
+            chosen = [d for d in chosen if d != "seed-anchor"]
         return [d for d in designs if d in chosen]
 
     def on_signal(signum, frame):
@@ -198,6 +207,14 @@ def main(argv: list[str] | None = None) -> int:
 
             log("motion detection cost")
             results["events"] = events_cost(stack, plan, log)
+        if args.part in ("all", "storm"):
+            from bench.storm import connect_storm
+
+            log("connect storm")
+            crowds = (200,) if args.quick else STORM_VIEWERS
+            if args.viewers and args.part == "storm":
+                crowds = tuple(int(n) for n in args.viewers.split(","))
+            results["storm"] = connect_storm(stack, log, viewers=crowds)
         run_scenarios(rest)
     except KeyboardInterrupt:
         log("interrupted: stopping everything this run started")

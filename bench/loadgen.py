@@ -3,7 +3,8 @@
 Each viewer is a `BufferedProtocol` that reads into one buffer shared by its process
 (the loop parses every read before the next one, so nothing is copied per read),
 de-chunks HTTP/1.1 chunked bodies, finds each part's `Content-Length` and
-`X-Timestamp` and skips the JPEG by length. It never decodes an image.
+`X-Timestamp` and skips the JPEG by length; a part without a length (the seed's own
+code sends none) is skipped by scanning for the next boundary. It never decodes an image.
 
 Workers agree on wall-clock times given by the parent: connections are spread over
 the ramp, then frames are counted only inside the measurement window. Each worker
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 BUFFER_SIZE = 256 * 1024
 CONNECT_TIMEOUT = 10.0
 MAX_TEXT = 16 * 1024  # longest response head / part head accepted
+BOUNDARY = b"\r\n--frame\r\n"  # what ends a part that gives no length (the seed's parts)
 
 
 @dataclass
@@ -94,6 +96,8 @@ class Viewer(asyncio.BufferedProtocol):
         self.carry = b""  # partial chunk-size line
         self.part_head = b""  # partial part head
         self.body_left = 0  # JPEG bytes still to skip
+        self.scanning = False  # skipping a JPEG of unknown length up to the next BOUNDARY
+        self.scan_tail = b""  # the last bytes scanned, in case a BOUNDARY spans two reads
         self.ts = 0.0
         self.last = 0.0
         self.count = 0
@@ -207,6 +211,9 @@ class Viewer(asyncio.BufferedProtocol):
 
     def _parts(self, buf: bytearray, i: int, end: int) -> None:
         while i < end:
+            if self.scanning:
+                i = self._scan(buf, i, end)
+                continue
             if self.body_left:
                 take = min(self.body_left, end - i)
                 i += take
@@ -235,13 +242,32 @@ class Viewer(asyncio.BufferedProtocol):
                 i = k + 4
             self._part_head(head)
 
+    def _scan(self, buf: bytearray, i: int, end: int) -> int:
+        """Skip JPEG bytes up to the next BOUNDARY (which may span reads); return where to go on."""
+        reach = len(BOUNDARY) - 1
+        if self.scan_tail:
+            tail = self.scan_tail
+            k = (tail + bytes(buf[i : min(end, i + reach)])).find(BOUNDARY)
+            if k >= 0:
+                self.scanning, self.scan_tail = False, b""
+                self._frame()
+                return i + k + len(BOUNDARY) - len(tail)
+        k = buf.find(BOUNDARY, i, end)
+        if k >= 0:
+            self.scanning, self.scan_tail = False, b""
+            self._frame()
+            return k + len(BOUNDARY)
+        self.scan_tail = (self.scan_tail + bytes(buf[max(i, end - reach) : end]))[-reach:]
+        return end
+
     def _part_head(self, head: bytes) -> None:
         p = head.find(b"Content-Length:")
         if p < 0:
             lowered = head.lower()
             p = lowered.find(b"content-length:")
             if p < 0:
-                raise ValueError("part without Content-Length")
+                self.scanning = True  # the seed's parts: the JPEG runs to the next boundary
+                return
         q = head.find(b"\r\n", p)
         self.body_left = int(head[p + 15 : q if q >= 0 else len(head)])
         t = head.find(b"X-Timestamp:")

@@ -11,7 +11,7 @@ from pathlib import Path
 from bench.stack import LABELS
 from bench.suites import GOOD_P10, largest_good
 
-BASELINES = ("seed-gevent", "seed-flask")
+BASELINES = ("seed-gevent", "seed-flask", "seed-anchor")
 
 
 def machine() -> dict:
@@ -69,6 +69,11 @@ def scenario_summary(scenario: dict) -> dict:
                 out["cpu_ratio"][key] = {
                     n: round(mine[n]["web_us_per_frame"] / other[n]["web_us_per_frame"], 2) for n in sorted(common)
                 }
+    ours = {p["viewers"]: p.get("web_us_per_frame") for p in points.get("seed-gevent", []) if "error" not in p}
+    original = {p["viewers"]: p.get("web_us_per_frame") for p in points.get("seed-anchor", []) if "error" not in p}
+    fidelity = {n: round(ours[n] / original[n], 2) for n in sorted(ours) if ours[n] and original.get(n)}
+    if fidelity:  # our seed design against the seed's own code: the baseline is honest when near 1
+        out["fidelity"] = fidelity
     floor = {p["viewers"]: p for p in points.get("floor", []) if "error" not in p}
     for design, plist in points.items():
         if design == "floor":
@@ -151,6 +156,24 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
                     worst <= 0.75,
                 )
             )
+        original = summary["cpu_ratio"].get("seed-anchor")
+        if original:
+            rows.append(
+                (
+                    "web CPU per delivered frame against the seed's own code (same N, same run)",
+                    ", ".join(f"N={n}: {r}x" for n, r in original.items()),
+                    None,
+                )
+            )
+        fidelity = summary.get("fidelity")
+        if fidelity:
+            rows.append(
+                (
+                    "our seed design costs within 20 % of the seed's own code (same N, same run)",
+                    ", ".join(f"N={n}: {r}x" for n, r in fidelity.items()),
+                    all(0.8 <= r <= 1.2 for r in fidelity.values()),
+                )
+            )
         lean_cpu = summary["cpu_ratio"].get("nvr-lean/seed-gevent")
         if lean_cpu:
             rows.append(
@@ -175,6 +198,10 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
                     met,
                 )
             )
+    if results.get("storm"):
+        from bench.storm import target_rows
+
+        rows += target_rows(results["storm"])
     lat = results.get("latency")
     if lat and "error" not in lat:
         rows.append(
@@ -255,6 +282,10 @@ def markdown(results: dict) -> str:
         from bench.events import markdown as events_markdown
 
         lines += events_markdown(results["events"])
+    if results.get("storm"):
+        from bench.storm import markdown as storm_markdown
+
+        lines += storm_markdown(results["storm"])
     rows = targets(results)
     if rows:
         lines += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
@@ -314,6 +345,10 @@ def markdown(results: dict) -> str:
                 + ", ".join(f"N={n}: {r}x" for n, r in by_n.items())
             )
         lines.append("")
+    if results.get("storm"):
+        from bench.storm import target_rows
+
+        rows += target_rows(results["storm"])
     lat = results.get("latency")
     if lat and "error" not in lat:
         lines += [
@@ -400,6 +435,7 @@ def plot(results: dict, path: Path) -> bool:
         "nvr-lean": "#2ca02c",
         "seed-gevent": "#ff7f0e",
         "seed-flask": "#d62728",
+        "seed-anchor": "#8c564b",
     }
     styles = {"1cam-1proc": "-", "16cam-1proc": "--", "16cam-4proc": ":"}
     markers = {"1cam-1proc": "o", "16cam-1proc": "s", "16cam-4proc": "^"}

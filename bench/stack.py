@@ -10,7 +10,11 @@ it like production does. Web servers under test:
 - `nvr-daphne`: the same app under daphne (for the stalled-viewer comparison);
 - `floor`: bench.floor, no framework;
 - `seed-gevent`: bench.seed.revisited under gunicorn -k gevent;
-- `seed-flask`: bench.seed.original under Flask's threaded server.
+- `seed-flask`: bench.seed.original under Flask's threaded server;
+- `seed-anchor`: the seed's own code, unchanged (../shared/anchors/flask-video-streaming, or
+  $NVR_SEED_ANCHOR), under the same gunicorn -k gevent, cycling frames captured from the
+  bench camera. It serves one camera, so it runs only where there is one; it is the check
+  that `seed-gevent` does the same work per frame as the original.
 """
 
 from __future__ import annotations
@@ -19,16 +23,20 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.procs import ROOT, VAR, Proc, free_port
 
-DESIGNS = ("floor", "nvr", "seed-gevent", "seed-flask", "nvr-daphne")
+DESIGNS = ("floor", "nvr", "seed-gevent", "seed-flask", "seed-anchor", "nvr-daphne")
+SEED_ANCHOR = Path(os.environ.get("NVR_SEED_ANCHOR", ROOT.parent / "shared" / "anchors" / "flask-video-streaming"))
+ANCHOR_FRAMES = 45  # three seconds of the bench camera, cycled by the anchor's bench camera
 LABELS = {
     "floor": "floor (bare asyncio)",
     "nvr": "nvr (uvicorn)",
     "nvr-lean": "nvr, lean stream path (prototype)",
     "seed-gevent": "seed revisited (gunicorn+gevent)",
     "seed-flask": "seed original (Flask threaded)",
+    "seed-anchor": "seed's own code (gunicorn+gevent)",
     "nvr-daphne": "nvr under daphne",
 }
 
@@ -169,8 +177,34 @@ class Stack:
                 pass
 
     # Servers under test --------------------------------------------------------------
-    def stream_path(self, slug: str) -> str:
+    def stream_path(self, slug: str, design: str = "nvr") -> str:
+        if design == "seed-anchor":
+            return "/video_feed"  # its one camera
         return f"/cameras/{slug}/stream.mjpg?token={self.token}"
+
+    def anchor_frames(self, slug: str) -> str:
+        """ANCHOR_FRAMES consecutive frames of `slug` as JPEG files; the glob the anchor's camera cycles."""
+        from framebus import SyncBus
+
+        folder = VAR / "anchor-frames"
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.jpg"):
+            old.unlink()
+        bus = SyncBus(self.redis.url)
+        seen: set[int] = set()
+        deadline = time.monotonic() + 30
+        try:
+            while len(seen) < ANCHOR_FRAMES and time.monotonic() < deadline:
+                frame = bus.latest_frame(slug)
+                if frame is not None and frame.seq not in seen:
+                    seen.add(frame.seq)
+                    (folder / f"{frame.seq:012d}.jpg").write_bytes(frame.jpeg)
+                time.sleep(0.01)
+        finally:
+            bus.close()
+        if len(seen) < ANCHOR_FRAMES:
+            raise RuntimeError(f"only {len(seen)} frames of {slug} for the seed's own code")
+        return str(folder / "*.jpg")
 
     def web(self, design: str, *, workers: int = 1, **env: str) -> Proc:
         """A server of `design` on a free port, listening when returned."""
@@ -202,6 +236,15 @@ class Stack:
                 "warning",
                 "bench.seed.revisited:app",
             ]
+        elif design == "seed-anchor":
+            if not (SEED_ANCHOR / "app.py").exists():
+                raise FileNotFoundError(f"the seed's own code is not at {SEED_ANCHOR} (set NVR_SEED_ANCHOR)")
+            if len(self.cameras) != 1:
+                raise ValueError("the seed's own code serves one camera")
+            args = [py, "-m", "gunicorn", "-k", "gevent", "-w", str(workers), "--worker-connections", "10000"]
+            args += ["--backlog", "4096", "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
+            args += ["--chdir", str(SEED_ANCHOR), "app:app"]
+            env = {"CAMERA": "bench", "BENCH_FRAMES": self.anchor_frames(self.cameras[0].slug), **env}
         elif design == "seed-flask":
             if workers != 1:
                 raise ValueError("Flask's threaded server runs one process")

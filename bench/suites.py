@@ -19,6 +19,7 @@ from bench.loadgen import LoadRun
 from bench.procs import system_cpu
 from bench.stack import LABELS, CameraSpec, Stack
 
+PART_MARK = b"Content-Type: image/jpeg"
 COLLAPSED_FPS = 10.0  # a design below this median is not run at larger N
 GOOD_FPS, GOOD_P10 = 14.0, 13.0
 
@@ -46,7 +47,7 @@ class Plan:
                 "key": "1cam-1proc",
                 "cameras": 1,
                 "workers": 1,
-                "designs": ["floor", "nvr", "seed-gevent", "seed-flask"],
+                "designs": ["floor", "nvr", "seed-gevent", "seed-anchor", "seed-flask"],
             },
             {
                 "name": "16 cameras, 1 web process",
@@ -83,7 +84,7 @@ class Plan:
                     "key": "1cam-1proc",
                     "cameras": 1,
                     "workers": 1,
-                    "designs": ["floor", "nvr", "seed-gevent", "seed-flask"],
+                    "designs": ["floor", "nvr", "seed-gevent", "seed-anchor", "seed-flask"],
                 },
             ],
         )
@@ -106,8 +107,8 @@ def prime(port: int, path: str, timeout: float = 20.0) -> None:
             if not chunk:
                 raise RuntimeError(f"port {port} closed the stream: {tail[:200]!r}")
             text = tail + chunk
-            parts += text.count(b"X-Timestamp") - tail.count(b"X-Timestamp")
-            tail = text[-16:]
+            parts += text.count(PART_MARK) - tail.count(PART_MARK)  # every design's parts carry it
+            tail = text[-len(PART_MARK) :]
 
 
 def _sleep_until(at: float) -> None:
@@ -123,10 +124,10 @@ def fanout_point(
     web = stack.web(design, workers=workers)
     try:
         for camera in cameras[: 4 if workers > 1 else 1]:
-            prime(web.port, stack.stream_path(camera.slug))
+            prime(web.port, stack.stream_path(camera.slug, design))
         time.sleep(0.3)
         rss_before = web.rss_bytes()
-        paths = [stack.stream_path(cameras[i % len(cameras)].slug) for i in range(viewers)]
+        paths = [stack.stream_path(cameras[i % len(cameras)].slug, design) for i in range(viewers)]
         ramp = max(1.0, viewers / 600)
         run = LoadRun(
             "127.0.0.1", web.port, paths, ramp=ramp, warmup=plan.warmup + viewers / 1000, duration=plan.duration
