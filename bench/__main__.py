@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.procs import stop_all
     from bench.report import scenario_summary
     from bench.stack import SEED_ANCHOR, Stack
-    from bench.storm import STORM_VIEWERS
+    from bench.storm import RESTART_VIEWERS, STORM_VIEWERS
     from bench.suites import Plan, capture_cost, fanout_scenario, latency, stalled
 
     plan = Plan.quick() if args.quick else Plan()
@@ -208,13 +208,13 @@ def main(argv: list[str] | None = None) -> int:
             log("motion detection cost")
             results["events"] = events_cost(stack, plan, log)
         if args.part in ("all", "storm"):
-            from bench.storm import connect_storm
+            from bench.storm import storms
 
             log("connect storm")
             crowds = (200,) if args.quick else STORM_VIEWERS
             if args.viewers and args.part == "storm":
                 crowds = tuple(int(n) for n in args.viewers.split(","))
-            results["storm"] = connect_storm(stack, log, viewers=crowds)
+            results["storm"] = storms(stack, log, crowds, restart_viewers=200 if args.quick else RESTART_VIEWERS)
         run_scenarios(rest)
     except KeyboardInterrupt:
         log("interrupted: stopping everything this run started")

@@ -19,6 +19,7 @@ import asyncio
 import math
 import multiprocessing
 import os
+import random
 import socket
 import time
 from array import array
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 BUFFER_SIZE = 256 * 1024
 CONNECT_TIMEOUT = 10.0
 MAX_TEXT = 16 * 1024  # longest response head / part head accepted
+RECONNECT_FIRST, RECONNECT_LAST = 0.25, 2.5  # seconds: static/nvr/reconnect.js's schedule
 BOUNDARY = b"\r\n--frame\r\n"  # what ends a part that gives no length (the seed's parts)
 
 
@@ -44,6 +46,11 @@ class LoadSpec:
     stalled: list[bool] = field(default_factory=list)  # per viewer: connect, then never read
     probe_stalled: float = 0.0  # seconds to read stalled viewers after the window, to see who was dropped
     rcvbuf: int = 0  # SO_RCVBUF for every viewer (0: kernel default)
+    # Reconnect a viewer whose stream ends or whose connect fails, as the dashboard does (equal jitter,
+    # RECONNECT_FIRST doubling to RECONNECT_LAST), and note when each viewer first gets a frame again on
+    # a connection opened after `restart_at` (wall clock): the restart storm.
+    reconnect: bool = False
+    restart_at: float = 0.0
 
 
 @dataclass
@@ -58,6 +65,7 @@ class WorkerResult:
     stalled_dropped: int = 0
     stalled_open: int = 0
     first_frames: list[float] = field(default_factory=list)  # seconds from connect to first part
+    recovered_at: list[float] = field(default_factory=list)  # per viewer (reconnect): wall clock, 0 = never
 
 
 class _Stats:
@@ -104,6 +112,7 @@ class Viewer(asyncio.BufferedProtocol):
         self.frames_total = 0
         self.started = started or time.time()
         self.first_frame = 0.0
+        self.first_frame_at = 0.0  # wall clock of the first part
         self.error: str | None = None
         self.closed = asyncio.get_running_loop().create_future()
         self.eof_at = 0.0
@@ -281,6 +290,7 @@ class Viewer(asyncio.BufferedProtocol):
         now = time.time()
         if not self.frames_total:
             self.first_frame = now - self.started
+            self.first_frame_at = now
         self.frames_total += 1
         stats = self.stats
         if stats.in_window:
@@ -300,7 +310,9 @@ def _new_socket(rcvbuf: int) -> socket.socket:
     return sock
 
 
-async def _connect(loop, spec: LoadSpec, index: int, stats: _Stats, buffer: bytearray) -> Viewer | None:
+async def _connect(
+    loop, spec: LoadSpec, index: int, stats: _Stats, buffer: bytearray, *, count_failure: bool = True
+) -> Viewer | None:
     path = spec.paths[index]
     request = f"GET {path} HTTP/1.1\r\nHost: {spec.host}:{spec.port}\r\nUser-Agent: nvr-bench\r\n\r\n".encode()
     stalled = bool(spec.stalled and spec.stalled[index])
@@ -314,7 +326,8 @@ async def _connect(loop, spec: LoadSpec, index: int, stats: _Stats, buffer: byte
             )
     except (OSError, TimeoutError) as error:
         sock.close()
-        stats.fail(f"connect: {type(error).__name__}")
+        if count_failure:
+            stats.fail(f"connect: {type(error).__name__}")
         return None
     if stalled:
         viewer.transport.pause_reading()  # not in connection_made: uvloop starts reading after it
@@ -335,7 +348,33 @@ async def _run(spec: LoadSpec) -> WorkerResult:
             await asyncio.sleep(delay)
         viewers[index] = await _connect(loop, spec, index, stats, buffer)
 
-    connectors = [loop.create_task(connect_one(i)) for i in range(n)]
+    recovered_at = [0.0] * n
+
+    async def keep_one(index: int) -> None:
+        """Connect, and connect again whenever the stream ends or the connect fails, until cancelled."""
+        at = spec.connect_at + (spec.ramp * index / max(n, 1))
+        await asyncio.sleep(max(at - time.time(), 0))
+        step = RECONNECT_FIRST
+        while True:
+            opened = time.time()
+            viewer = await _connect(loop, spec, index, stats, buffer, count_failure=False)
+            if viewer is not None:
+                viewers[index] = viewer
+                await viewer.closed
+                if viewer.frames_total:
+                    step = RECONNECT_FIRST  # it worked: the next failure starts over
+                    if opened >= spec.restart_at and not recovered_at[index]:
+                        recovered_at[index] = viewer.first_frame_at
+            await asyncio.sleep(step / 2 + random.random() * step / 2)
+            step = min(step * 2, RECONNECT_LAST)
+
+    def note_recovery() -> None:
+        """Viewers streaming on a connection opened after the restart (their first frame's time)."""
+        for index, viewer in enumerate(viewers):
+            if viewer is not None and viewer.first_frame_at and viewer.started >= spec.restart_at:
+                recovered_at[index] = recovered_at[index] or viewer.first_frame_at
+
+    connectors = [loop.create_task((keep_one if spec.reconnect else connect_one)(i)) for i in range(n)]
 
     delay = spec.window_start - time.time()
     if delay > 0:
@@ -347,6 +386,8 @@ async def _run(spec: LoadSpec) -> WorkerResult:
         await asyncio.sleep(delay)
     stats.in_window = False
     cpu = time.process_time() - cpu_start
+    if spec.reconnect:
+        note_recovery()
     for task in connectors:
         task.cancel()
     await asyncio.gather(*connectors, return_exceptions=True)
@@ -400,6 +441,7 @@ async def _run(spec: LoadSpec) -> WorkerResult:
         stalled_dropped,
         stalled_open,
         first,
+        recovered_at if spec.reconnect else [],
     )
 
 
@@ -435,6 +477,7 @@ class LoadResult:
     stalled_dropped: int = 0
     stalled_open: int = 0
     first_frames: list[float] = field(default_factory=list)
+    recovered_at: list[float] = field(default_factory=list)  # per viewer, wall clock (0 = never)
 
     def summary(self) -> dict:
         """The figures a report shows (percentiles in ms)."""
@@ -492,6 +535,8 @@ class LoadRun:
         probe_stalled: float = 0.0,
         rcvbuf: int = 0,
         start_delay: float = 0.5,
+        reconnect: bool = False,
+        restart_at: float = 0.0,
     ) -> None:
         self.viewers = sum(1 for i in range(len(paths)) if not (stalled and stalled[i]))
         self.processes = processes or default_processes(len(paths))
@@ -515,6 +560,8 @@ class LoadRun:
                 [stalled[i] for i in index] if stalled else [],
                 probe_stalled,
                 rcvbuf,
+                reconnect,
+                restart_at,
             )
             parent, child = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_worker, args=(spec, child), daemon=True, name=f"loadgen-{k}")
@@ -527,7 +574,7 @@ class LoadRun:
         counts: list[int] = []
         failures: dict[str, int] = {}
         gaps, lats = array("d"), array("d")
-        nbytes, cpu, dropped, still_open, first = 0, [], 0, 0, []
+        nbytes, cpu, dropped, still_open, first, recovered = 0, [], 0, 0, [], []
         window = self.window_end - self.window_start
         for proc, conn in self.workers:
             if not conn.poll(max(deadline - time.time(), 0.1)):
@@ -547,6 +594,7 @@ class LoadRun:
             dropped += payload.stalled_dropped
             still_open += payload.stalled_open
             first += payload.first_frames
+            recovered += payload.recovered_at
         ok = [c for c in counts if c > 0]
         failed = len(counts) - len(ok)
         return LoadResult(
@@ -564,6 +612,7 @@ class LoadRun:
             dropped,
             still_open,
             first,
+            recovered,
         )
 
     def terminate(self) -> None:

@@ -206,9 +206,9 @@ class Stack:
             raise RuntimeError(f"only {len(seen)} frames of {slug} for the seed's own code")
         return str(folder / "*.jpg")
 
-    def web(self, design: str, *, workers: int = 1, **env: str) -> Proc:
-        """A server of `design` on a free port, listening when returned."""
-        port = free_port()
+    def web(self, design: str, *, workers: int = 1, port: int = 0, **env: str) -> Proc:
+        """A server of `design` on `port` (default: a free one), listening when returned."""
+        port = port or free_port()
         py = sys.executable
         if design == "nvr":
             args = [str(ROOT / "scripts" / "serve-web.sh")]
