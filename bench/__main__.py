@@ -207,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
 
             log("motion detection cost")
             results["events"] = events_cost(stack, plan, log)
+        if args.part in ("all", "storm", "fanout"):
+            from bench.suites import idle_web
+
+            results["idle_web"] = idle_web(stack, log)
         if args.part in ("all", "storm"):
             from bench.storm import storms
 

@@ -198,6 +198,11 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
                     met,
                 )
             )
+    idle = results.get("idle_web")
+    if idle:
+        rows.append(
+            ("web process CPU, 16 live cameras, no viewers (reported)", f"{idle['web_cpu_pct']} % of a core", None)
+        )
     if results.get("storm"):
         from bench.storm import target_rows
 
@@ -345,6 +350,11 @@ def markdown(results: dict) -> str:
                 + ", ".join(f"N={n}: {r}x" for n, r in by_n.items())
             )
         lines.append("")
+    idle = results.get("idle_web")
+    if idle:
+        rows.append(
+            ("web process CPU, 16 live cameras, no viewers (reported)", f"{idle['web_cpu_pct']} % of a core", None)
+        )
     if results.get("storm"):
         from bench.storm import target_rows
 

@@ -482,3 +482,23 @@ def stalled(stack: Stack, plan: Plan, log) -> list[dict]:
             f"(server says {row['server_deadline_drops']}){'; ' + row['aborted'] if row['aborted'] else ''}"
         )
     return rows
+
+
+def idle_web(stack: Stack, log, seconds: float = 10.0) -> dict:
+    """A web process's CPU with 16 live cameras and no viewer: its fixed cost (status, maintenance)."""
+    cameras = test_cameras(16)
+    stack.set_cameras(cameras)
+    if stack.capture is None:
+        stack.start_capture()
+    stack.wait_online()
+    web = stack.web("nvr")
+    try:
+        time.sleep(2.0)
+        start = web.cpu_seconds()
+        time.sleep(seconds)
+        cpu = web.cpu_seconds() - start
+    finally:
+        web.stop()
+    row = {"cameras": len(cameras), "seconds": seconds, "web_cpu_pct": round(cpu / seconds * 100, 2)}
+    log(f"  idle web process, 16 cameras, no viewers: {row['web_cpu_pct']} % of a core")
+    return row
