@@ -72,12 +72,11 @@ def test_load_generator_parses_frames_from_the_floor_server(floor_server):
     assert summary["mbytes_per_s"] > 0
 
 
-def test_load_generator_dechunks_and_reads_plain_bodies():
-    """Chunked (uvicorn) and unchunked (HTTP/1.0-style) responses parse to the same parts, split anywhere."""
+def parse_stream(data: bytes, step: int) -> int:
+    """How many parts a load-generator viewer finds in `data` (a response) fed `step` bytes at a time."""
     from bench.loadgen import Viewer, _Stats
-    from streaming import multipart
 
-    async def parse(data: bytes, step: int) -> int:
+    async def parse() -> int:
         stats = _Stats(0, 2e9)
         stats.in_window = True
         buffer = bytearray(1024)
@@ -88,39 +87,32 @@ def test_load_generator_dechunks_and_reads_plain_bodies():
             viewer.buffer_updated(len(piece))
         assert viewer.error is None, viewer.error
         return viewer.count
+
+    return asyncio.run(parse())
+
+
+def test_load_generator_dechunks_and_reads_plain_bodies():
+    """Chunked (uvicorn) and unchunked (HTTP/1.0-style) responses parse to the same parts, split anywhere."""
+    from streaming import multipart
 
     parts = [multipart.part(bytes([n]) * (100 + n), 1.5 + n) for n in range(3)]
     body = multipart.STREAM_START + b"".join(parts)
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in [multipart.STREAM_START, *parts])
     head = b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n"
     for step in (1, 7, 1000):
-        assert asyncio.run(parse(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked, step)) == 3
-        assert asyncio.run(parse(head + b"\r\n" + body, step)) == 3
+        assert parse_stream(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked, step) == 3
+        assert parse_stream(head + b"\r\n" + body, step) == 3
 
 
 def test_load_generator_reads_the_seed_codes_parts_without_a_length():
     """The seed's own code sends parts with no Content-Length: they end at the next boundary, split anywhere."""
-    from bench.loadgen import Viewer, _Stats
-
-    async def parse(data: bytes, step: int) -> int:
-        stats = _Stats(0, 2e9)
-        stats.in_window = True
-        buffer = bytearray(1024)
-        viewer = Viewer(b"", stats, buffer)
-        for i in range(0, len(data), step):
-            piece = data[i : i + step]
-            buffer[: len(piece)] = piece
-            viewer.buffer_updated(len(piece))
-        assert viewer.error is None, viewer.error
-        return viewer.count
-
     jpegs = [bytes([n]) * (100 + n) + b"\r\n--fram" for n in range(4)]  # a near-boundary inside a JPEG
     body = b"--frame\r\n" + b"".join(b"Content-Type: image/jpeg\r\n\r\n" + j + b"\r\n--frame\r\n" for j in jpegs)
     chunked = b"%x\r\n%s\r\n" % (len(body), body)
     head = b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n"
     for step in (1, 5, 12, 13, 1000):
-        assert asyncio.run(parse(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked, step)) == 4
-        assert asyncio.run(parse(head + b"\r\n" + body, step)) == 4
+        assert parse_stream(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked, step) == 4
+        assert parse_stream(head + b"\r\n" + body, step) == 4
 
 
 def test_a_tie_at_the_largest_n_asks_for_one_more_point_and_the_report_says_why():
