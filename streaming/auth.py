@@ -12,10 +12,10 @@ guessing cannot cut off the stream clients that hold the password.
 Tokens cost one indexed lookup of a SHA-256.
 
 Crowds of stream clients share a credential (a wall of displays, a reconnect storm after
-a restart, every viewer's re-check every 15 s): token lookups, camera lookups and re-checks
-are answered once per ACCESS_MEMO_SECONDS for all of them (bench/README.md: 2,000 viewers
+a restart, every viewer's re-check every 15 s): token lookups, session lookups, camera lookups
+and re-checks are answered once per ACCESS_MEMO_SECONDS for all of them (bench/README.md: 2,000 viewers
 connecting kept the one ORM thread busy for seconds and starved the frame writes). So a
-revoked token opens no new stream after at most that long, in every web process.
+revoked token or an ended session opens no new stream after at most that long, in every web process.
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ class SingleFlightCache:
 _tokens = SingleFlightCache(ACCESS_MEMO_SECONDS)
 _cameras = SingleFlightCache(ACCESS_MEMO_SECONDS)
 _rechecks = SingleFlightCache(ACCESS_MEMO_SECONDS)
+_sessions = SingleFlightCache(ACCESS_MEMO_SECONDS)  # by session key: the session's and its user's rows
 # Basic verifications: (user id, the password hash it matched) or None, keyed by an HMAC of the header.
 _basic = SingleFlightCache(lambda verified: BASIC_OK_SECONDS if verified else BASIC_FAIL_SECONDS)
 
@@ -268,14 +269,20 @@ async def request_access(request: HttpRequest) -> Access | None:
             _basic.forget(key)
             return None
         return Access(user=basic_user, password=basic_user.password)
+    session_key = getattr(request, "session", None) and request.session.session_key
+    if not session_key:
+        return None  # no session cookie: nobody to look up
+    return await _sessions.get(session_key, lambda: _session_access(request, session_key))
+
+
+async def _session_access(request: HttpRequest, session_key: str) -> Access | None:
     session_user = await request.auser()
     if session_user.is_authenticated:
-        session_key = getattr(request, "session", None) and request.session.session_key
-        return Access(user=session_user, password=session_user.password, session_key=session_key or "")
+        return Access(user=session_user, password=session_user.password, session_key=session_key)
     return None
 
 
 def forget_cached_credentials() -> None:
     """Drop remembered Basic verifications and access lookups (after a password change, and in tests)."""
-    for memo in (_tokens, _cameras, _rechecks, _basic):
+    for memo in (_tokens, _sessions, _cameras, _rechecks, _basic):
         memo.clear()

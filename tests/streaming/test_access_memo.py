@@ -38,6 +38,42 @@ def test_a_crowd_with_one_token_costs_one_lookup_of_each_kind():
     assert 1 <= len(queries) <= 6, [q["sql"] for q in queries]
 
 
+def session_request(cookie: str):
+    """A stream request carrying the session cookie, with the session and lazy user the fast path gives it."""
+    import functools
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth.middleware import auser
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/cameras/front/stream.mjpg")
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(cookie)
+    request.auser = functools.partial(auser, request)
+    return request
+
+
+def test_a_crowd_with_one_session_costs_one_lookup_and_a_logout_ends_it_soon():
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(make_user("boss", is_superuser=True))
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+
+    async def crowd():
+        return await asyncio.gather(*[auth.request_access(session_request(cookie)) for _ in range(200)])
+
+    with CaptureQueriesContext(connection) as queries:
+        answers = async_to_sync(crowd)()
+    assert all(a is not None and a.user.username == "boss" and a.session_key == cookie for a in answers)
+    assert 1 <= len(queries) <= 3, [q["sql"] for q in queries]  # the session row and the user, once
+
+    client.logout()
+    time.sleep(auth.ACCESS_MEMO_SECONDS + 0.1)
+    assert async_to_sync(auth.request_access)(session_request(cookie)) is None
+
+
 def test_a_revoked_token_opens_nothing_after_the_memo_expires():
     admin = make_user("boss", is_superuser=True)
     row, token = make_token(user=admin)
