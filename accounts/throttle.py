@@ -35,6 +35,7 @@ import hashlib
 import logging
 import math
 import time
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -164,7 +165,13 @@ class ThrottledModelBackend(ModelBackend):
     """Django's ModelBackend, refusing locked accounts before any password hash is computed.
 
     `credential` (HTTP Basic: an HMAC of the header) lets a credential verified before through a lock.
+    With local sign-in off (accounts.policy.LocalLogin) only the break-glass superuser's password works.
     """
+
+    def user_can_authenticate(self, user: Any) -> bool:
+        from accounts.policy import local_login_allows
+
+        return super().user_can_authenticate(user) and local_login_allows(user)
 
     def authenticate(self, request, username=None, password=None, credential=None, **kwargs):
         if username is None:

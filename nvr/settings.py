@@ -49,6 +49,13 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    # Sign-in (accounts/): allauth's accounts, second factors (TOTP, recovery codes, passkeys) and OIDC.
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "audit",
     "cameras",
     "recordings",
     "streaming",
@@ -63,6 +70,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.require_second_factor",  # NVR_REQUIRE_MFA: no page without a second factor
+    "audit.middleware.RequestActor",  # who made a change (audit.tracking)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -129,6 +139,64 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Who must have a second factor (off | staff | all) and whether local accounts sign in (on | off: only the
+# identity provider, and the first superuser as a break-glass account). accounts/policy.py says how.
+NVR_REQUIRE_MFA = env("NVR_REQUIRE_MFA", default="off")
+NVR_LOCAL_LOGIN = env("NVR_LOCAL_LOGIN", default="on")
+for _name, _value, _choices in [
+    ("NVR_REQUIRE_MFA", NVR_REQUIRE_MFA, ("off", "staff", "all")),
+    ("NVR_LOCAL_LOGIN", NVR_LOCAL_LOGIN, ("on", "off")),
+]:
+    if _value not in _choices:
+        raise ImproperlyConfigured(f"{_name} must be one of {', '.join(_choices)} (it is {_value!r})")
+
+# allauth: usernames, no e-mail (nvr sends none), no self-service sign-up (accounts/adapters.py).
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_UNIQUE_EMAIL = False
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_LOGOUT_REDIRECT_URL = LOGOUT_REDIRECT_URL
+# nvr's throttle (accounts/throttle.py) counts password failures and caps login POSTs per address on
+# every way in; allauth's own limits stay for second-factor codes (5 wrong per 5 minutes per account).
+ACCOUNT_RATE_LIMITS = {"login": None}
+# Second factors: an authenticator app (TOTP) with recovery codes, and passkeys or security keys
+# (WebAuthn), which also sign in without a password. Browsers allow WebAuthn on https, or on localhost.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = env("NVR_MFA_ISSUER", default="nvr")
+# Single sign-on (OpenID Connect): set the issuer, client id and secret, and the identity provider signs
+# people in; their groups (NVR_OIDC_GROUPS_CLAIM) become Django groups, which decide their cameras.
+# The provider's redirect URI: <site>/accounts/oidc/sso/login/callback/ (accounts/sso/).
+NVR_OIDC_ISSUER = env("NVR_OIDC_ISSUER", default="")
+NVR_OIDC_GROUPS_CLAIM = env("NVR_OIDC_GROUPS_CLAIM", default="")
+SOCIALACCOUNT_PROVIDERS: dict = {
+    "openid_connect": {
+        "provider_class": "accounts.sso.provider.VerifiedOIDCProvider",  # signature and issuer always checked
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [],
+    }
+}
+if NVR_OIDC_ISSUER:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"].append(
+        {
+            "provider_id": "sso",
+            "name": env("NVR_OIDC_NAME", default="single sign-on"),
+            "client_id": env("NVR_OIDC_CLIENT_ID"),
+            "secret": env("NVR_OIDC_CLIENT_SECRET", default=""),
+            "settings": {"server_url": NVR_OIDC_ISSUER, "oauth_pkce_enabled": True},
+        }
+    )
+if NVR_LOCAL_LOGIN == "off" and not NVR_OIDC_ISSUER:
+    raise ImproperlyConfigured("NVR_LOCAL_LOGIN=off needs single sign-on: set NVR_OIDC_ISSUER (see .env.example)")
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never attach a provider's user to a local account by e-mail
+SOCIALACCOUNT_STORE_TOKENS = False
+
+# Audit trail (audit/): entries older than this are removed (hourly, and `manage.py audit prune`).
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 
 # Internationalisation -----------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -17,12 +17,14 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
+from audit.log import Kind, record
 from review import selectors
 from review.clips import clip_bytes
 from review.mp4 import NotFragmented, init_length
 from review.playlist import build_playlist, recorded_spans
 from review.ranges import serve_window
 from review.times import parse_span
+from streaming.auth import actor_of
 from streaming.errors import NO_STORE, Unavailable, refusals_as_responses
 from streaming.hub import get_hub
 from streaming.views import visible_camera
@@ -34,6 +36,11 @@ PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_HEADERS = {"Cache-Control": "private, max-age=3600"}  # a closed segment never changes
 
 
+def _span(start: dt.datetime, end: dt.datetime) -> dict[str, str]:
+    """A played or exported span, for the audit trail."""
+    return {"start": start.astimezone(dt.UTC).isoformat(), "end": end.astimezone(dt.UTC).isoformat()}
+
+
 def _token_query(request: HttpRequest) -> str:
     token = request.GET.get("token")
     return urlencode({"token": token}) if token else ""
@@ -43,8 +50,9 @@ def _token_query(request: HttpRequest) -> str:
 @refusals_as_responses
 async def playlist(request: HttpRequest, slug: str) -> HttpResponse:
     """`/cameras/<slug>/recordings.m3u8?start=&end=`: an HLS VOD playlist of the span (default: the last hour)."""
-    camera, _ = await visible_camera(request, slug)
+    camera, access = await visible_camera(request, slug)
     start, end = parse_span(request, default=PLAYLIST_DEFAULT, longest=PLAYLIST_LONGEST)
+    record(Kind.PLAYBACK, actor=actor_of(access, request), camera=(camera.pk, camera.slug), detail=_span(start, end))
     began = time.perf_counter()
     entries = await selectors.playlist_entries(camera, start, end)
     text = build_playlist(entries, query=_token_query(request))
@@ -86,6 +94,7 @@ async def clip(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     sources = await selectors.clip_sources(camera, start, end)
     if not sources:
         raise Http404("Nothing was recorded in that span.")
+    record(Kind.CLIP, actor=actor_of(access, request), camera=(camera.pk, camera.slug), detail=_span(start, end))
 
     async def body() -> AsyncGenerator[bytes, None]:
         async def still_allowed() -> bool:

@@ -62,5 +62,9 @@ class StreamTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[StreamToken]) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = 0
+        for token in queryset.filter(revoked_at__isnull=True):  # one save each: the audit trail records each
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            count += 1
         self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)

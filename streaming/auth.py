@@ -11,6 +11,11 @@ exist or are locked. A credential verified before passes a lock (accounts.thrott
 guessing cannot cut off the stream clients that hold the password.
 Tokens cost one indexed lookup of a SHA-256.
 
+Second factors (accounts.policy): a session of a user the policy covers opens nothing until the user
+has one, and Basic, which can carry only a password, is refused for accounts that have a second factor
+or that the policy covers (they use a stream token, which is unaffected). Basic sign-ins, their
+failures, and a token's first use from a new address go to the audit trail (audit.log).
+
 Crowds of stream clients share a credential (a wall of displays, a reconnect storm after
 a restart, every viewer's re-check every 15 s): token lookups, session lookups, camera lookups
 and re-checks are answered once per ACCESS_MEMO_SECONDS for all of them (bench/README.md: 2,000 viewers
@@ -37,7 +42,9 @@ from django.contrib.auth import authenticate, get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts import throttle
+from accounts import policy, throttle
+from audit.log import Actor, Kind, record, token_used
+from audit.tracking import sign_in_method
 from cameras.models import Camera
 from cameras.selectors import visible_cameras
 from streaming.models import StreamToken, hash_token
@@ -172,12 +179,26 @@ def _cache_key(header: str) -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), header.encode(), hashlib.sha256).digest()
 
 
+BASIC = "http-basic"
+
+
 def _check_password(username: str, password: str, address: str = "", credential: str = "") -> tuple[int, str] | None:
-    """The throttled backend's check, counted against the client's address (accounts.throttle)."""
+    """The throttled backend's check, counted against the client's address (accounts.throttle).
+
+    A right password of an account that needs a second factor is refused like a wrong one (and audited).
+    """
     request = HttpRequest()
     request.META["REMOTE_ADDR"] = address
+    sign_in_method.set(BASIC)  # this thread's context only: the failure signal names the method
     user = authenticate(request, username=username, password=password, credential=credential or None)
-    return (user.pk, user.password) if user is not None and user.is_active else None
+    if user is None or not user.is_active:
+        return None
+    actor = Actor.of(user, address=address)
+    if not policy.password_only_allowed(user):
+        record(Kind.SIGN_IN_FAILED, actor=actor, detail={"method": BASIC, "reason": "second factor required"})
+        return None
+    record(Kind.SIGN_IN, actor=actor, detail={"method": BASIC})
+    return (user.pk, user.password)
 
 
 async def _account_exists(username: str) -> bool:
@@ -214,6 +235,7 @@ async def _check_basic(header: str, address: str) -> tuple[int, str] | None:
         # Made-up usernames (a spray) cost no hash and queue nothing ahead of real users; they are
         # counted like real ones, so a lockout does not tell which accounts exist either.
         await sync_to_async(throttle.record_failure, thread_sensitive=False)(username, address)
+        record(Kind.SIGN_IN_FAILED, actor=Actor(username=username, address=address), detail={"method": BASIC})
         return None
     async with _password_checks:
         started = time.monotonic()
@@ -252,7 +274,10 @@ async def request_access(request: HttpRequest) -> Access | None:
     """
     token = request.GET.get("token")
     if token is not None:
-        return await token_access(token)
+        access = await token_access(token)
+        if access is not None:
+            token_used(actor_of(access, request))
+        return access
     header = request.headers.get("Authorization", "")
     if header[:6].lower() == "basic ":
         if len(header) > 1024:
@@ -277,9 +302,18 @@ async def request_access(request: HttpRequest) -> Access | None:
 
 async def _session_access(request: HttpRequest, session_key: str) -> Access | None:
     session_user = await request.auser()
-    if session_user.is_authenticated:
-        return Access(user=session_user, password=session_user.password, session_key=session_key)
-    return None
+    if not session_user.is_authenticated:
+        return None
+    if policy.mfa_policy() != policy.MfaPolicy.OFF:
+        methods = await request.session.aget(policy.SESSION_METHODS_KEY)
+        if not await policy.amfa_satisfied(session_user, methods):
+            return None  # no stream until the user has a second factor (the pages lead them to enrol)
+    return Access(user=session_user, password=session_user.password, session_key=session_key)
+
+
+def actor_of(access: Access, request: HttpRequest) -> Actor:
+    """Who this access is, for the audit trail: the user (a token's owner), the token, the client's address."""
+    return Actor.of(access.user, address=throttle.client_address(request), token_id=access.token_id)
 
 
 def forget_cached_credentials() -> None:

@@ -24,9 +24,11 @@ import time
 import weakref
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from accounts import policy
 from cameras.selectors import visible_cameras
 from framebus import BUS_ERRORS, status_updates
 from framebus.status import STATUS_STALE_AFTER, WORKER_GONE, CameraStatus, State
@@ -129,6 +131,14 @@ def get_relay() -> StatusRelay:
     return relay
 
 
+async def _second_factor_ok(scope: dict) -> bool:
+    """The session's user meets NVR_REQUIRE_MFA (accounts.policy), as every stream requires."""
+    if policy.mfa_policy() == policy.MfaPolicy.OFF:
+        return True
+    methods = await sync_to_async(scope["session"].get)(policy.SESSION_METHODS_KEY)
+    return await policy.amfa_satisfied(scope["user"], methods)
+
+
 class StatusConsumer(AsyncJsonWebsocketConsumer):
     """`/ws/status/[?camera=<slug>]`: the status of the user's cameras, then every change.
 
@@ -149,7 +159,7 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
                 await self.close()
                 return
             user, visible = access.user, access.cameras()
-        elif user is None or not user.is_authenticated or not user.is_active:
+        elif user is None or not user.is_authenticated or not user.is_active or not await _second_factor_ok(self.scope):
             await self.close()  # before accept(): the handshake is refused
             return
         else:

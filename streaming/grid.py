@@ -30,9 +30,10 @@ from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
+from audit.log import ViewAudit
 from framebus import BUS_ERRORS, snap_width
 from streaming import multipart
-from streaming.auth import Access
+from streaming.auth import Access, actor_of
 from streaming.errors import NO_STORE, refusals_as_responses
 from streaming.hub import AccessCheck, ClosingStream, Feed, Hub, always_allowed, get_hub
 from streaming.views import authorize, number_option
@@ -113,6 +114,7 @@ async def grid_parts(
     fps: float | None = None,
     native_widths: dict[str, int] | None = None,
     still_allowed: AccessCheck = always_allowed,
+    audit: ViewAudit | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Multipart bytes interleaving the newest frame of every camera in `specs`.
 
@@ -131,7 +133,7 @@ async def grid_parts(
         )
         for spec in specs
     ]
-    async with hub.viewer("grid", still_allowed) as viewer, contextlib.AsyncExitStack() as stack:
+    async with hub.viewer("grid", still_allowed, audit=audit) as viewer, contextlib.AsyncExitStack() as stack:
         for tile in tiles:
             stack.push_async_callback(_release, tile)  # the tile's stack at exit: a fallback replaces it
             await _watch(hub, tile, wake)
@@ -221,6 +223,7 @@ class GridPlan:
     width: int
     fps: float | None
     native_widths: dict[str, int]
+    audit: ViewAudit | None = None  # who watches which cameras, for the audit trail (a row per camera)
 
     async def still_allowed(self) -> bool:
         """Every camera on the stream is still allowed (lookups are shared by every viewer of one credential)."""
@@ -235,6 +238,7 @@ class GridPlan:
             fps=self.fps,
             native_widths=self.native_widths,
             still_allowed=self.still_allowed,
+            audit=self.audit,
         )
 
 
@@ -249,7 +253,8 @@ async def plan_grid(request: HttpRequest) -> GridPlan:
         if len(wanted) > MAX_TILES:
             raise BadRequest(f"at most {MAX_TILES} cameras per stream")
         cameras = cameras.filter(slug__in=wanted)
-    specs = [TileSpec(c.slug, c.name, c.max_fps, c.max_width) async for c in cameras[:MAX_TILES]]
+    rows = [c async for c in cameras[:MAX_TILES]]
+    specs = [TileSpec(c.slug, c.name, c.max_fps, c.max_width) for c in rows]
     if wanted is not None:
         order = {slug: i for i, slug in enumerate(wanted)}
         specs.sort(key=lambda spec: order[spec.slug])
@@ -261,7 +266,8 @@ async def plan_grid(request: HttpRequest) -> GridPlan:
     except BUS_ERRORS:
         statuses = {}
     native = {slug: int(status["width"]) for slug, status in statuses.items() if status.get("width")}
-    return GridPlan(access, specs, int(width or DEFAULT_TILE_WIDTH), fps, native)
+    audit = ViewAudit(actor_of(access, request), tuple((c.pk, c.slug) for c in rows), stream="grid")
+    return GridPlan(access, specs, int(width or DEFAULT_TILE_WIDTH), fps, native, audit)
 
 
 @require_GET

@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
+from audit.log import ViewAudit, record_view
 from framebus import BUS_ERRORS, Frame, FrameSubscriber, ViewBus, frame_channel
 from framebus.status import FRAME_STALE_AFTER, CameraStatus
 from streaming import multipart
@@ -241,6 +243,7 @@ class Hub:
         *,
         transport: asyncio.Transport | None = None,
         chunked: bool = False,
+        audit: ViewAudit | None = None,
     ) -> AsyncIterator[Viewer]:
         """Register one long response for the duration of the block; every stream path uses this.
 
@@ -248,8 +251,10 @@ class Hub:
         NVR_STREAM_ACCESS_RECHECK seconds and sets `viewer.revoked` when it says no: the
         response must end then (the paths here all do). A viewer whose writes make no
         progress for NVR_STREAM_WRITE_DEADLINE seconds has its connection aborted and its task
-        cancelled. On exit it is removed from every feed, whatever ended it.
+        cancelled. On exit it is removed from every feed, whatever ended it, and a view with
+        `audit` leaves one row in the audit trail (queued: audit.writer writes it off the loop).
         """
+        began = timezone.now()
         viewer = Viewer(
             label,
             asyncio.current_task(),
@@ -266,6 +271,8 @@ class Hub:
             self.viewers.discard(viewer)
             for feed in viewer.feeds:
                 feed.direct.discard(viewer)
+            if audit is not None:
+                record_view(audit, started=began, ended=timezone.now(), frames=viewer.frames)
 
     @asynccontextmanager
     async def watch(self, slug: str, width: int, name: str) -> AsyncIterator[Feed]:

@@ -17,13 +17,14 @@ from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
+from audit.log import ViewAudit
 from cameras.models import Camera
 from cameras.status import camera_facts
 from framebus import BUS_ERRORS, snap_width
 from framebus.status import FRAME_STALE_AFTER, CameraStatus
 from recordings.selectors import camera_usage
 from streaming import multipart
-from streaming.auth import Access, request_access
+from streaming.auth import Access, actor_of, request_access
 from streaming.errors import NO_STORE, Unauthorized, Unavailable, refusals_as_responses
 from streaming.hub import ClosingStream, Hub, get_hub
 from streaming.resize import resize_jpeg
@@ -78,6 +79,7 @@ class StreamPlan:
     access: Access
     width: int  # size variant, 0 = the camera's own
     fps: float | None  # None: the camera's own rate, no pacing
+    audit: ViewAudit | None = None  # who watches, for the audit trail's row when the view ends
 
     @property
     def can_write_direct(self) -> bool:
@@ -91,7 +93,7 @@ class StreamPlan:
         """The task path: multipart bytes until the viewer leaves or loses access."""
         camera = self.camera
         async with (
-            hub.viewer(camera.slug, self.still_allowed) as viewer,
+            hub.viewer(camera.slug, self.still_allowed, audit=self.audit) as viewer,
             hub.watch(camera.slug, self.width, camera.name) as feed,
         ):
             async for chunk in hub.stream(feed, viewer, fps=self.fps):
@@ -101,7 +103,9 @@ class StreamPlan:
         """The direct path: the feed writes the parts; this only waits until the viewer leaves or loses access."""
         camera = self.camera
         async with (
-            hub.viewer(camera.slug, self.still_allowed, transport=transport, chunked=chunked) as viewer,
+            hub.viewer(
+                camera.slug, self.still_allowed, transport=transport, chunked=chunked, audit=self.audit
+            ) as viewer,
             hub.watch(camera.slug, self.width, camera.name) as feed,
         ):
             viewer.attach(feed)
@@ -115,7 +119,8 @@ async def plan_stream(request: HttpRequest, slug: str) -> StreamPlan:
     width = number_option(request, "width", 16, 7680)
     # Only slower-than-camera requests are paced: pacing at the camera's own rate costs a timer per
     # frame and holds back frames that arrive a little early (bench/README.md).
-    return StreamPlan(camera, access, variant_for(camera, width), fps if fps and fps < camera.max_fps else None)
+    audit = ViewAudit(actor_of(access, request), ((camera.pk, camera.slug),))
+    return StreamPlan(camera, access, variant_for(camera, width), fps if fps and fps < camera.max_fps else None, audit)
 
 
 @require_GET

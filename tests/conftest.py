@@ -51,6 +51,25 @@ def _no_remembered_access():
     forget_cached_credentials()
 
 
+@pytest.fixture(autouse=True)
+def _audit_rows_written(request):
+    """Audit rows are written by a thread with its own connection (audit.writer): a transactional test's rows
+    are in before its database is reset; a test run inside one transaction (`db`) keeps them from the
+    writer, whose connection could not see that transaction's rows, and drops them at its end."""
+    from audit.writer import get_writer
+
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or bool(marker and marker.kwargs.get("transaction"))
+    writer = get_writer()
+    if not transactional:
+        writer.hold()
+    yield
+    if transactional:
+        assert writer.flush(30), "the audit writer did not catch up within 30 s"
+    else:
+        writer.release(discard=True)
+
+
 @pytest.fixture
 def redis_url(redis_server, settings) -> str:
     """A clean Redis for this test, and settings pointing at it."""

@@ -12,13 +12,14 @@ import time
 import httpx
 import pytest
 from django.contrib.auth import authenticate
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.test import RequestFactory
 
 from accounts import throttle
-from nvr.login import LoginView
+from accounts.login import LoginView
 from nvr.metrics import metrics_allowed
 from streaming import auth
 from streaming.models import StreamToken, hash_token
@@ -109,6 +110,7 @@ def test_the_login_view_says_the_account_is_locked(settings):
     def post(password: str):
         request = RequestFactory().post("/accounts/login/", {"username": "boss", "password": password})
         request.session = SessionStore()
+        request.user = AnonymousUser()  # as AuthenticationMiddleware leaves it (allauth's view reads it)
         request._messages = FallbackStorage(request)
         request._dont_enforce_csrf_checks = True
         return LoginView.as_view()(request)
@@ -227,6 +229,7 @@ def test_the_login_form_caps_posts_per_address(settings):
             "/accounts/login/", {"username": username, "password": "wrong"}, REMOTE_ADDR=address
         )
         request.session = SessionStore()
+        request.user = AnonymousUser()
         request._messages = FallbackStorage(request)
         request._dont_enforce_csrf_checks = True
         response = LoginView.as_view()(request)
