@@ -35,7 +35,6 @@ import hashlib
 import logging
 import math
 import time
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -43,6 +42,8 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+
+from accounts.policy import local_login_allows
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +169,6 @@ class ThrottledModelBackend(ModelBackend):
     With local sign-in off (accounts.policy.LocalLogin) only the break-glass superuser's password works.
     """
 
-    def user_can_authenticate(self, user: Any) -> bool:
-        from accounts.policy import local_login_allows
-
-        return super().user_can_authenticate(user) and local_login_allows(user)
-
     def authenticate(self, request, username=None, password=None, credential=None, **kwargs):
         if username is None:
             username = kwargs.get(get_user_model().USERNAME_FIELD)
@@ -183,6 +179,8 @@ class ThrottledModelBackend(ModelBackend):
         if locked_for(username, address) and not (credential and was_verified(credential)):
             raise PermissionDenied("too many failed logins")  # authenticate() stops at this backend
         user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None and not local_login_allows(user):
+            user = None  # a right password that may not sign in here counts like a wrong one
         if user is None:
             record_failure(username, address)
         else:

@@ -41,7 +41,7 @@ class Pending:
 
     fields: dict[str, Any]
     once: tuple[str, ...] = ()  # field names: append only if no entry of this kind has the same values
-    done: threading.Event | None = field(default=None, repr=False)
+    done: threading.Event | None = field(default=None, repr=False)  # set once written (a flush's marker)
 
 
 class AuditWriter:
@@ -57,6 +57,7 @@ class AuditWriter:
         self.failures = 0
         self._prune_at = time.monotonic() + 60.0  # not while the process starts
         self.held = False
+        self._writing = False  # a batch was taken and is not written yet
 
     def put(self, row: Pending) -> None:
         """Queue a row; never blocks (see the module's docstring for a full buffer)."""
@@ -77,9 +78,9 @@ class AuditWriter:
         """Wait until every row queued so far is written (tests, exit); False if it took longer."""
         done = threading.Event()
         with self._lock:
-            if not self._rows:
+            if not self._rows and not self._writing:
                 return True
-            self._rows[-1].done = done
+            self._rows.append(Pending({}, done=done))  # a marker: set when everything before it is written
             self._lock.notify()
         return done.wait(timeout)
 
@@ -100,7 +101,9 @@ class AuditWriter:
                 self._lock.wait(FLUSH_SECONDS)
             if self.held:
                 return []
-            return [self._rows.popleft() for _ in range(min(BATCH, len(self._rows)))]
+            taken = [self._rows.popleft() for _ in range(min(BATCH, len(self._rows)))]
+            self._writing = bool(taken)
+            return taken
 
     def _give_back(self, rows: list[Pending]) -> None:
         with self._lock:
@@ -125,18 +128,22 @@ class AuditWriter:
                 if not self.held:
                     self._prune_when_due()
                 continue
+            real = [row for row in rows if row.fields]  # not a flush's markers
             try:
-                append(rows)
+                if real:
+                    append(real)
             except Exception:  # the database is down or locked: keep the rows and try again
                 self.failures += 1
                 log.warning("audit: could not write %d rows; retrying in %.0fs", len(rows), delay, exc_info=True)
-                self._give_back(rows)
+                self._give_back(rows)  # (still "writing": a flush waits for them)
                 connection.close()
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
                 continue
             delay = 1.0
-            self.written += len(rows)
+            self.written += len(real)
+            with self._lock:
+                self._writing = False
             for row in rows:
                 if row.done is not None:
                     row.done.set()

@@ -101,8 +101,11 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 if env("DATABASE_PASSWORD", default=""):  # a password kept apart from the URL (compose: a generated file)
     DATABASES["default"]["PASSWORD"] = env("DATABASE_PASSWORD")
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Several processes (web, capture) share the file: wait for locks instead of failing.
+    # Several processes (web, capture) and the audit writer's thread share the file: wait for locks instead of
+    # failing. IMMEDIATE: a transaction takes the write lock when it begins, so two that read then write wait
+    # for each other; deferred ones deadlock and one fails at once with "database is locked" (docs/facts.md).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
