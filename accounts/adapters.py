@@ -5,9 +5,12 @@ policy (accounts.policy), and users from the identity provider created on first 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+from allauth.account import app_settings as account_settings
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -29,6 +32,15 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         """Nothing: the authentication backend throttles every way in alike (accounts.throttle)."""
+
+    def is_reauthentication_required(self, *, app: str, **kwargs: Any) -> bool:
+        """Not within REAUTHENTICATION_TIMEOUT of signing in: a user led to enrol a second factor right after
+        signing in is not asked for the password again; later, changing one needs a fresh proof, as allauth asks."""
+        request = context.request
+        records = request.session.get(policy.SESSION_METHODS_KEY, []) if request is not None else []
+        if records and time.time() - float(records[-1].get("at", 0)) < account_settings.REAUTHENTICATION_TIMEOUT:
+            return False
+        return super().is_reauthentication_required(app=app, **kwargs)
 
     def pre_login(self, request: HttpRequest, user: Any, **kwargs: Any) -> HttpResponse | None:
         through_sso = bool((kwargs.get("signal_kwargs") or {}).get("sociallogin"))

@@ -71,9 +71,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "accounts.middleware.require_second_factor",  # NVR_REQUIRE_MFA: no page without a second factor
     "audit.middleware.RequestActor",  # who made a change (audit.tracking)
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.require_second_factor",  # NVR_REQUIRE_MFA: no page without a second factor
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
