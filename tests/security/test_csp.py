@@ -39,7 +39,8 @@ def test_pages_carry_a_policy_without_inline_code_and_their_markup_has_none():
         path: client.get(path)
         for path in ["/", "/cameras/front/", "/review/?cameras=front", "/admin/", "/admin/cameras/camera/",
                      f"/admin/cameras/camera/{camera.pk}/change/", "/admin/streaming/streamtoken/add/", "/events/",
-                     "/admin/events/webhook/add/", "/admin/events/event/"]
+                     "/admin/events/webhook/add/", "/admin/events/event/", "/audit/", "/accounts/2fa/",
+                     "/admin/audit/auditentry/"]
     }  # fmt: skip
     pages["connection test"] = client.post(
         "/admin/cameras/camera/", {"action": "test_connection", "_selected_action": [camera.pk]}
