@@ -12,6 +12,7 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from audit import tracking
+        from audit import tracking, writer
 
         tracking.connect()
+        writer.flush_at_exit()

@@ -13,11 +13,13 @@ database down for a long while) drops the newest rows with an error in the log a
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,8 +183,32 @@ def append(rows: list[Pending]) -> None:
 
 
 _writer = AuditWriter()
-atexit.register(_writer.flush, 10.0)
+EXIT_FLUSH_SECONDS = 10.0
 
 
 def get_writer() -> AuditWriter:
     return _writer
+
+
+def flush_at_exit() -> None:
+    """Write what is queued when the process exits normally (manage.py, the capture supervisor)."""
+    atexit.register(_writer.flush, EXIT_FLUSH_SECONDS)
+
+
+async def lifespan(
+    scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]
+) -> None:
+    """The ASGI lifespan (nvr.asgi): at shutdown, write what is queued before the server exits.
+
+    atexit is not enough under uvicorn: it ends a graceful stop by raising the signal it caught again
+    with the handler it found (uvicorn 0.55, server.py `signal.raise_signal`), so the process dies of
+    SIGTERM without running atexit, and the rows of views that ended during the stop were lost.
+    """
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await asyncio.to_thread(_writer.flush, EXIT_FLUSH_SECONDS)
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -28,6 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
+from audit.writer import get_writer
 from cameras.models import Camera
 from cameras.status import camera_facts
 from framebus import BUS_ERRORS
@@ -256,6 +257,19 @@ class Snapshot(Collector):
             gauge = GaugeMetricFamily(name, help_text, labels=["pid"])
             gauge.add_metric(pid, count)
             yield gauge
+        writer = get_writer()  # the audit trail's rows (audit/writer.py): a dropped row is an alarm
+        for name, help_text, total in (
+            ("written", "Audit rows this process wrote.", writer.written),
+            (
+                "dropped",
+                "Audit rows this process dropped because its buffer was full (the database was away).",
+                writer.dropped,
+            ),
+            ("write_failures", "Failed attempts to write audit rows (they are kept and retried).", writer.failures),
+        ):
+            counter = CounterMetricFamily(f"nvr_audit_rows_{name}", help_text, labels=["pid"])
+            counter.add_metric(pid, total)
+            yield counter
         rss = _resident_bytes()
         if rss is not None:
             memory = GaugeMetricFamily(

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # allauth's passkey list (mfa/webauthn/list.html)
     "channels",
     # Sign-in (accounts/): allauth's accounts, second factors (TOTP, recovery codes, passkeys) and OIDC.
     "allauth",

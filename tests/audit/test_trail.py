@@ -18,6 +18,7 @@ from audit.writer import get_writer
 from framebus import Frame, SyncBus
 from tests.factories import make_camera, make_token, make_user
 from tests.support.processes import web_server
+from tests.support.recorded import recordings, segment_files  # noqa: F401 - fixtures
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -205,3 +206,33 @@ def test_the_auditor_page_filters_exports_and_staff_see_only_their_cameras(redis
     gate.allowed_users.remove(guard)
     assert get_writer().flush()
     assert not staff.get("/admin/audit/auditentry/").context["cl"].result_list
+
+
+def test_playback_spans_and_clip_exports_are_recorded_with_who_and_what(recordings):  # noqa: F811 - fixture
+    import datetime as dt
+
+    from tests.support.recorded import T0
+
+    camera, _ = recordings
+    viewer = make_user("reviewer", password="reviewer-pass-1")
+    camera.allowed_users.add(viewer)
+    client = Client()
+    client.force_login(viewer)
+    start, end = T0 + dt.timedelta(seconds=5), T0 + dt.timedelta(seconds=25)
+    span = {"start": start.isoformat(), "end": end.isoformat()}
+    assert client.get("/cameras/yard/recordings.m3u8", span, REMOTE_ADDR="10.9.8.7").status_code == 200
+    clip = client.get("/cameras/yard/clip.mp4", span)
+    assert clip.status_code == 200
+    b"".join(iter(clip))  # the whole export
+    assert (
+        client.get("/cameras/yard/clip.mp4", {"start": "2000-01-01T00:00Z", "end": "2000-01-01T00:01Z"}).status_code
+        == 404
+    )
+    assert get_writer().flush()
+    played = AuditEntry.objects.get(kind=Kind.PLAYBACK)
+    exported = AuditEntry.objects.get(kind=Kind.CLIP)  # the refused one (nothing recorded) is not an export
+    for entry in (played, exported):
+        assert entry.username == "reviewer" and entry.camera == "yard" and entry.camera_id == camera.pk
+        assert dt.datetime.fromisoformat(entry.detail["start"]) == start
+        assert dt.datetime.fromisoformat(entry.detail["end"]) == end
+    assert played.address == "10.9.8.7"

@@ -33,23 +33,33 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 SECRET_SLUG, SECRET_NAME = "vault-cam-7q", "Vault Camera QX"
 PUBLIC = {  # 200 for anyone, by design
     "login",
+    "account_login",
     "healthz",
     "admin:login",
+    # Sign-in steps that show no camera and nothing of an account: a single-sign-on error or cancel
+    # page, "account inactive", and a passkey sign-in's challenge (JSON the browser signs).
+    "socialaccount_login_error",
+    "socialaccount_login_cancelled",
+    "account_inactive",
+    "mfa_login_webauthn",
 }
 DENIED = {400, 401, 403, 404, 405}
 LOGIN_PAGES = ("/accounts/login/", "/admin/login/")
 
 
-def routes(resolver=None, prefix: str = "", namespace: str = ""):
+def _arguments(pattern) -> list[str]:
+    return list(getattr(pattern, "converters", {}) or pattern.regex.groupindex)
+
+
+def routes(resolver=None, prefix: str = "", namespace: str = "", outer: tuple[str, ...] = ()):
     """(full name or None, route text, argument names) of every URL pattern, depth first."""
     for entry in (resolver or get_resolver()).url_patterns:
         if isinstance(entry, URLResolver):
             inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-            yield from routes(entry, prefix + str(entry.pattern), inner)
+            yield from routes(entry, prefix + str(entry.pattern), inner, (*outer, *_arguments(entry.pattern)))
         elif isinstance(entry, URLPattern):
-            pattern = entry.pattern
-            names = list(getattr(pattern, "converters", {}) or pattern.regex.groupindex)
-            yield (f"{namespace}{entry.name}" if entry.name else None), prefix + str(pattern), names
+            names = [*outer, *_arguments(entry.pattern)]
+            yield (f"{namespace}{entry.name}" if entry.name else None), prefix + str(entry.pattern), names
 
 
 def sample_urls(camera: Camera) -> dict[str, str]:
@@ -66,6 +76,7 @@ def sample_urls(camera: Camera) -> dict[str, str]:
         "id": str(camera.pk),
         "segment_id": "1",
         "part": "init",
+        "provider_id": "sso",  # the single-sign-on provider's id (accounts/sso/)
         # An event of the secret camera: its pictures must be refused like the camera's stream.
         "event_id": str(Event.objects.create(camera=camera, start=timezone.now(), snapshot="x/1.jpg").pk),
     }
