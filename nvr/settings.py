@@ -183,6 +183,8 @@ SOCIALACCOUNT_PROVIDERS: dict = {
         "APPS": [],
     }
 }
+if NVR_OIDC_ISSUER and not env("NVR_OIDC_CLIENT_ID", default=""):
+    raise ImproperlyConfigured("NVR_OIDC_ISSUER is set: set NVR_OIDC_CLIENT_ID (and its secret) too (see .env.example)")
 if NVR_OIDC_ISSUER:
     SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"].append(
         {
