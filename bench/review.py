@@ -71,7 +71,7 @@ def _index(slug: str, source: Path, store: Path, start: dt.datetime, count: int)
                 codec="avc1.640020",
                 width=int(source.stem.split("x")[0]),
                 height=int(source.stem.split("x")[1]),
-                path=str(relative),
+                key=relative.as_posix(),
             )
         )
     Segment.objects.bulk_create(rows, batch_size=2000)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as delete_selected_action
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -18,6 +19,7 @@ from cameras.models import Camera, CameraGroup, GroupMember
 from cameras.selectors import visible_cameras
 from cameras.status import camera_status, raw_statuses
 from framebus.status import CameraStatus
+from recordings.footage import delete_footage, footage_of
 from recordings.selectors import camera_usage
 
 
@@ -47,7 +49,7 @@ class CameraAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["allowed_users", "allowed_groups"]
-    actions = ["enable_cameras", "disable_cameras", "test_connection"]
+    actions = ["enable_cameras", "disable_cameras", "test_connection", "delete_selected"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "kind", "source", "enabled", "position"]}),
         ("Credentials (network cameras)", {"fields": ["username", "password", "clear_password"]}),
@@ -107,6 +109,35 @@ class CameraAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return queryset
         return queryset.filter(pk__in=visible_cameras(request.user).values("pk"))
+
+    # Deleting: the confirmation says how much footage there is and asks what becomes of it --------------
+    def render_delete_form(self, request: HttpRequest, context: dict) -> HttpResponse:
+        context["footage"] = footage_of([context["object"].pk])
+        return super().render_delete_form(request, context)
+
+    @admin.action(description="Delete selected cameras", permissions=["delete"])
+    def delete_selected(self, request: HttpRequest, queryset: QuerySet[Camera]) -> HttpResponse | None:
+        response = delete_selected_action(self, request, queryset)
+        if isinstance(response, TemplateResponse) and response.context_data is not None:
+            response.context_data["footage"] = footage_of(queryset.values_list("pk", flat=True))
+        return response
+
+    def delete_model(self, request: HttpRequest, obj: Camera) -> None:
+        self._release_footage(request, [obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Camera]) -> None:
+        self._release_footage(request, list(queryset))
+        super().delete_queryset(request, queryset)
+
+    def _release_footage(self, request: HttpRequest, cameras: list[Camera]) -> None:
+        """Delete the footage when the confirmation said so; otherwise deleting the camera keeps it as an
+        archive (recordings.footage.camera_deleted), so a form without the choice loses nothing."""
+        if request.POST.get("footage") != "delete":
+            return
+        freed = sum(delete_footage(camera.pk) for camera in cameras)
+        if freed:
+            self.message_user(request, f"Deleted {freed / 1e9:.2f} GB of recordings.", messages.SUCCESS)
 
     @admin.action(description="Enable selected cameras", permissions=["change"])
     def enable_cameras(self, request: HttpRequest, queryset: QuerySet[Camera]) -> None:

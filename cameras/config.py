@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from recordings.models import RecordMode
+
 if TYPE_CHECKING:
     from cameras.models import Camera
 
@@ -20,6 +22,7 @@ class CameraConfig:
     name: str
     kind: str
     id: int | None = None  # the registry's primary key (the recordings index refers to it)
+    uid: str = ""  # names the camera's footage in the store (never repeats, unlike a slug)
     source: str = ""
     username: str = ""
     password: str = ""
@@ -27,7 +30,7 @@ class CameraConfig:
     max_width: int | None = None
     jpeg_quality: int = 80
     rtsp_transport: str = "tcp"
-    record: str = "off"
+    record: str = RecordMode.OFF
     motion: bool = False
     motion_sensitivity: int = 50
     motion_min_size: float = 0.5  # percent of the picture
@@ -39,6 +42,7 @@ class CameraConfig:
     def from_camera(cls, camera: Camera) -> CameraConfig:
         return cls(
             id=camera.pk,
+            uid=str(camera.uid),
             slug=camera.slug,
             name=camera.name,
             kind=camera.kind,

@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass
 
 from cameras.config import CameraConfig
-from cameras.encoding import encode_jpeg, fit_width
 from cameras.sources import SourceError, source_for
+from imaging import encode_jpeg, fit_width
 
 
 @dataclass

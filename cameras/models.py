@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,32 +12,23 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from cameras.kinds import Kind, Transport
 from cameras.validation import split_credentials, validate_masks, validate_source, validate_zones
 from encryption.fields import EncryptedPasswordField
+from recordings.models import RecordMode
 
 
 class Camera(models.Model):
     """One camera. Field names are public: the import/export format and the docs use them."""
 
-    class Kind(models.TextChoices):
-        WEBCAM = "webcam", "USB / V4L2 webcam"
-        RTSP = "rtsp", "RTSP IP camera"
-        HTTP_MJPEG = "http_mjpeg", "HTTP MJPEG camera"
-        PI = "pi", "Raspberry Pi camera"
-        FILE = "file", "Video file (looped)"
-        TEST_PATTERN = "test_pattern", "Test pattern"
-
-    class Transport(models.TextChoices):
-        TCP = "tcp", "TCP"
-        UDP = "udp", "UDP"
-
-    class Record(models.TextChoices):
-        OFF = "off", "Off"
-        CONTINUOUS = "continuous", "Continuous (around the clock)"
-        MOTION = "motion", "Motion (keep only the video around events)"
+    Kind = Kind
+    Transport = Transport
+    Record = RecordMode
 
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=50, unique=True)
+    # Footage is stored under this, never under the slug: a slug can be given to a new camera, a uid never repeats.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Names this camera's footage.")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TEST_PATTERN)
     source = models.CharField(
         max_length=500,
@@ -149,7 +141,7 @@ class Camera(models.Model):
             self.password = ""
 
     def _move_url_credentials(self) -> None:
-        if self.kind in ("rtsp", "http_mjpeg") and self.source:
+        if self.kind in (Kind.RTSP, Kind.HTTP_MJPEG) and self.source:
             clean_url, user, password = split_credentials(self.source.strip())
             if user or password:  # credentials typed into the URL are the newest intent
                 self.source = clean_url

@@ -1,9 +1,9 @@
 """Frame sources: one small interface, one class per kind of camera.
 
-The capture loop calls `grab()` for every frame the device produces (so buffers are
-drained and what it publishes is the newest frame) and `retrieve()` only for the
-frames it will publish. Hardware-specific imports happen inside their class.
-Error messages are written here, for operators, and never contain credentials.
+The capture loop calls `grab()` for every picture the camera sends (so buffers are drained and
+what it hands on is the newest) and `retrieve()` only for the pictures some output wants.
+Hardware-specific imports happen inside their class. Error messages are written here, for
+operators, and never contain credentials.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,9 @@ import cv2
 import numpy as np
 
 from cameras.config import CameraConfig
+from cameras.kinds import Kind
 from cameras.probes import probe_http, probe_rtsp
+from cameras.timestamps import MISSING_LIMIT, TimestampValidator
 from cameras.validation import OutsideMediaDir, parse_resolution, resolve_file_path
 
 OPEN_TIMEOUT_MS = 5000
@@ -46,29 +49,43 @@ class SourceError(Exception):
 
 
 class FrameSource(ABC):
-    """open() once, then grab() each frame and retrieve() the ones to publish; close() always.
+    """open() once, then grab() each picture and retrieve() the ones some output wants; close() always.
 
     A source whose camera sends compressed video (RTSP) `delivers_packets`: the capture loop
     sets `packet_sink` before open(), and every packet read goes there as it is (the recorder's
-    stream copy) before it is decoded for the live picture: one connection serves both.
+    stream copy, its timestamps checked first), and is decoded only while the loop asks for
+    pictures: one connection serves every output. Other sources always decode.
     """
 
     delivers_packets = False
 
     def __init__(self, config: CameraConfig) -> None:
         self.config = config
-        self.packet_sink: Callable[[Any, Any], None] | None = None
+        self.packet_sink: Callable[[Any], None] | None = None
+        self.decoded = 0  # pictures decoded so far
 
     @abstractmethod
     def open(self) -> None: ...
 
     @abstractmethod
-    def grab(self) -> None:
-        """Wait for the next frame; raise SourceError when none comes."""
+    def grab(self, *, decode: bool = True) -> bool:
+        """Wait for the camera's next picture; True when it was decoded (retrieve() may follow).
+
+        A source of packets decodes only when `decode` is True; sources without compressed video
+        always do. Raise SourceError when nothing comes.
+        """
 
     @abstractmethod
     def retrieve(self) -> np.ndarray:
-        """The frame last grabbed, as a BGR image."""
+        """The picture last grabbed, as a BGR image."""
+
+    def size(self) -> tuple[int, int] | None:
+        """(width, height) of the camera's pictures, when known without decoding one."""
+        return None
+
+    def timestamp_counts(self) -> tuple[int, int]:
+        """(repaired, dropped) packets of this connection (cameras.timestamps); sources without packets have none."""
+        return 0, 0
 
     def close(self) -> None:  # noqa: B027 - optional for sources without resources
         pass
@@ -110,9 +127,14 @@ class TestPatternSource(FrameSource):
         self.pacer = Pacer(self.config.max_fps)
         self.count = 0
 
-    def grab(self) -> None:
+    def grab(self, *, decode: bool = True) -> bool:
         self.pacer.wait()
         self.count += 1
+        self.decoded += 1
+        return True
+
+    def size(self) -> tuple[int, int] | None:
+        return self.width, self.height
 
     def retrieve(self) -> np.ndarray:
         frame = self.background.copy()
@@ -175,9 +197,15 @@ class OpenCVSource(FrameSource):
     def open_error(self) -> SourceError:
         return SourceError(f"could not open the {self.what}")
 
-    def grab(self) -> None:
-        if not self.capture.grab():
+    def grab(self, *, decode: bool = True) -> bool:
+        if not self.capture.grab():  # FFmpeg's backend decodes here
             raise SourceError(f"the {self.what} stopped sending frames")
+        self.decoded += 1
+        return True
+
+    def size(self) -> tuple[int, int] | None:
+        width, height = self.capture.get(cv2.CAP_PROP_FRAME_WIDTH), self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+        return (int(width), int(height)) if width > 0 and height > 0 else None
 
     def retrieve(self) -> np.ndarray:
         ok, frame = self.capture.retrieve()
@@ -219,16 +247,20 @@ class NetworkSource(OpenCVSource):
 
 
 class RtspSource(FrameSource):
-    """An RTSP camera through PyAV: one connection whose packets are recorded as they are and decoded for live.
+    """An RTSP camera through PyAV: one connection whose packets are recorded as they are and decoded on demand.
 
-    Cameras limit concurrent sessions and pulling twice doubles their upload, so the recorder's
-    stream copy and the live picture share this one demuxer (docs/design.md: the path of a recorded
-    packet). FFmpeg's errors can carry the URL, credentials included: they are never shown or
-    logged; the messages below are written here, and a failed open is explained by a probe.
+    Cameras limit concurrent sessions and pulling twice doubles their upload, so every output shares
+    this one demuxer (docs/design.md). Each packet's timestamps are checked first (cameras.timestamps),
+    then it is decoded if the loop asks for pictures, then handed to the packet sink. While nobody asks,
+    nothing is decoded: the packets since the last keyframe are kept (at most GOP_LIMIT_BYTES), so the
+    first picture asked for is decoded from them at once instead of after the next keyframe.
+    FFmpeg's errors can carry the URL, credentials included: they are never shown or logged; the
+    messages below are written here, and a failed open is explained by a probe.
     """
 
     what = "RTSP stream"
     delivers_packets = True
+    GOP_LIMIT_BYTES = 16 * 2**20  # a longer group of pictures is dropped: the next keyframe starts one
 
     def target(self) -> str:
         return url_with_credentials(self.config.source, self.config.username, self.config.password)
@@ -257,7 +289,11 @@ class RtspSource(FrameSource):
         # 151 % -> 134 % CPU, frame age at publish p50 45 -> 26 ms, RSS 370 -> 304 MB (bench capture).
         self.stream.thread_count = 1
         self.packets = self.container.demux(self.stream)
+        self.timestamps = TimestampValidator()
         self.frame: Any = None  # the newest decoded av.VideoFrame
+        self.decoding = False  # the decoder has seen every packet since a keyframe
+        self.gop: deque[Any] = deque()  # packets since the last keyframe
+        self.gop_bytes = 0
 
     def open_error(self) -> SourceError:
         problem = probe_rtsp(self.config.source, self.config.username, self.config.password)
@@ -267,8 +303,8 @@ class RtspSource(FrameSource):
             return SourceError(f"could not open the {self.what}: {problem}")
         return SourceError(f"could not open the {self.what} (no video or unsupported format)")
 
-    def grab(self) -> None:
-        """Read packets (each also to the recorder) until one decodes into a picture."""
+    def grab(self, *, decode: bool = True) -> bool:
+        """Read the next picture's packets (each to the sink); decode them only when asked."""
         sink = self.packet_sink
         while True:
             try:
@@ -279,20 +315,68 @@ class RtspSource(FrameSource):
                 raise SourceError(f"the {self.what} stopped sending frames") from None
             if packet.size == 0:
                 continue  # a demuxer flush packet
-            try:
-                frames = packet.decode()
-            except Exception:  # noqa: BLE001 - a corrupt packet: the next keyframe repairs the picture
-                frames = []
+            if not self.timestamps.check(packet):
+                if self.timestamps.missing > MISSING_LIMIT:
+                    raise SourceError(f"the {self.what} sends packets without timestamps")
+                continue
+            self._remember(packet)
+            decoded = self._decode(packet) if decode else self._pause()
             if sink is not None:
-                sink(packet, self.stream)  # after decoding: muxing re-times the packet for its file
-            if frames:
-                self.frame = frames[-1]
-                return
+                sink(packet)  # after decoding: an output may re-time the packet while it writes it
+            if decoded or not decode:
+                return decoded
+
+    def _remember(self, packet: Any) -> None:
+        """Keep the packets since the last keyframe: the first picture asked for is decoded from them."""
+        if packet.is_keyframe:
+            self.gop.clear()
+            self.gop_bytes = 0
+        elif not self.gop:
+            return  # no keyframe seen yet
+        self.gop.append(packet)
+        self.gop_bytes += packet.size
+        if self.gop_bytes > self.GOP_LIMIT_BYTES:
+            self.gop.clear()
+            self.gop_bytes = 0
+
+    def _pause(self) -> bool:
+        self.decoding = False
+        return False
+
+    def _decode(self, packet: Any) -> bool:
+        """Decode `packet` (or, when decoding starts, the packets since the keyframe); True when a picture came."""
+        if self.decoding:
+            pending = [packet]
+        else:
+            if not self.gop:
+                return False  # nothing to start from: wait for the next keyframe
+            self.stream.codec_context.flush_buffers()  # what it held is from before the pause
+            pending = list(self.gop)
+            self.decoding = True
+        frames = []
+        for item in pending:
+            try:
+                frames.extend(item.decode())
+            except Exception:  # noqa: BLE001 - a corrupt packet: the next keyframe repairs the picture
+                continue
+        if not frames:
+            return False
+        self.decoded += len(frames)
+        self.frame = frames[-1]
+        return True
 
     def retrieve(self) -> np.ndarray:
         if self.frame is None:
             raise SourceError(f"the {self.what} sent a frame that could not be decoded")
         return self.frame.to_ndarray(format="bgr24")
+
+    def timestamp_counts(self) -> tuple[int, int]:
+        timestamps = getattr(self, "timestamps", None)
+        return (timestamps.repaired, timestamps.dropped) if timestamps else (0, 0)
+
+    def size(self) -> tuple[int, int] | None:
+        context = self.stream.codec_context
+        return (context.width, context.height) if context.width and context.height else None
 
     def close(self) -> None:
         container = getattr(self, "container", None)
@@ -323,13 +407,14 @@ class FileSource(OpenCVSource):
         fps = self.capture.get(cv2.CAP_PROP_FPS) or 25.0
         self.pacer = Pacer(fps if 0 < fps <= 120 else 25.0)
 
-    def grab(self) -> None:
+    def grab(self, *, decode: bool = True) -> bool:
         self.pacer.wait()
-        if self.capture.grab():
-            return
-        self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)  # loop
         if not self.capture.grab():
-            raise SourceError("the video file has no readable frames")
+            self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)  # loop
+            if not self.capture.grab():
+                raise SourceError("the video file has no readable frames")
+        self.decoded += 1
+        return True
 
 
 class WebcamSource(OpenCVSource):
@@ -360,11 +445,13 @@ class PiCameraSource(FrameSource):
             raise SourceError(f"could not start the Pi camera ({type(error).__name__})") from None
         self.frame: np.ndarray | None = None
 
-    def grab(self) -> None:
+    def grab(self, *, decode: bool = True) -> bool:
         try:
             self.frame = self.camera.capture_array("main")
         except Exception as error:  # noqa: BLE001
             raise SourceError(f"the Pi camera stopped ({type(error).__name__})") from None
+        self.decoded += 1
+        return True
 
     def retrieve(self) -> np.ndarray:
         if self.frame is None:
@@ -378,18 +465,23 @@ class PiCameraSource(FrameSource):
 
 
 SOURCES: dict[str, type[FrameSource]] = {
-    "test_pattern": TestPatternSource,
-    "rtsp": RtspSource,
-    "http_mjpeg": HttpMjpegSource,
-    "file": FileSource,
-    "webcam": WebcamSource,
-    "pi": PiCameraSource,
+    Kind.TEST_PATTERN: TestPatternSource,
+    Kind.RTSP: RtspSource,
+    Kind.HTTP_MJPEG: HttpMjpegSource,
+    Kind.FILE: FileSource,
+    Kind.WEBCAM: WebcamSource,
+    Kind.PI: PiCameraSource,
 }
 
 
-def source_for(config: CameraConfig) -> FrameSource:
-    """The source class for the camera's kind."""
+def source_class(kind: str) -> type[FrameSource]:
+    """The source class for a kind of camera."""
     try:
-        return SOURCES[config.kind](config)
+        return SOURCES[kind]
     except KeyError:
-        raise SourceError(f"unknown camera kind {config.kind!r}", retry=False) from None
+        raise SourceError(f"unknown camera kind {kind!r}", retry=False) from None
+
+
+def source_for(config: CameraConfig) -> FrameSource:
+    """A source for the camera."""
+    return source_class(config.kind)(config)

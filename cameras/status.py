@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from cameras.models import Camera
-from framebus import BUS_ERRORS, SyncBus
+from framebus import BUS_ERRORS, RawStatus, SyncBus
 from framebus.status import CameraStatus
 from recordings.selectors import CameraUsage
 
@@ -29,10 +29,10 @@ def sync_bus() -> SyncBus:
 _cache: dict[str, Any] = {"at": 0.0, "raw": {}}
 
 
-def raw_statuses(slugs: list[str]) -> dict[str, dict] | None:
+def raw_statuses(slugs: list[str]) -> dict[str, RawStatus] | None:
     """Status hashes of `slugs` (briefly cached), or None when Redis cannot be read."""
     now = time.monotonic()
-    cached: dict[str, dict] | None = _cache["raw"]
+    cached: dict[str, RawStatus] | None = _cache["raw"]
     if now - _cache["at"] > _CACHE_SECONDS or cached is None or not set(slugs) <= cached.keys():
         try:
             cached = sync_bus().statuses(slugs)
@@ -65,6 +65,9 @@ def camera_facts(camera: Camera, status: CameraStatus, usage: CameraUsage | None
         "frames": status.frames if status.updated_ts else None,
         "reconnects": status.reconnects if status.updated_ts else None,
         "encode_ms": status.encode_ms or None,
+        "decoded": status.decoded,
+        "timestamps_repaired": status.timestamps_repaired,
+        "packets_dropped": status.packets_dropped,
         "last_error": status.error,
         "record": camera.record,
         "recording": status.recording or ("off" if camera.record == Camera.Record.OFF else ""),

@@ -20,15 +20,36 @@ from collections.abc import Callable
 from django.db import close_old_connections
 
 from cameras.config import CameraConfig
+from cameras.live import LivePublisher
+from cameras.outputs import CaptureOutput
+from cameras.sources import SOURCES
 from cameras.workers import CaptureLoop
 from events.notify import Notifier
+from events.watcher import MotionWatcher
 from framebus import BUS_ERRORS, SyncBus
 from framebus.status import State
-from recordings.keeper import Keeper, store_problem
+from recordings.keeper import Keeper
+from recordings.models import RecordMode
+from recordings.recorder import Recorder
+from recordings.store import Store, get_store
 
 log = logging.getLogger(__name__)
 
 STALL_SECONDS = 30.0  # a loop that made no progress this long is abandoned and replaced
+
+
+def outputs_for(
+    config: CameraConfig, *, bus: SyncBus, store: Store, notifier: Notifier | None = None
+) -> list[CaptureOutput]:
+    """A camera's capture outputs, from its fields: the one place that names them (cameras.outputs)."""
+    outputs: list[CaptureOutput] = [LivePublisher(config, bus)]
+    if config.record != RecordMode.OFF:
+        # Only the lease holder runs the loop, so only it records; a takeover starts a new segment.
+        kind = SOURCES.get(config.kind)  # an unknown kind fails in the loop, with its message
+        outputs.append(Recorder(config, from_packets=bool(kind and kind.delivers_packets), store=store))
+    if config.motion:
+        outputs.append(MotionWatcher(config, store, notifier.publish if notifier is not None else None))
+    return outputs
 
 
 def load_enabled_configs() -> dict[str, CameraConfig]:
@@ -70,7 +91,7 @@ class Supervisor:
 
     def run(self) -> None:
         log.info("supervisor %s started", self.owner)
-        problem = store_problem()
+        problem = get_store().problem()
         if problem:  # live view goes on; each recording camera shows the error until it is fixed
             log.error("recordings: %s; recording is stopped until it is fixed", problem)
         keeper = Keeper(self.bus, self.owner) if self.keep_recordings else None
@@ -167,8 +188,8 @@ class Supervisor:
 
     def _start_loop(self, config: CameraConfig) -> CaptureLoop:
         log.info("camera %s: capture starting (%s)", config.slug, config.kind)
-        notify = self.notifier.publish if self.notifier is not None else None
-        loop = CaptureLoop(config, self.bus, backoff_cap=self.backoff_cap, notify=notify)
+        outputs = outputs_for(config, bus=self.bus, store=get_store(), notifier=self.notifier)
+        loop = CaptureLoop(config, self.bus, outputs, backoff_cap=self.backoff_cap)
         if self.notifier is not None and config.motion:
             self.notifier.camera_started(config.slug, config.name)
         loop.start()

@@ -13,7 +13,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-URL_SCHEMES = {"rtsp": ("rtsp", "rtsps"), "http_mjpeg": ("http", "https")}
+from cameras.kinds import Kind
+
+URL_SCHEMES: dict[str, tuple[str, str]] = {Kind.RTSP: ("rtsp", "rtsps"), Kind.HTTP_MJPEG: ("http", "https")}
 RESOLUTION_RE = re.compile(r"^(\d{2,4})x(\d{2,4})$")
 
 
@@ -67,11 +69,11 @@ def validate_source(kind: str, source: str) -> str:
     source = (source or "").strip()
     if kind in URL_SCHEMES:
         return _validate_url(kind, source)
-    if kind == "webcam":
+    if kind == Kind.WEBCAM:
         if source.isdigit() or (source.startswith("/dev/") and len(source) > 5):
             return source
         raise ValidationError("Enter a device index (0, 1, ...) or a device path such as /dev/video0.")
-    if kind == "file":
+    if kind == Kind.FILE:
         if not source:
             raise ValidationError("Enter the path of a video file.")
         try:
@@ -85,11 +87,11 @@ def validate_source(kind: str, source: str) -> str:
         if not resolved.is_file():
             raise ValidationError("No such file: %(path)s", params={"path": source})
         return source
-    if kind == "pi":
+    if kind == Kind.PI:
         if source and not source.isdigit():
             raise ValidationError("Enter the Pi camera number (0, 1) or leave empty for the first camera.")
         return source
-    if kind == "test_pattern":
+    if kind == Kind.TEST_PATTERN:
         try:
             width, height = parse_resolution(source)
         except ValueError:

@@ -1,47 +1,30 @@
-"""One capture loop per camera: read the newest frame, cap the fps, encode once, publish once.
+"""One capture loop per camera: read the camera, check its packets, hand them and the pictures asked for to its outputs.
 
-A loop runs in its own thread (OpenCV decoding and JPEG encoding release the GIL),
-reconnects with capped exponential backoff and jitter, and reports its status to the
-bus every second. It never raises: a broken camera only ever affects itself.
+A loop runs in its own thread (decoding and JPEG encoding release the GIL), knows its outputs only
+through the CaptureOutput protocol (cameras.outputs), decodes only while some output asks for
+pictures, reconnects with capped exponential backoff and jitter, and reports its status to the bus
+every second. It never raises: a broken camera only ever affects itself.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import deque
-
-import numpy as np
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 from cameras.config import CameraConfig
-from cameras.encoding import encode_jpeg, fit_width
+from cameras.outputs import CaptureOutput
 from cameras.sources import FrameSource, SourceError, source_for
-from events.watcher import MotionWatcher, Notify
-from framebus import BUS_ERRORS, Frame, SyncBus
+from framebus import BUS_ERRORS, SyncBus
+from framebus.backoff import Backoff
 from framebus.status import STATUS_INTERVAL, CameraStatus, State
-from recordings.recorder import Recorder
+from imaging import fit_width, fitted_size
 
 log = logging.getLogger(__name__)
-
-ENCODE_EMA_WEIGHT = 0.1  # weight of the newest encode time in the moving average
-WANTED_REFRESH = 1.0
-
-
-class Backoff:
-    """Exponential delays with full jitter, capped; reset after a success."""
-
-    def __init__(self, initial: float = 1.0, cap: float = 30.0) -> None:
-        self.initial, self.cap, self.attempt = initial, cap, 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.initial * 2**self.attempt)
-        self.attempt += 1
-        return random.uniform(delay / 2, delay)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class RateMeter:
@@ -99,34 +82,31 @@ class FpsCap:
 
 
 class CaptureLoop(threading.Thread):
-    """Captures one camera until stop() is called."""
+    """Captures one camera for its outputs until stop() is called."""
 
     def __init__(
-        self, config: CameraConfig, bus: SyncBus, *, backoff_cap: float = 30.0, notify: Notify | None = None
+        self, config: CameraConfig, bus: SyncBus, outputs: Sequence[CaptureOutput], *, backoff_cap: float = 30.0
     ) -> None:
         super().__init__(name=f"capture-{config.slug}", daemon=True)
         self.config = config
         self.bus = bus
-        self.backoff = Backoff(cap=backoff_cap)
+        self.outputs = list(outputs)
+        self.backoff = Backoff(1.0, backoff_cap)
         self.stop_event = threading.Event()
-        self.seq = 0
         self.reconnects = 0
-        self.frames = 0
+        self.frames = 0  # pictures taken (within max_fps), decoded or not
+        self.decoded = 0  # of earlier connections; the current source counts its own
         self.last_progress = time.monotonic()  # the supervisor's watchdog reads this
         self._meter = RateMeter()
         self._state = State.CONNECTING
         self._error = ""
         self._resolution = (0, 0)
         self._last_frame_ts = 0.0
-        self._encode_ms = 0.0  # moving average of the main frame's JPEG encode time
+        self._timestamps = (0, 0)  # (repaired, dropped) of earlier connections
+        self._source: FrameSource | None = None
+        self._reported: dict[str, object] = {}
         self._next_status = 0.0
-        self._wanted: list[int] = []
-        self._next_wanted = 0.0
         self._bus_down = False
-        # Only the lease holder runs this loop, so only it records; a takeover starts a new segment.
-        self.recorder = Recorder(config) if config.record in ("continuous", "motion") else None
-        # Motion detection on the frames published anyway; events notify through the supervisor's notifier.
-        self.watcher = MotionWatcher(config, notify) if config.motion else None
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -137,104 +117,97 @@ class CaptureLoop(threading.Thread):
         while not self.stop_event.is_set():
             self.last_progress = time.monotonic()
             source = None
+            reason = "stopped"
             try:
                 source = source_for(self.config)
                 self._report(State.OFFLINE if connected_before else State.CONNECTING, force=True)
-                if self.recorder is not None and source.delivers_packets:
-                    source.packet_sink = self.recorder.packet  # one connection: record its packets as they are
+                if source.delivers_packets:
+                    source.packet_sink = self._packet  # one connection: every output gets its packets
                 source.open()
+                self._source = source
                 connected_before = True
                 self._capture(source)
             except SourceError as error:
-                self._error = str(error)
+                self._error = reason = str(error)
                 self._report(State.OFFLINE if error.retry else State.ERROR, force=True)
                 log.warning("camera %s: %s", self.config.slug, error)
             except Exception as error:
-                self._error = f"internal error ({type(error).__name__})"
+                self._error = reason = f"internal error ({type(error).__name__})"
                 self._report(State.ERROR, force=True)
                 log.exception("camera %s: capture failed", self.config.slug)
             finally:
-                if self.recorder is not None:
-                    self.recorder.disconnected()  # an outage is a gap in the index
-                if self.watcher is not None:
-                    self.watcher.stop()  # an open event ends at its last motion
-                if source is not None:
-                    try:
-                        source.close()
-                    except Exception:
-                        log.debug("camera %s: close failed", self.config.slug, exc_info=True)
+                self._end_connection(source, reason)
             if self.stop_event.is_set():
                 break
             self.reconnects += 1
             self.stop_event.wait(self.backoff.next())
 
+    def _end_connection(self, source: FrameSource | None, reason: str) -> None:
+        """Tell every output (an outage is a gap in the recording, an open event ends), then close the source."""
+        for output in self.outputs:
+            try:
+                output.disconnected(reason)
+            except Exception:
+                log.exception("camera %s: an output failed to close", self.config.slug)
+        if source is None:
+            return
+        if source is self._source:
+            repaired, dropped = source.timestamp_counts()
+            self._timestamps = (self._timestamps[0] + repaired, self._timestamps[1] + dropped)
+            self.decoded += source.decoded
+            self._source = None
+        try:
+            source.close()
+        except Exception:
+            log.debug("camera %s: close failed", self.config.slug, exc_info=True)
+
+    def _packet(self, packet: object) -> None:
+        for output in self.outputs:
+            output.packet(packet)
+
     def _capture(self, source: FrameSource) -> None:
-        cap = FpsCap(self.config.max_fps)
+        intake = FpsCap(self.config.max_fps)  # the rate the camera is captured at, decoded or not
+        caps: dict[int, tuple[float, FpsCap]] = {}  # per output: the interval it asked for, and its cap
         while not self.stop_event.is_set():
-            source.grab()  # every frame: keeps the device's buffer drained
+            wants = [(output, output.frame_interval()) for output in self.outputs]
+            decoded = source.grab(decode=any(interval is not None for _, interval in wants))
             now = time.monotonic()
             self.last_progress = now
-            if not cap.take(now):
-                continue
-            captured_at = time.time()
-            image = fit_width(source.retrieve(), self.config.max_width)
-            jpeg = self._publish(image, captured_at)
-            if self.recorder is not None and not source.delivers_packets:
-                self.recorder.frame(image, captured_at)
-            motion_changed = self.watcher is not None and self.watcher.frame(image, jpeg, captured_at)
+            self._last_frame_ts = time.time()
             if self._state is not State.ONLINE:
                 self.backoff.reset()
                 self._error = ""
-            self._report(State.ONLINE, force=motion_changed)  # the grid's motion badge within a second
-
-    def _publish(self, image: np.ndarray, captured_at: float) -> bytes:
-        """Publish the frame (and the sizes web processes asked for); returns its JPEG."""
-        height, width = image.shape[:2]
-        self.seq += 1
-        self.frames += 1
-        self._resolution = (width, height)
-        self._last_frame_ts = captured_at
-        self._meter.tick(time.monotonic())
-        quality = self.config.jpeg_quality
-        started = time.perf_counter()
-        jpeg = encode_jpeg(image, quality)
-        took_ms = (time.perf_counter() - started) * 1000
-        average = self._encode_ms or took_ms
-        self._encode_ms = average + (took_ms - average) * ENCODE_EMA_WEIGHT
-        try:
-            full = Frame(self.seq, captured_at, width, height, jpeg)
-            self.bus.publish_frame(self.config.slug, full)
-            for variant in self._wanted_widths():
-                if variant >= width:  # asked for a size the camera does not exceed: the frame as it is
-                    self.bus.publish_frame(self.config.slug, full, variant)
-                    continue
-                small = fit_width(image, variant)
-                frame = Frame(self.seq, captured_at, small.shape[1], small.shape[0], encode_jpeg(small, quality))
-                self.bus.publish_frame(self.config.slug, frame, variant)
-            self._bus_down = False
-        except BUS_ERRORS as error:
-            self._note_bus_down(error)
-        return jpeg
-
-    def _wanted_widths(self) -> list[int]:
-        """Size variants web processes asked for, refreshed once a second."""
-        now = time.monotonic()
-        if now >= self._next_wanted:
-            self._next_wanted = now + WANTED_REFRESH
-            self._wanted = self.bus.wanted_widths(self.config.slug)
-        return self._wanted
-
-    def _note_bus_down(self, error: Exception) -> None:
-        if not self._bus_down:
-            log.warning("camera %s: Redis unavailable (%s); capture continues", self.config.slug, type(error).__name__)
-        self._bus_down = True
-        self._next_status = 0.0
+            if not intake.take(now):
+                self._report(State.ONLINE)
+                continue
+            self.frames += 1
+            self._meter.tick(now)
+            due = []
+            if decoded:
+                for index, (output, interval) in enumerate(wants):
+                    if interval is None:
+                        continue
+                    cap = caps.get(index)
+                    if cap is None or cap[0] != interval:
+                        cap = caps[index] = (interval, FpsCap(1.0 / interval))
+                    if cap[1].take(now):
+                        due.append(output)
+            if due:
+                image = fit_width(source.retrieve(), self.config.max_width)
+                self._resolution = (image.shape[1], image.shape[0])
+                for output in due:
+                    output.frame(image, self._last_frame_ts)
+            elif (size := source.size()) is not None:
+                self._resolution = fitted_size(*size, self.config.max_width)
+            self._report(State.ONLINE)
 
     # Status ----------------------------------------------------------------------
     def status(self) -> CameraStatus:
         now = time.monotonic()
         width, height = self._resolution
-        return CameraStatus(
+        source = self._source
+        repaired, dropped = source.timestamp_counts() if source is not None else (0, 0)
+        status = CameraStatus(
             state=self._state,
             fps=round(self._meter.rate(now), 2) if self._state is State.ONLINE else 0.0,
             width=width,
@@ -243,23 +216,46 @@ class CaptureLoop(threading.Thread):
             error=self._error,
             reconnects=self.reconnects,
             frames=self.frames,
-            encode_ms=round(self._encode_ms, 3),
-            recording=self.recorder.state.value if self.recorder else "",
-            recording_error=self.recorder.error if self.recorder else "",
-            motion=self._state is State.ONLINE and self.watcher is not None and self.watcher.moving,
+            decoded=self.decoded + (source.decoded if source is not None else 0),
+            timestamps_repaired=self._timestamps[0] + repaired,
+            packets_dropped=self._timestamps[1] + dropped,
         )
+        return replace(status, **self._outputs_status())
+
+    def _outputs_status(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        for output in self.outputs:
+            fields.update(output.status())
+        return fields
+
+    def _outputs_states(self) -> dict[str, object]:
+        """The states among the outputs' fields (text, yes/no); numbers are measurements."""
+        return {k: v for k, v in self._outputs_status().items() if isinstance(v, str | bool)}
 
     def _report(self, state: State, *, force: bool = False) -> None:
+        """Write the status at once when a state changed (the loop's or an output's: a motion start shows
+        on the grid within a frame), else every STATUS_INTERVAL."""
         now = time.monotonic()
         changed = state != self._state
         self._state = state
-        if not (force or changed or now >= self._next_status):
+        if not (force or changed or now >= self._next_status) and self._outputs_states() == self._reported:
             return
         self._next_status = now + STATUS_INTERVAL
+        self._write_status()
+
+    def _write_status(self) -> None:
+        status = self.status()
+        self._reported = self._outputs_states()
         try:
-            self.bus.write_status(self.config.slug, self.status().to_fields())
+            self.bus.write_status(self.config.slug, status.to_fields())
+            self._bus_down = False
         except BUS_ERRORS as error:
-            self._note_bus_down(error)
+            if not self._bus_down:
+                log.warning(
+                    "camera %s: Redis unavailable (%s); capture continues", self.config.slug, type(error).__name__
+                )
+            self._bus_down = True
+            self._next_status = 0.0
 
     def write_final_status(self, state: State) -> None:
         """Called by the supervisor after stopping the loop (e.g. disabled)."""

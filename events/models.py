@@ -2,8 +2,9 @@
 
 A row is written when motion starts (with `end` empty while it lasts), so the event list and the
 API show events as they happen, and completed when it ends. The snapshot at the peak and its
-thumbnail are JPEG files in RECORDINGS_DIR (the capture worker writes them, web processes read
-them), named by `snapshot`; retention deletes them with the row. Webhooks are where events are sent.
+thumbnail are JPEG files in the recordings store (the capture worker writes them through
+recordings.store, web processes read them), named by their key `snapshot`; retention deletes them
+with the row. Webhooks are where events are sent.
 """
 
 from __future__ import annotations

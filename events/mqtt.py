@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 
+from events.tracker import Change
+
 log = logging.getLogger(__name__)
 
 TOPIC_PREFIX = "nvr"
@@ -78,7 +80,7 @@ class MqttPublisher:
     def event(self, message: dict) -> None:
         slug = message["camera"]
         self.client.publish(f"{TOPIC_PREFIX}/{slug}/event", json.dumps(message), qos=1)
-        state = "OFF" if message.get("type") == "end" else "ON"
+        state = "OFF" if message.get("type") == Change.END else "ON"
         self.client.publish(motion_topic(slug), state, qos=1, retain=True)
 
     def _discover(self, slug: str, name: str) -> None:

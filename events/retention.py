@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
+from collections.abc import Iterable
+from typing import Protocol
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
@@ -33,9 +34,22 @@ def covered_by_event() -> Exists:
     )
 
 
-def expire_events(now: dt.datetime, *, store: Path | None = None) -> int:
+class PictureDeleter(Protocol):
+    """What deleting pictures needs of the recordings store (recordings.store.Store has it)."""
+
+    def delete(self, key: str) -> bool: ...
+
+
+def delete_pictures(events: Iterable[Event], store: PictureDeleter) -> None:
+    """Delete the snapshot and thumbnail of each event (their rows are deleted by the caller, first)."""
+    for event in events:
+        for key in (event.snapshot, event.thumbnail):
+            if key:
+                store.delete(key)
+
+
+def expire_events(now: dt.datetime, *, store: PictureDeleter) -> int:
     """Delete events past their camera's event_retention_days, and their pictures; how many."""
-    store = Path(store or settings.RECORDINGS_DIR)
     deleted = 0
     cameras = Event.objects.order_by().values_list("camera_id", "camera__event_retention_days").distinct()
     for camera_id, days in list(cameras):
@@ -44,10 +58,7 @@ def expire_events(now: dt.datetime, *, store: Path | None = None) -> int:
         if not expired:
             continue
         Event.objects.filter(pk__in=[event.pk for event in expired]).delete()
-        for event in expired:
-            for name in (event.snapshot, event.thumbnail):
-                if name:
-                    (store / name).unlink(missing_ok=True)
+        delete_pictures(expired, store)
         deleted += len(expired)
     if deleted:
         log.info("retention: deleted %d events past their cameras' event retention", deleted)

@@ -8,8 +8,17 @@ events, snapshots and notifications is the caller's (events.watcher).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 DEFAULT_GAP_SECONDS = 5.0  # cameras.Camera.event_gap_seconds' default
+
+
+class Change(StrEnum):
+    """What a detection did to the open event; START and END are also the webhook's and MQTT's `type`."""
+
+    START = "start"
+    PEAK = "peak"  # the open event has a new highest score (the caller takes a new snapshot)
+    END = "end"
 
 
 @dataclass
@@ -26,28 +35,25 @@ class EventTracker:
     gap_seconds: float = DEFAULT_GAP_SECONDS
     current: OpenEvent | None = None
 
-    def update(self, at: float, score: float, zones: tuple[str, ...] = ()) -> tuple[str, OpenEvent] | None:
-        """Feed one detection; returns ("start" | "peak" | "end", event) when something happened.
-
-        "peak" means the open event has a new highest score (the caller takes a new snapshot).
-        """
+    def update(self, at: float, score: float, zones: tuple[str, ...] = ()) -> tuple[Change, OpenEvent] | None:
+        """Feed one detection; returns (what changed, event) when something happened."""
         event = self.current
         if score > 0:
             if event is not None and at - event.end > self.gap_seconds:
                 self.current = None  # the gap passed between two detections (a stalled feed)
-                return "end", event
+                return Change.END, event
             if event is None:
                 self.current = OpenEvent(start=at, end=at, peak_score=score, peak_at=at, zones=set(zones))
-                return "start", self.current
+                return Change.START, self.current
             event.end = at
             event.zones.update(zones)
             if score > event.peak_score:
                 event.peak_score, event.peak_at = score, at
-                return "peak", event
+                return Change.PEAK, event
             return None
         if event is not None and at - event.end > self.gap_seconds:
             self.current = None
-            return "end", event
+            return Change.END, event
         return None
 
     def finish(self) -> OpenEvent | None:

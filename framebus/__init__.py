@@ -14,7 +14,7 @@ import json
 import logging
 import struct
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
+from framebus.backoff import Backoff
 from framebus.status import FRAME_TTL, STATUS_TTL
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,12 @@ def _backoff() -> ExponentialWithJitterBackoff:
 
 # Longest wait between attempts to reach Redis again: frames resume at most this long after it returns.
 RECONNECT_MAX_DELAY = 2.0
+
+
+def _reconnect_backoff() -> Backoff:
+    """A subscription's reconnect schedule: 0.2 s doubling to RECONNECT_MAX_DELAY (web processes retry apart)."""
+    return Backoff(0.2, RECONNECT_MAX_DELAY)
+
 
 # Pub/sub connections speak RESP2. redis-py 8 defaults to RESP3, where every published message
 # is a push reply handed to `_AsyncHiredisParser.handle_pubsub_push_response`, which runs
@@ -105,6 +112,16 @@ def snap_width(width: int) -> int:
     return max((w for w in VARIANT_WIDTHS if w <= width), default=0)
 
 
+def variant_width(asked: float | None, native: int | None) -> int:
+    """The size variant that serves a request for `asked` pixels wide: snapped down, and 0 (the camera's
+    own frames) when none was asked or the camera is not wider (capture never encodes a variant wider
+    than its frames, so asking a 320 px camera for 480 would never deliver one)."""
+    variant = snap_width(int(asked)) if asked else 0
+    if not variant or (native and variant >= native):
+        return 0
+    return variant
+
+
 def frame_channel(slug: str, width: int = 0) -> str:
     """Channel of a camera's frames; width 0 is the camera's own size."""
     return f"{PREFIX}:frames:{slug}:{width}"
@@ -146,18 +163,9 @@ return 0
 """
 
 
-def _decode_status(raw: dict) -> dict:
-    status = {k.decode() if isinstance(k, bytes) else k: v for k, v in raw.items()}
-    for key, value in list(status.items()):
-        if isinstance(value, bytes):
-            status[key] = value.decode()
-    for key in ("fps", "last_frame_ts", "updated_ts", "encode_ms"):
-        if key in status:
-            status[key] = float(status[key])
-    for key in ("width", "height", "reconnects", "frames"):
-        if key in status:
-            status[key] = int(status[key])
-    return status
+# A camera's status hash as Redis holds it (field names and values as bytes or text). Nothing here reads
+# it: framebus.status.CameraStatus.from_fields is the one decoder every reader goes through.
+RawStatus = Mapping[Any, Any]
 
 
 class SyncBus:
@@ -187,22 +195,30 @@ class SyncBus:
         pipe.publish(STATUS_CHANNEL, json.dumps({"slug": slug, **fields}))
         pipe.execute()
 
-    def statuses(self, slugs: Iterable[str]) -> dict[str, dict]:
+    def statuses(self, slugs: Iterable[str]) -> dict[str, RawStatus]:
+        """Each camera's status hash as stored ({} when none): decode it with CameraStatus.from_fields."""
         slugs = list(slugs)
         pipe = self.redis.pipeline(transaction=False)
         for slug in slugs:
             pipe.hgetall(_status_key(slug))
-        return {slug: _decode_status(raw) for slug, raw in zip(slugs, pipe.execute(), strict=False)}
+        return dict(zip(slugs, pipe.execute(), strict=True))
 
     def latest_frame(self, slug: str, width: int = 0) -> Frame | None:
         data = self.redis.get(_latest_key(slug, width))
         return Frame.unpack(data) if isinstance(data, bytes) else None
 
     def wanted_widths(self, slug: str) -> list[int]:
-        """Size variants some web process asked for in the last WANT_TTL_S seconds."""
+        """Sizes some web process watches now (asked for in the last WANT_TTL_S seconds); 0 is the camera's own.
+
+        Capture makes live JPEGs only for these: a camera nobody watches is not decoded for its live view.
+        """
         now = time.time()
         raw: list[bytes] = self.redis.zrangebyscore(_want_key(slug), now, "+inf")  # type: ignore[assignment]
         return sorted({int(w) for w in raw})
+
+    def want_width(self, slug: str, width: int = 0) -> None:
+        """Watch a size for the next WANT_TTL_S seconds (a sync reader of frames, e.g. a script or a test)."""
+        self.redis.zadd(_want_key(slug), {str(width): time.time() + WANT_TTL_S})
 
     # Leases: one capture of each camera across all supervisors.
     def acquire_lease(self, slug: str, owner: str, seconds: float) -> bool:
@@ -249,23 +265,24 @@ class ViewBus:
         data = await self.redis.get(_latest_key(slug, width))
         return Frame.unpack(data) if isinstance(data, bytes) else None
 
-    async def latest_frame_and_status(self, slug: str, width: int = 0) -> tuple[Frame | None, dict]:
+    async def latest_frame_and_status(self, slug: str, width: int = 0) -> tuple[Frame | None, RawStatus]:
         """The newest frame and the camera's status hash, in one round trip (snapshots)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(_latest_key(slug, width))
         pipe.hgetall(_status_key(slug))
         data, raw = await pipe.execute()
-        return (Frame.unpack(data) if data else None), _decode_status(raw)
+        return (Frame.unpack(data) if data else None), raw
 
-    async def statuses(self, slugs: Iterable[str]) -> dict[str, dict]:
+    async def statuses(self, slugs: Iterable[str]) -> dict[str, RawStatus]:
+        """Each camera's status hash as stored ({} when none): decode it with CameraStatus.from_fields."""
         slugs = list(slugs)
         pipe = self.redis.pipeline(transaction=False)
         for slug in slugs:
             pipe.hgetall(_status_key(slug))
-        return {slug: _decode_status(raw) for slug, raw in zip(slugs, await pipe.execute(), strict=False)}
+        return dict(zip(slugs, await pipe.execute(), strict=True))
 
     async def want_width(self, slug: str, width: int) -> None:
-        """Ask capture to encode a size variant for the next WANT_TTL_S seconds."""
+        """Ask capture for live frames of this size (0: the camera's own) for the next WANT_TTL_S seconds."""
         await self.redis.zadd(_want_key(slug), {str(width): time.time() + WANT_TTL_S})
 
     async def ping(self) -> bool:
@@ -424,21 +441,21 @@ class FrameSubscriber:
                 pass  # the read loop reconnects and subscribes to every wanted channel
 
     async def _read_loop(self) -> None:
-        backoff = 0.2
+        backoff = _reconnect_backoff()
         while True:
             try:
                 lost = await self._connect()
-                backoff = 0.2
+                backoff.reset()
                 await lost  # replies go to _on_reply meanwhile
                 raise redis.ConnectionError("connection lost")
             except asyncio.CancelledError:
                 raise
             except (redis.RedisError, OSError, AttributeError) as error:  # AttributeError: closed mid-connect
                 self.reconnects += 1
-                log.warning("bus: subscription lost (%s); reconnecting in %.1fs", type(error).__name__, backoff)
+                delay = backoff.next()
+                log.warning("bus: subscription lost (%s); reconnecting in %.1fs", type(error).__name__, delay)
                 await self._close_connection()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, RECONNECT_MAX_DELAY)
+                await asyncio.sleep(delay)
 
 
 class _Replies(asyncio.Protocol):
@@ -469,9 +486,14 @@ class _Replies(asyncio.Protocol):
 def _take_over(connection: Any, protocol: _Replies) -> None:
     """Point `connection`'s transport at `protocol`, with the bytes its stream reader holds.
 
-    Uses two private attributes of redis-py's asyncio connection (`_reader`, `_writer`, there
-    since redis-py 4.2): the tests of every connection kind would fail if they moved. Nothing
-    has read from the connection since the subscribe was sent, so no reply is half parsed.
+    A reach into private names, kept for its measured gain: redis-py's asyncio connection's `_reader`
+    and `_writer` (there since redis-py 4.2) and asyncio's `StreamReader._buffer`. Reading replies
+    through redis-py cost 108.8 µs of CPU per 18 KB frame message, this protocol 51.8 µs (medians of
+    five alternating rounds, `python -m bench.subscriber`, docs/facts.md): half the read path's cost, 1.4 % of a
+    core per web process for 16 cameras at 15 fps, more per size watched. redis-py is pinned to the versions tested (requirements.txt),
+    and tests/streaming/test_library_reach.py fails at once if a name moves; the tests of every connection
+    kind (test_bus_connections.py) show the behaviour. Nothing has read from the connection since the
+    subscribe was sent, so no reply is half parsed.
     """
     stream: asyncio.StreamReader = connection._reader
     transport = connection._writer.transport
@@ -485,15 +507,15 @@ def _take_over(connection: Any, protocol: _Replies) -> None:
         protocol.data_received(buffered)
 
 
-async def status_updates(url: str) -> AsyncGenerator[dict, None]:
-    """Every camera status capture workers publish (dicts with "slug"), until the caller stops.
+async def status_updates(url: str) -> AsyncGenerator[RawStatus, None]:
+    """Every camera status capture workers publish (mappings with "slug"), until the caller stops.
 
     One pub/sub connection; meant to be read by one task per web process that fans the
     statuses out (not one per dashboard: Redis load must not grow with viewers). A lost
     connection is reopened with backoff; statuses published meanwhile are lost, which is
     harmless because workers publish every camera's status every second.
     """
-    backoff = 0.2
+    backoff = _reconnect_backoff()
     while True:
         client = aioredis.Redis.from_url(
             url, socket_connect_timeout=5, health_check_interval=10, protocol=PUBSUB_PROTOCOL
@@ -503,23 +525,24 @@ async def status_updates(url: str) -> AsyncGenerator[dict, None]:
             await pubsub.subscribe(STATUS_CHANNEL)
             while True:
                 message = await pubsub.get_message(timeout=1.0)
-                backoff = 0.2
+                backoff.reset()
                 if not message or message["type"] != "message":
                     continue
                 try:
-                    status = _decode_status(json.loads(message["data"]))
-                except (ValueError, TypeError, AttributeError):
+                    status = json.loads(message["data"])
+                except (ValueError, TypeError):
+                    status = None
+                if not isinstance(status, dict) or not status.get("slug"):
                     log.warning("bus: dropped a malformed status message")
                     continue
-                if status.get("slug"):
-                    yield status
+                yield status
         except (redis.RedisError, OSError) as error:
-            log.warning("bus: status subscription lost (%s); reconnecting in %.1fs", type(error).__name__, backoff)
+            delay = backoff.next()
+            log.warning("bus: status subscription lost (%s); reconnecting in %.1fs", type(error).__name__, delay)
         finally:
             for closer in (pubsub, client):
                 try:
                     await closer.aclose()
                 except Exception:  # noqa: BLE001 - closing a broken connection
                     pass
-        await asyncio.sleep(backoff)
-        backoff = min(backoff * 2, RECONNECT_MAX_DELAY)
+        await asyncio.sleep(delay)

@@ -97,7 +97,10 @@ class CameraStatus:
     error: str = ""
     reconnects: int = 0
     frames: int = 0
-    encode_ms: float = 0.0
+    encode_ms: float = 0.0  # moving average of the JPEG encoding per live frame (0 while nobody watches)
+    decoded: int = 0  # pictures decoded since the loop started (none while no output asks for one)
+    timestamps_repaired: int = 0  # packets whose timestamps were repaired where they entered (cameras.timestamps)
+    packets_dropped: int = 0  # packets dropped there (no timestamp, or one going backwards)
     recording: str = ""  # the recorder's state, when the camera records
     recording_error: str = ""
     motion: bool = False  # motion is being detected right now (an event is open)
@@ -129,6 +132,9 @@ class CameraStatus:
             reconnects=int(_number(fields, "reconnects")),
             frames=int(_number(fields, "frames")),
             encode_ms=_number(fields, "encode_ms"),
+            decoded=int(_number(fields, "decoded")),
+            timestamps_repaired=int(_number(fields, "timestamps_repaired")),
+            packets_dropped=int(_number(fields, "packets_dropped")),
             recording=_text(fields.get("recording") or ""),
             recording_error=_text(fields.get("recording_error") or ""),
             motion=_text(fields.get("motion") or "0") == "1",

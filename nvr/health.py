@@ -8,23 +8,22 @@ CHECK_TIMEOUT, so a hung dependency is a 503 instead of a stuck worker.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from cameras.models import Camera
+from framebus.status import CameraStatus
+from recordings.models import RecordMode
+from recordings.store import get_store
+from streaming.errors import NO_STORE
 from streaming.hub import get_hub
 
 CHECK_TIMEOUT = 2.0  # seconds a dependency may take before it counts as down
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _select_one() -> None:
@@ -47,10 +46,11 @@ async def _check(probe: Callable[[], Awaitable[object]]) -> dict:
 
 def _store() -> dict:
     """The store as this process sees it: there, and readable (the web service mounts it read-only)."""
-    store = Path(settings.RECORDINGS_DIR)
-    if not store.is_dir() or not os.access(store, os.R_OK | os.X_OK):
+    store = get_store()
+    space = store.space()
+    if not store.readable() or space is None:
         return {"ok": False, "error": "the recordings store is missing or unreadable here"}
-    return {"ok": True, "free_bytes": shutil.disk_usage(store).free}
+    return {"ok": True, "free_bytes": space.free}
 
 
 async def _recordings() -> dict:
@@ -58,12 +58,14 @@ async def _recordings() -> dict:
     there as a camera's recording error). Not a reason for 503: live view works without it."""
     result = await asyncio.to_thread(_store)
     try:
-        slugs = [slug async for slug in Camera.objects.exclude(record="off").values_list("slug", flat=True)]
+        recorded = Camera.objects.exclude(record=RecordMode.OFF).values_list("slug", flat=True)
+        slugs = [slug async for slug in recorded]
         async with asyncio.timeout(CHECK_TIMEOUT):
             statuses = await get_hub().bus.statuses(slugs)
     except Exception:  # noqa: BLE001 - the database or Redis checks say what is wrong
         return result
-    errors = sorted({str(s["recording_error"]) for s in statuses.values() if s.get("recording_error")})
+    problems = (CameraStatus.from_fields(raw).recording_error for raw in statuses.values())
+    errors = sorted({problem for problem in problems if problem})
     if errors:
         result.update(ok=False, error="; ".join(errors))
     return result

@@ -31,13 +31,14 @@ from prometheus_client.registry import Collector
 from audit.writer import get_writer
 from cameras.models import Camera
 from cameras.status import camera_facts
-from framebus import BUS_ERRORS
+from framebus import BUS_ERRORS, RawStatus
 from framebus.status import CameraStatus, State
+from recordings.recorder import RecordingState
 from recordings.selectors import CameraUsage, StoreUsage, camera_usage, store_usage
+from streaming.errors import NO_STORE
 from streaming.hub import Hub, get_hub
 
 CHECK_TIMEOUT = 2.0  # seconds Redis may take before camera samples are left out
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 def metrics_allowed(request: HttpRequest) -> bool:
@@ -79,7 +80,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
     hub = get_hub()
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            statuses: dict[str, dict] | None = await hub.bus.statuses([c.slug for c in cameras])
+            statuses: dict[str, RawStatus] | None = await hub.bus.statuses([c.slug for c in cameras])
     except BUS_ERRORS:  # TimeoutError is an OSError
         statuses = None
     registry = CollectorRegistry(auto_describe=False)
@@ -94,7 +95,7 @@ class Snapshot(Collector):
     def __init__(
         self,
         cameras: list[Camera],
-        statuses: dict[str, dict] | None,
+        statuses: dict[str, RawStatus] | None,
         hub: Hub,
         usage: dict[int, CameraUsage],
         store: StoreUsage,
@@ -135,7 +136,22 @@ class Snapshot(Collector):
             "nvr_camera_reconnects", "Reconnects of the current capture loop.", labels=["camera"]
         )
         age = _gauge("nvr_camera_last_frame_age_seconds", "Seconds since the newest captured frame.")
-        encode = _gauge("nvr_camera_encode_seconds", "JPEG encode time of a full-size frame (moving average).")
+        encode = _gauge("nvr_camera_encode_seconds", "JPEG encode time per live frame while watched (moving average).")
+        decoded = CounterMetricFamily(
+            "nvr_camera_frames_decoded",
+            "Pictures the current capture loop decoded (none while none is needed).",
+            labels=["camera"],
+        )
+        repaired = CounterMetricFamily(
+            "nvr_camera_timestamps_repaired",
+            "Packets whose timestamps were repaired where they entered.",
+            labels=["camera"],
+        )
+        dropped = CounterMetricFamily(
+            "nvr_camera_packets_dropped",
+            "Packets dropped where they entered (no or backward timestamps).",
+            labels=["camera"],
+        )
         recording = GaugeMetricFamily(
             "nvr_camera_recording", "Recording state: 1 for the current state.", labels=["camera", "state"]
         )
@@ -160,8 +176,12 @@ class Snapshot(Collector):
                 age.add_metric(slug, fact["last_frame_age"])
             if fact["encode_ms"]:
                 encode.add_metric(slug, fact["encode_ms"] / 1000)
-            for recording_state in ("off", "recording", "error"):
-                recording.add_metric([fact["slug"], recording_state], int(fact["recording"] == recording_state))
+            if fact["frames"] is not None:
+                decoded.add_metric(slug, fact["decoded"])
+                repaired.add_metric(slug, fact["timestamps_repaired"])
+                dropped.add_metric(slug, fact["packets_dropped"])
+            for recording_state in RecordingState:
+                recording.add_metric([fact["slug"], recording_state.value], int(fact["recording"] == recording_state))
             if fact["motion"]:
                 motion.add_metric(slug, int(fact["motion_now"]))
             stored.add_metric(slug, fact["stored_bytes"])
@@ -177,6 +197,9 @@ class Snapshot(Collector):
             reconnects,
             age,
             encode,
+            decoded,
+            repaired,
+            dropped,
             recording,
             motion,
             stored,
@@ -193,6 +216,17 @@ class Snapshot(Collector):
             ("nvr_recordings_free_bytes", "Free bytes on the store's filesystem.", store.free),
             ("nvr_recordings_free_floor_bytes", "Free space retention keeps (RECORDINGS_MIN_FREE).", store.floor),
             ("nvr_recordings_store_writable", "1 when this process can write to the store.", int(store.writable)),
+            (
+                "nvr_recordings_archived_bytes",
+                "Bytes kept from deleted cameras (archives only superusers see; counted in the budget).",
+                store.archived_bytes,
+            ),
+            (
+                "nvr_recordings_orphaned_bytes",
+                "Bytes found in the store without a camera (counted in the budget, deleted first).",
+                store.orphaned_bytes,
+            ),
+            ("nvr_recordings_orphaned_files", "Files found in the store without a camera.", store.orphaned_files),
         ):
             if value is not None:
                 gauge = GaugeMetricFamily(name, help_text)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
-from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
 from recordings.reconcile import reconcile
@@ -21,21 +19,6 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = ":recordings"  # a lease key no camera slug can take (slugs have no colon)
 LEASE_SECONDS = RETENTION_INTERVAL * 3
-
-
-def store_problem() -> str:
-    """Why the store cannot be written, in an operator's words; "" when it can."""
-    store = Path(settings.RECORDINGS_DIR)
-    try:
-        store.mkdir(parents=True, exist_ok=True)
-        probe = store / ".nvr-write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except PermissionError:
-        return f"RECORDINGS_DIR ({store}) is not writable by this user"
-    except OSError as error:
-        return f"RECORDINGS_DIR ({store}) cannot be written: {error.strerror or type(error).__name__}"
-    return ""
 
 
 class Keeper(threading.Thread):

@@ -1,27 +1,31 @@
-"""Make the index and the store agree after any crash (run by a capture supervisor at start).
+"""Make the index and the store agree after any crash (run by the keeper when it takes the store).
 
 - A row whose file is gone is removed.
-- A complete file without a row is indexed (its facts read from the file, its start from its name).
-- A `.part` left by a killed writer is salvaged: its complete fragments are copied (remuxed, not
-  re-encoded) into a complete file, which is indexed; a `.part` with no complete fragment is removed.
-  A `.part` written to in the last PART_QUIET_SECONDS may belong to a live writer (another
-  supervisor) and is left alone.
+- A staged file (`.part`) left by a killed writer is salvaged: its complete fragments are copied
+  (remuxed, not re-encoded) into a complete file, which is committed and indexed; a `.part` with no
+  complete fragment is removed. One written to in the last PART_QUIET_SECONDS may belong to a live
+  writer (another supervisor) and is left alone.
+- A complete file without a row is indexed (its facts read from the file, its start from its name)
+  under whoever owns the folder it is filed in: the live camera with that uid, or the archive of that
+  folder. Never by a slug: a file in any other folder (a camera deleted without its footage, an install
+  from before keys had uids) is indexed into an archive "found without a camera", which only superusers
+  see, which counts toward the byte budget, and which retention empties first when space is needed.
+- A file that is not a readable segment is left alone and counted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
-from django.conf import settings
+from django.db import IntegrityError
 
-from recordings.models import Segment
-from recordings.writer import MUXER_OPTIONS, codec_string
+from recordings.models import Archive, Segment
+from recordings.store import PICTURES, Store, StoredFile, age, get_store, owner_of, start_of
+from recordings.writer import MUXER_OPTIONS, media_facts
 
 log = logging.getLogger(__name__)
 
@@ -34,27 +38,21 @@ class Repairs:
     files_indexed: int = 0
     parts_salvaged: int = 0
     parts_removed: int = 0
+    orphans_found: int = 0  # files indexed into a "found without a camera" archive
+    unreadable: int = 0  # files left alone: not a segment nvr can read
 
     def __str__(self) -> str:
         return (
-            f"{self.rows_removed} rows without a file removed, {self.files_indexed} files indexed, "
-            f"{self.parts_salvaged} interrupted segments salvaged, {self.parts_removed} removed"
+            f"{self.rows_removed} rows without a file removed, {self.files_indexed} files indexed "
+            f"({self.orphans_found} without a camera), {self.parts_salvaged} interrupted segments salvaged, "
+            f"{self.parts_removed} removed, {self.unreadable} unreadable files left alone"
         )
 
 
-def start_from_name(path: Path) -> dt.datetime | None:
-    """The segment's start from its file name (YYYYMMDDTHHMMSS.ffffffZ.mp4), or None."""
-    stem = path.name.split(".mp4")[0]
+def probe(store: Store, key: str) -> tuple[float, str, int, int] | None:
+    """(duration, codec, width, height) of a segment from its packets, or None if unreadable."""
     try:
-        return dt.datetime.strptime(stem, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.UTC)
-    except ValueError:
-        return None
-
-
-def probe(path: Path) -> tuple[float, str, int, int] | None:
-    """(duration, codec, width, height) of a segment file from its packets, or None if unreadable."""
-    try:
-        with av.open(str(path)) as container:
+        with store.open(key) as file, av.open(file, "r") as container:
             stream = container.streams.video[0]
             first = last = None
             for packet in container.demux(stream):
@@ -65,16 +63,14 @@ def probe(path: Path) -> tuple[float, str, int, int] | None:
                 last = end if last is None else max(last, end)
             if first is None or last is None:
                 return None
-            context = stream.codec_context
             duration = float((last - first) * (stream.time_base or 0))
-            return duration, codec_string(context.name, context.extradata), context.width, context.height
+            return (duration, *media_facts(container))
     except (av.error.FFmpegError, IndexError, OSError):
         return None
 
 
-def salvage(part: Path) -> Path | None:
-    """Copy the readable packets of an interrupted `.part` into the complete file; None if none were."""
-    target = part.with_name(part.name.removesuffix(".part"))
+def salvage(store: Store, key: str, part: Path) -> bool:
+    """Copy the readable packets of an interrupted staged file into `key`; False (and the file removed) if none were."""
     temporary = part.with_name(part.name + ".salvage")
     copied = 0
     try:
@@ -98,65 +94,84 @@ def salvage(part: Path) -> Path | None:
     if not copied:
         temporary.unlink(missing_ok=True)
         part.unlink(missing_ok=True)
-        return None
-    os.replace(temporary, target)
+        return False
+    store.commit(key, temporary)
     part.unlink(missing_ok=True)
-    return target
+    return True
 
 
-def _camera_ids() -> dict[str, int]:
-    from django.apps import apps
+class _Owners:
+    """Who a folder of the store belongs to: a live camera (by uid), an archive, or nobody yet."""
 
-    camera = apps.get_model("cameras", "Camera")  # named lazily: recordings sits below cameras
-    return dict(camera.objects.values_list("slug", "pk"))
+    def __init__(self) -> None:
+        from django.apps import apps
+
+        camera = apps.get_model("cameras", "Camera")  # named lazily: recordings sits below cameras
+        self.cameras = {str(uid): pk for uid, pk in camera.objects.values_list("uid", "pk")}
+        self.archives = dict(Archive.objects.values_list("owner", "pk"))
+
+    def of(self, folder: str) -> dict[str, int]:
+        """The row fields that attach a file of `folder`: its camera, or an archive (made when needed)."""
+        if folder in self.cameras:
+            return {"camera_id": self.cameras[folder]}
+        if folder not in self.archives:
+            archive, _ = Archive.objects.get_or_create(
+                owner=folder,
+                defaults={"name": f"Found without a camera: {folder}", "origin": Archive.Origin.FOUND},
+            )
+            self.archives[folder] = archive.pk
+        return {"archive_id": self.archives[folder]}
 
 
-def reconcile(store: Path | None = None, *, quiet_seconds: float = PART_QUIET_SECONDS) -> Repairs:
-    """One pass over the whole store and index (`.part` files quiet for `quiet_seconds` count as dead)."""
-    store = Path(store or settings.RECORDINGS_DIR)
-    repairs = Repairs()
-    known = dict(Segment.objects.values_list("path", "pk"))
-    missing = [pk for path, pk in known.items() if not (store / path).is_file()]
-    if missing:
-        Segment.objects.filter(pk__in=missing).delete()
-        repairs.rows_removed = len(missing)
-    if not store.is_dir():
-        return repairs
-    cameras = _camera_ids()
-    now = time.time()
-    for part in sorted(store.rglob("*.mp4.part")):
-        try:
-            if now - part.stat().st_mtime < quiet_seconds:
-                continue  # maybe a live writer's
-        except FileNotFoundError:
-            continue
-        if salvage(part) is None:
-            repairs.parts_removed += 1
-        else:
-            repairs.parts_salvaged += 1
-    for path in sorted(store.rglob("*.mp4")):
-        relative = str(path.relative_to(store))
-        if relative in known:
-            continue
-        slug = relative.split("/", 1)[0]
-        start = start_from_name(path)
-        facts = probe(path)
-        if slug not in cameras or start is None or facts is None:
-            log.warning("reconcile: %s is not a readable segment of a known camera; left alone", relative)
-            continue
-        duration, codec, width, height = facts
+def _index(store: Store, stored: StoredFile, owners: _Owners, repairs: Repairs) -> None:
+    start, facts = start_of(stored.key), probe(store, stored.key)
+    if start is None or facts is None:
+        log.warning("reconcile: %s is not a readable segment; left alone", stored.key)
+        repairs.unreadable += 1
+        return
+    duration, codec, width, height = facts
+    owner = owners.of(owner_of(stored.key))
+    try:
         Segment.objects.create(
-            camera_id=cameras[slug],
+            **owner,
             start=start,
             end=start + dt.timedelta(seconds=duration),
             duration=round(duration, 3),
-            bytes=path.stat().st_size,
+            bytes=stored.bytes,
             codec=codec,
             width=width,
             height=height,
-            path=relative,
+            key=stored.key,
         )
-        repairs.files_indexed += 1
-    if repairs.rows_removed or repairs.files_indexed or repairs.parts_salvaged or repairs.parts_removed:
+    except IntegrityError:
+        return  # its writer indexed it meanwhile
+    repairs.files_indexed += 1
+    if "archive_id" in owner:
+        repairs.orphans_found += 1
+
+
+def reconcile(store: Store | None = None, *, quiet_seconds: float = PART_QUIET_SECONDS) -> Repairs:
+    """One pass over the whole store and index (staged files quiet for `quiet_seconds` count as dead)."""
+    store = store or get_store()
+    repairs = Repairs()
+    for key, part, modified in list(store.staged()):
+        if age(modified) < quiet_seconds or key.startswith(f"{PICTURES}/"):
+            continue  # maybe a live writer's
+        if salvage(store, key, part):
+            repairs.parts_salvaged += 1
+        else:
+            repairs.parts_removed += 1
+    # The index first, then the store: a row is only ever written after its file is committed, so every
+    # row read here names a file the walk below sees (unless it is really gone).
+    known = dict(Segment.objects.values_list("key", "pk"))
+    files = {f.key: f for f in store.walk() if f.key.endswith(".mp4") and not f.key.startswith(f"{PICTURES}/")}
+    missing = [pk for key, pk in known.items() if key not in files]
+    if missing:
+        Segment.objects.filter(pk__in=missing).delete()
+        repairs.rows_removed = len(missing)
+    owners = _Owners()
+    for key in sorted(files.keys() - known.keys()):
+        _index(store, files[key], owners, repairs)
+    if any(vars(repairs).values()):
         log.info("reconcile: %s", repairs)
     return repairs

@@ -1,26 +1,31 @@
-"""What a capture loop calls to record its camera: packets (stream copy) or frames (encoded once).
+"""A capture output that records its camera: packets (stream copy) or frames (encoded once).
 
 The capture loop owns one Recorder per camera while it holds the camera's lease, so only the
 lease holder records, and a takeover starts a new segment. A Recorder never raises into the
 capture loop: a full disk, a read-only or missing store, or denied permission turns into a
 recording state with an operator-readable error (shown in the admin, the API, nvr_status and
 /metrics), live view goes on, and recording tries again every RETRY_SECONDS by itself.
+
+It is one of the capture loop's outputs (cameras.outputs.CaptureOutput, matched by shape: recordings
+sits below cameras and never imports it). A camera that sends compressed video is recorded from its
+packets and asks for no decoded frames; one that does not asks for every frame the camera is captured at.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import logging
 import time
+from collections.abc import Mapping
 from enum import StrEnum
-from pathlib import Path
 from typing import Protocol
 
 import av
+import numpy as np
 from django.conf import settings
 from django.db import close_old_connections
 
+from recordings.store import Store, describe_failure, get_store
 from recordings.writer import ClosedSegment, FrameEncoder, PacketWriter
 
 log = logging.getLogger(__name__)
@@ -41,32 +46,17 @@ class CameraToRecord(Protocol):
     def id(self) -> int | None: ...
 
     @property
+    def uid(self) -> str: ...
+
+    @property
     def slug(self) -> str: ...
 
     @property
     def max_fps(self) -> int: ...
 
 
-_STORE_PROBLEMS = {
-    errno.ENOSPC: "the recordings disk is full",
-    errno.EDQUOT: "the recordings disk quota is exceeded",
-    errno.EROFS: "the recordings store is read-only",
-    errno.EACCES: "no permission to write to the recordings store",
-    errno.EPERM: "no permission to write to the recordings store",
-    errno.ENOENT: "the recordings store does not exist",
-}
-
-
-def store_problem(error: BaseException) -> str:
-    """An operator-readable reason for a failed write (no paths with secrets: none are in paths)."""
-    code = getattr(error, "errno", None)
-    if code in _STORE_PROBLEMS:
-        return _STORE_PROBLEMS[code]
-    return f"writing a recording failed ({type(error).__name__})"
-
-
 def index_segment(camera_id: int | None, closed: ClosedSegment) -> None:
-    """Add a closed segment to the index (its file is complete on disk; the reconcile retries a failure)."""
+    """Add a closed segment to the index (its file is complete in the store; the reconcile retries a failure)."""
     from recordings.models import Segment
 
     if camera_id is None:
@@ -82,48 +72,53 @@ def index_segment(camera_id: int | None, closed: ClosedSegment) -> None:
             codec=closed.codec,
             width=closed.width,
             height=closed.height,
-            path=closed.relative,
+            key=closed.key,
         )
     except Exception:  # the file stays; reconcile indexes it at the next start
-        log.warning("camera %s: could not index %s; the reconcile will", closed.slug, closed.relative, exc_info=True)
+        log.warning("camera %s: could not index %s; the reconcile will", camera_id, closed.key, exc_info=True)
 
 
 class Recorder:
     """One camera's recording, fed by its capture loop (from the capture thread only)."""
 
-    def __init__(self, camera: CameraToRecord, *, store: Path | None = None) -> None:
+    def __init__(self, camera: CameraToRecord, *, from_packets: bool, store: Store | None = None) -> None:
         self.camera = camera
-        self.store = Path(store or settings.RECORDINGS_DIR)
+        self.from_packets = from_packets
+        self.store = store or get_store()
         seconds = settings.RECORDINGS_SEGMENT_SECONDS
-        self.packets = PacketWriter(self.store, camera.slug, segment_seconds=seconds, on_closed=self._closed)
+        self.packets = PacketWriter(self.store, camera.uid, segment_seconds=seconds, on_closed=self._closed)
         self.frames = FrameEncoder(
-            self.store, camera.slug, fps=camera.max_fps, segment_seconds=seconds, on_closed=self._closed
+            self.store, camera.uid, fps=camera.max_fps, segment_seconds=seconds, on_closed=self._closed
         )
         self.state = RecordingState.RECORDING
         self.error = ""
         self.segments = 0
         self._retry_at = 0.0
 
-    # What the capture loop calls -------------------------------------------------------
-    def packet(self, packet: av.Packet, stream: av.VideoStream) -> None:
-        """A packet as the camera sent it (stream copy)."""
-        if self._paused():
+    # The capture output ----------------------------------------------------------------------
+    def frame_interval(self) -> float | None:
+        """Packets need no decoding; a camera without them is recorded from every frame captured."""
+        return None if self.from_packets else 1.0 / self.camera.max_fps
+
+    def packet(self, packet: av.Packet) -> None:
+        """A packet as the camera sent it (stream copy), its timestamps already checked where it entered."""
+        if not self.from_packets or self._paused():
             return
         try:
-            self.packets.write(packet, stream, dt.datetime.now(dt.UTC))
+            self.packets.write(packet, packet.stream, dt.datetime.now(dt.UTC))
         except Exception as error:  # noqa: BLE001 - never into the capture loop
             self._failed(error)
 
-    def frame(self, image, captured_at: float) -> None:  # type: ignore[no-untyped-def]
+    def frame(self, image: np.ndarray, ts: float) -> None:
         """A decoded BGR frame of a source without compressed video: encoded once."""
         if self._paused():
             return
         try:
-            self.frames.write(image, dt.datetime.fromtimestamp(captured_at, dt.UTC))
+            self.frames.write(image, dt.datetime.fromtimestamp(ts, dt.UTC))
         except Exception as error:  # noqa: BLE001
             self._failed(error)
 
-    def disconnected(self) -> None:
+    def disconnected(self, reason: str) -> None:
         """The camera went away (or the loop stops): close the open segment, so an outage is a gap."""
         try:
             self.packets.close()
@@ -131,7 +126,7 @@ class Recorder:
         except Exception as error:  # noqa: BLE001
             self._failed(error)
 
-    def status_fields(self) -> dict[str, str]:
+    def status(self) -> Mapping[str, object]:
         return {"recording": self.state.value, "recording_error": self.error}
 
     # Internals ----------------------------------------------------------------------------
@@ -145,7 +140,7 @@ class Recorder:
         return False
 
     def _failed(self, error: BaseException) -> None:
-        problem = store_problem(error)
+        problem = describe_failure(error)
         if self.state is not RecordingState.ERROR or problem != self.error:
             log.warning("camera %s: recording stopped: %s (live view goes on)", self.camera.slug, problem)
         self.state, self.error = RecordingState.ERROR, problem

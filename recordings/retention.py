@@ -5,6 +5,10 @@ Events change the rules (events.retention): a segment an event overlaps is kept 
 `retention_days` and `event_retention_days`, and goes last when space runs out (the oldest segments
 no event needs go first); a `record = motion` camera keeps only such segments.
 
+Footage of no live camera (recordings.models.Archive) has no age limit but counts toward the budget:
+when space is needed, files found without a camera go first, then the oldest segments no event needs
+(archives kept from deleted cameras among them), then the oldest that events need.
+
 Run by the capture supervisors, one at a time (a Redis lease, see cameras.supervisor), every
 RETENTION_INTERVAL. The row goes first, then the file, so the index never names a missing file
 (a crash between the two leaves a file without a row, which the reconcile deletes or indexes).
@@ -16,16 +20,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from recordings.models import Segment
+from recordings.models import Archive, RecordMode, Segment
+from recordings.store import Store, get_store
 
 log = logging.getLogger(__name__)
 
@@ -50,60 +53,56 @@ class Pass:
         return self.expired + self.without_motion + self.over_budget + self.low_space
 
 
-def _delete(rows: Sequence[Segment], store: Path, result: Pass) -> int:
-    """Delete rows, then their files; the bytes freed."""
+def delete_segments(rows: Sequence[Segment], store: Store, result: Pass | None = None) -> int:
+    """Delete rows, then their files (so the index never names a missing file); the bytes freed."""
+    result = result if result is not None else Pass()
     if not rows:
         return 0
     Segment.objects.filter(pk__in=[r.pk for r in rows]).delete()
     freed = 0
     for row in rows:
-        path = store / row.path
         try:
-            path.unlink()
-            freed += row.bytes
-        except FileNotFoundError:
-            result.missing_files.append(row.path)
+            if store.delete(row.key):
+                freed += row.bytes
+            else:
+                result.missing_files.append(row.key)
         except OSError as error:
-            log.warning("retention: could not delete %s (%s)", row.path, type(error).__name__)
+            log.warning("retention: could not delete %s (%s)", row.key, type(error).__name__)
     result.freed_bytes += freed
     return freed
 
 
 def store_bytes() -> int:
+    """Bytes of every indexed file: live cameras', archives' and those found without a camera."""
     return int(Segment.objects.aggregate(total=Sum("bytes"))["total"] or 0)
 
 
-def free_bytes(store: Path) -> tuple[int, int]:
-    """(free, total) bytes of the store's filesystem."""
-    usage = shutil.disk_usage(store)
-    return usage.free, usage.total
-
-
-def enforce(now: dt.datetime | None = None, *, store: Path | None = None) -> Pass:
+def enforce(now: dt.datetime | None = None, *, store: Store | None = None) -> Pass:
     """One pass: age per camera, then the byte budget, then the free-space floor (oldest first)."""
     from events.retention import MOTION_DECISION_SECONDS, covered_by_event, expire_events
 
     now = now or timezone.now()
-    store = Path(store or settings.RECORDINGS_DIR)
+    store = store or get_store()
     result = Pass()
     segments = Segment.objects.annotate(eventful=covered_by_event())
     cameras = (
-        Segment.objects.order_by()
+        Segment.objects.filter(camera__isnull=False)
+        .order_by()
         .values_list("camera_id", "camera__retention_days", "camera__event_retention_days", "camera__record")
         .distinct()
     )
     for camera_id, days, event_days, record in list(cameras):
-        mine = segments.filter(camera_id=camera_id).only("pk", "path", "bytes")
+        mine = segments.filter(camera_id=camera_id).only("pk", "key", "bytes")
         cutoff, event_cutoff = now - dt.timedelta(days=days), now - dt.timedelta(days=max(days, event_days))
         expired = list(mine.filter(end__lt=cutoff, eventful=False)) + list(
             mine.filter(end__lt=event_cutoff, eventful=True)
         )
-        _delete(expired, store, result)
+        delete_segments(expired, store, result)
         result.expired += len(expired)
-        if record == "motion":  # only the video around events is kept, once an event could no longer claim it
+        if record == RecordMode.MOTION:  # only the video around events is kept, once no event could claim it
             decided = now - dt.timedelta(seconds=MOTION_DECISION_SECONDS)
             quiet = list(mine.filter(end__lt=decided, eventful=False))
-            _delete(quiet, store, result)
+            delete_segments(quiet, store, result)
             result.without_motion += len(quiet)
     result.events = expire_events(now, store=store)
 
@@ -120,13 +119,13 @@ def enforce(now: dt.datetime | None = None, *, store: Path | None = None) -> Pas
                     break
                 taken.append(row)
                 running -= row.bytes
-            _delete(taken, store, result)
+            delete_segments(taken, store, result)
             result.over_budget += len(taken)
             used = running
 
-    if store.exists():
-        free, total = free_bytes(store)
-        floor = settings.RECORDINGS_MIN_FREE.of(total)
+    space = store.space()
+    if space is not None:
+        free, floor = space.free, settings.RECORDINGS_MIN_FREE.of(space.total)
         while free < floor:
             oldest = _oldest_first(segments)
             if not oldest:
@@ -137,9 +136,13 @@ def enforce(now: dt.datetime | None = None, *, store: Path | None = None) -> Pas
                     break
                 taken.append(row)
                 gained += row.bytes
-            _delete(taken, store, result)
+            delete_segments(taken, store, result)
             result.low_space += len(taken)
-            free, total = free_bytes(store)
+            space = store.space()
+            if space is None:
+                break
+            free = space.free
+    Archive.objects.filter(segments__isnull=True).delete()  # archives retention emptied
     if result.deleted:
         log.info(
             "retention: deleted %d segments (%d by age, %d without motion, %d over the budget, %d for free space), "
@@ -150,7 +153,12 @@ def enforce(now: dt.datetime | None = None, *, store: Path | None = None) -> Pas
     return result
 
 
-def _oldest_first(segments) -> list[Segment]:  # type: ignore[no-untyped-def]
-    """The next batch to delete for space: the oldest segments no event needs, then the oldest event ones."""
-    batch = list(segments.filter(eventful=False).order_by("start").only("pk", "path", "bytes")[:BATCH])
-    return batch or list(segments.filter(eventful=True).order_by("start").only("pk", "path", "bytes")[:BATCH])
+def _oldest_first(segments: QuerySet) -> list[Segment]:  # annotated with `eventful`
+    """The next batch to delete for space: files found without a camera, then the oldest segments no event
+    needs (live cameras' and archives' alike), then the oldest that events need."""
+    found = segments.filter(archive__origin=Archive.Origin.FOUND)
+    for batch in (found, segments.filter(eventful=False), segments.filter(eventful=True)):
+        rows = list(batch.order_by("start").only("pk", "key", "bytes")[:BATCH])
+        if rows:
+            return rows
+    return []

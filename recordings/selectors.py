@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, Q, Sum
 
-from recordings.models import Segment
+from recordings.models import Archive, Segment
+from recordings.store import get_store
 
 
 @dataclass(frozen=True)
@@ -31,17 +30,21 @@ class CameraUsage:
 class StoreUsage:
     """The whole store against its limits."""
 
-    bytes: int
+    bytes: int  # everything indexed, archives and orphans included (what the budget counts)
     budget: int  # 0: no byte budget
     free: int | None  # free bytes on the store's filesystem (None: the store is missing)
     floor: int  # the free space retention keeps
     writable: bool
+    archived_bytes: int = 0  # kept from deleted cameras (only superusers see them)
+    orphaned_bytes: int = 0  # found in the store without a camera (retention deletes these first)
+    orphaned_files: int = 0
 
 
 def camera_usage() -> dict[int, CameraUsage]:
     """Usage per camera id (one grouped query)."""
     rows = (
-        Segment.objects.order_by()
+        Segment.objects.filter(camera__isnull=False)
+        .order_by()
         .values("camera_id")
         .annotate(total=Sum("bytes"), seconds=Sum("duration"), count=Count("id"), oldest=Min("start"))
     )
@@ -52,18 +55,23 @@ def camera_usage() -> dict[int, CameraUsage]:
 
 
 def store_usage() -> StoreUsage:
-    store = Path(settings.RECORDINGS_DIR)
-    used = int(Segment.objects.aggregate(total=Sum("bytes"))["total"] or 0)
-    try:
-        disk = shutil.disk_usage(store)
-        free, floor = disk.free, settings.RECORDINGS_MIN_FREE.of(disk.total)
-    except OSError:
-        free, floor = None, 0
-    writable = store.is_dir() and _writable(store)
-    return StoreUsage(used, settings.RECORDINGS_MAX_SIZE, free, floor, writable)
-
-
-def _writable(store: Path) -> bool:
-    import os
-
-    return os.access(store, os.W_OK | os.X_OK)
+    store = get_store()
+    found = Q(archive__origin=Archive.Origin.FOUND)
+    totals = Segment.objects.aggregate(
+        used=Sum("bytes"),
+        archived=Sum("bytes", filter=Q(archive__origin=Archive.Origin.DELETED_CAMERA)),
+        orphaned=Sum("bytes", filter=found),
+        orphaned_files=Count("id", filter=found),
+    )
+    space = store.space()
+    free, floor = (space.free, settings.RECORDINGS_MIN_FREE.of(space.total)) if space else (None, 0)
+    return StoreUsage(
+        int(totals["used"] or 0),
+        settings.RECORDINGS_MAX_SIZE,
+        free,
+        floor,
+        store.writable(),
+        archived_bytes=int(totals["archived"] or 0),
+        orphaned_bytes=int(totals["orphaned"] or 0),
+        orphaned_files=totals["orphaned_files"],
+    )

@@ -7,20 +7,21 @@ salvages the rest of a `.part` (recordings.reconcile). The wall-clock start of a
 capture host's clock at its first packet; its duration comes from the media timestamps. A
 disconnect closes the segment: an outage is a gap in the index, never a stretched segment.
 
-Layout (UTC): <RECORDINGS_DIR>/<camera>/<YYYY>/<MM>/<DD>/<HH>/<YYYYMMDDTHHMMSS.ffffffZ>.mp4
+Files are named by keys (recordings.store.segment_key: the camera's uid, UTC dated folders, the start)
+and written through the store: muxed into its staging file, committed when complete.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import av
+
+from recordings.store import Store, segment_key
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,7 @@ MAX_DRIFT = 2.0  # seconds the media clock of a connection may drift from the ho
 class ClosedSegment:
     """A complete segment file, ready to be indexed."""
 
-    slug: str
-    path: Path  # absolute
-    relative: str  # to the store
+    key: str
     start: dt.datetime
     duration: float
     bytes: int
@@ -73,21 +72,21 @@ def codec_string(name: str, extradata: bytes | None) -> str:
     return name
 
 
-def segment_path(store: Path, slug: str, start: dt.datetime) -> tuple[Path, str]:
-    """(absolute, relative) path of a segment starting at `start` (UTC dated folders)."""
-    start = start.astimezone(dt.UTC)
-    relative = f"{slug}/{start:%Y/%m/%d/%H}/{start:%Y%m%dT%H%M%S.%fZ}.mp4"
-    return store / relative, relative
+def media_facts(container: av.container.InputContainer) -> tuple[str, int, int]:
+    """(codec string, width, height) of a segment's video as stored (avcC/hvcC), whoever encoded it."""
+    context = container.streams.video[0].codec_context
+    return codec_string(context.name, context.extradata), context.width, context.height
 
 
 class SegmentFile:
-    """One open `.part` file and its muxer (one video stream)."""
+    """One segment being written: the store's staging file for its key, and its muxer (one video stream)."""
 
-    def __init__(self, store: Path, slug: str, start: dt.datetime, *, options: dict[str, str] = MUXER_OPTIONS) -> None:
-        self.slug, self.start = slug, start
-        self.path, self.relative = segment_path(store, slug, start)
-        self.part = self.path.with_name(self.path.name + ".part")
-        self.part.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self, store: Store, camera_uid: str, start: dt.datetime, *, options: dict[str, str] = MUXER_OPTIONS
+    ) -> None:
+        self.store, self.start = store, start
+        self.key = segment_key(camera_uid, start)
+        self.part = store.staging(self.key)
         self.container = av.open(str(self.part), "w", format="mp4", options=options)
         self.stream: av.VideoStream | None = None
         self.first_pts: int | None = None
@@ -95,6 +94,7 @@ class SegmentFile:
         self.time_base: Fraction | None = None
 
     def mux(self, packet: av.Packet) -> None:
+        """Write `packet`, and give it back as it came: other capture outputs get the same packet after us."""
         assert self.stream is not None
         if packet.pts is not None:
             if self.first_pts is None:
@@ -102,8 +102,14 @@ class SegmentFile:
             end = packet.pts + (packet.duration or 0)
             self.last_end = end if self.last_end is None else max(self.last_end, end)
             self.time_base = packet.time_base
+        stream, pts, dts, time_base = packet.stream, packet.pts, packet.dts, packet.time_base
         packet.stream = self.stream
-        self.container.mux(packet)
+        try:
+            self.container.mux(packet)  # re-times the packet to the file's stream
+        finally:
+            if stream is not None:
+                packet.stream = stream
+            packet.time_base, packet.pts, packet.dts = time_base, pts, dts
 
     def duration(self) -> float:
         if self.first_pts is None or self.last_end is None or self.time_base is None:
@@ -111,23 +117,19 @@ class SegmentFile:
         return float((self.last_end - self.first_pts) * self.time_base)
 
     def finish(self) -> ClosedSegment | None:
-        """Close the muxer and rename the file; None when it holds no packet (the file is removed)."""
+        """Close the muxer and commit the file to the store; None when it holds no packet (the file is removed)."""
         self.container.close()
         if self.first_pts is None or self.stream is None:
             self.part.unlink(missing_ok=True)
             return None
-        os.replace(self.part, self.path)
-        with av.open(str(self.path)) as written:  # the codec parameters as stored (avcC/hvcC), whoever encoded
-            context = written.streams.video[0].codec_context
-            codec = codec_string(context.name, context.extradata)
-            width, height = context.width, context.height
+        with av.open(str(self.part)) as written:
+            codec, width, height = media_facts(written)
+        size = self.store.commit(self.key, self.part)
         return ClosedSegment(
-            slug=self.slug,
-            path=self.path,
-            relative=self.relative,
+            key=self.key,
             start=self.start,
             duration=round(self.duration(), 3),
-            bytes=self.path.stat().st_size,
+            bytes=size,
             codec=codec,
             width=width,
             height=height,
@@ -146,9 +148,14 @@ class PacketWriter:
     """Stream copy: the camera's own packets into segments (RTSP H.264/H.265)."""
 
     def __init__(
-        self, store: Path, slug: str, *, segment_seconds: float, on_closed: Callable[[ClosedSegment], None]
+        self, store: Store, camera_uid: str, *, segment_seconds: float, on_closed: Callable[[ClosedSegment], None]
     ) -> None:
-        self.store, self.slug, self.segment_seconds, self.on_closed = store, slug, segment_seconds, on_closed
+        self.store, self.camera_uid, self.segment_seconds, self.on_closed = (
+            store,
+            camera_uid,
+            segment_seconds,
+            on_closed,
+        )
         self.current: SegmentFile | None = None
         self.template: av.VideoStream | None = None
         self.next_start: dt.datetime | None = None  # where the next segment of this connection begins
@@ -181,7 +188,7 @@ class PacketWriter:
         start = now
         if self.next_start is not None and abs((now - self.next_start).total_seconds()) < MAX_DRIFT:
             start = self.next_start
-        segment = SegmentFile(self.store, self.slug, start)
+        segment = SegmentFile(self.store, self.camera_uid, start)
         segment.stream = segment.container.add_stream_from_template(template)
         self.current, self.template = segment, template
         return segment
@@ -216,14 +223,14 @@ class FrameEncoder:
 
     def __init__(
         self,
-        store: Path,
-        slug: str,
+        store: Store,
+        camera_uid: str,
         *,
         fps: int,
         segment_seconds: float,
         on_closed: Callable[[ClosedSegment], None],
     ) -> None:
-        self.store, self.slug, self.fps = store, slug, fps
+        self.store, self.camera_uid, self.fps = store, camera_uid, fps
         self.segment_seconds, self.on_closed = segment_seconds, on_closed
         self.current: SegmentFile | None = None
         self.size: tuple[int, int] | None = None
@@ -260,7 +267,7 @@ class FrameEncoder:
         start = now
         if self.next_start is not None and now < self.next_start < now + dt.timedelta(seconds=MAX_DRIFT):
             start = self.next_start  # a frame arrived a hair before the previous segment's computed end
-        segment = SegmentFile(self.store, self.slug, start, options=ENCODER_MUXER_OPTIONS)
+        segment = SegmentFile(self.store, self.camera_uid, start, options=ENCODER_MUXER_OPTIONS)
         stream = segment.container.add_stream("libx264", rate=self.fps)
         stream.width, stream.height, stream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
         stream.time_base = Fraction(1, self.CLOCK)

@@ -20,9 +20,10 @@ import threading
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import av
+
+from recordings.store import Store, get_store
 
 CHUNK_BYTES = 512 * 1024  # muxer output is handed to the response in pieces of this size
 CHUNK_QUEUE = 8  # pieces held at most: memory stays about 4 MB per clip, whatever its length
@@ -35,9 +36,9 @@ class ClipCancelled(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """One recorded segment feeding the clip: its file and the wall-clock time of its first packet."""
+    """One recorded segment feeding the clip: its store key and the wall-clock time of its first packet."""
 
-    path: Path
+    key: str
     start: dt.datetime
 
 
@@ -80,12 +81,15 @@ class _QueueWriter:
         return False
 
 
-def remux(sources: Sequence[Source], start: dt.datetime, end: dt.datetime, sink: _QueueWriter) -> int:
+def remux(
+    sources: Sequence[Source], start: dt.datetime, end: dt.datetime, sink: _QueueWriter, store: Store | None = None
+) -> int:
     """Copy the video packets of `sources` between the keyframe at or before `start` and `end` into `sink`.
 
     Returns the number of packets written. Stops early at a segment whose stream parameters differ
     from the first one (a camera reconfigured mid-span): one MP4 holds one set of parameters.
     """
+    store = store or get_store()
     output = av.open(sink, "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"})
     out_stream: av.VideoStream | None = None
     origin: dt.datetime | None = None  # wall time of the clip's first packet
@@ -94,7 +98,7 @@ def remux(sources: Sequence[Source], start: dt.datetime, end: dt.datetime, sink:
     written = 0
     try:
         for index, source in enumerate(sources):
-            with av.open(str(source.path)) as container:
+            with store.open(source.key) as file, av.open(file, "r") as container:
                 stream = container.streams.video[0]
                 params = (stream.codec_context.name, stream.codec_context.width, stream.codec_context.height)
                 if template is None:

@@ -6,12 +6,11 @@ cameras the caller may watch; a camera or event they may not see is a 404, like 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from pathlib import Path
 from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from cameras.selectors import visible_cameras
 from events.models import Event
+from recordings.store import get_store
 from review.event_selectors import PAGE_SIZE, EventFilter, event_json, play_window
 from review.times import parse_time
 from streaming.errors import NO_STORE, refusals_as_responses
@@ -69,9 +69,8 @@ async def _picture(request: HttpRequest, event_id: int, thumbnail: bool) -> File
     event = await Event.objects.filter(pk=event_id, camera__in=access.cameras()).afirst()
     if event is None or not event.snapshot:
         raise Http404("No such event.")
-    path = Path(settings.RECORDINGS_DIR) / (event.thumbnail if thumbnail else event.snapshot)
     try:
-        handle = path.open("rb")
+        handle = await asyncio.to_thread(get_store().open, event.thumbnail if thumbnail else event.snapshot)
     except FileNotFoundError:
         raise Http404("The picture was deleted (retention).") from None
     return FileResponse(handle, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})

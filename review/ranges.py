@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncGenerator
-from pathlib import Path
 from typing import BinaryIO
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -60,14 +59,16 @@ async def _chunks(file: BinaryIO, first: int, length: int) -> AsyncGenerator[byt
 
 
 def serve_window(
-    request: HttpRequest, path: Path, *, offset: int, length: int, content_type: str, headers: dict[str, str]
+    request: HttpRequest, file: BinaryIO, *, offset: int, length: int, content_type: str, headers: dict[str, str]
 ) -> HttpResponse | StreamingHttpResponse:
-    """Serve `length` bytes of `path` from `offset` as a whole resource, honouring a Range header."""
+    """Serve `length` bytes of the open `file` from `offset` as a whole resource, honouring a Range header.
+
+    The response owns `file` and closes it when it ends (or at once, for a 416)."""
     try:
         window = parse_range(request.headers.get("Range"), length)
     except ValueError:
+        file.close()
         return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{length}"})
-    file = path.open("rb")
     first, last = window if window is not None else (0, length - 1)
     response = StreamingHttpResponse(
         _chunks(file, offset + first, last - first + 1),

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db.models import CharField
 from django.db.models.functions import Cast
 
@@ -58,20 +56,16 @@ async def playlist_entries(camera: Camera, start: dt.datetime, end: dt.datetime)
     return entries
 
 
-async def segment_file(camera: Camera, segment_id: int) -> tuple[Path, Segment] | None:
-    """The file of one of the camera's segments, or None when the index has no such segment."""
-    segment = await Segment.objects.filter(camera=camera, pk=segment_id).afirst()
-    if segment is None:
-        return None
-    return Path(settings.RECORDINGS_DIR) / segment.path, segment
+async def segment(camera: Camera, segment_id: int) -> Segment | None:
+    """One of the camera's segments (its file is the store's `segment.key`), or None when the index has no such segment."""
+    return await Segment.objects.filter(camera=camera, pk=segment_id).afirst()
 
 
 async def clip_sources(camera: Camera, start: dt.datetime, end: dt.datetime) -> list[Source]:
-    """The segments a clip of [start, end) is remuxed from, with their files."""
-    root = Path(settings.RECORDINGS_DIR)
-    query = _overlapping(camera, start, end).values_list("path", "start")
+    """The segments a clip of [start, end) is remuxed from, by store key."""
+    query = _overlapping(camera, start, end).values_list("key", "start")
     rows: list[tuple[str, dt.datetime]] = await sync_to_async(list)(query)  # type: ignore[call-arg]
-    return [Source(root / path, begun) for path, begun in rows]
+    return [Source(key, begun) for key, begun in rows]
 
 
 async def latest_codec(camera: Camera) -> str:

@@ -8,9 +8,12 @@ playlist URL as it is; the log filter masks every `token=` value (nvr.logging).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import io
 import time
 from collections.abc import AsyncGenerator
+from typing import BinaryIO
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -18,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.views.decorators.http import require_GET
 
 from audit.log import Kind, record
+from recordings.store import get_store
 from review import selectors
 from review.clips import clip_bytes
 from review.mp4 import NotFragmented, init_length
@@ -69,19 +73,28 @@ async def segment(request: HttpRequest, slug: str, segment_id: int, part: str) -
     camera, _ = await visible_camera(request, slug)
     if part not in ("init", "media"):
         raise Http404("No such part: init.mp4 or media.mp4.")
-    found = await selectors.segment_file(camera, segment_id)
+    found = await selectors.segment(camera, segment_id)
     if found is None:
         raise Http404("No such recording.")
-    path, _ = found
     try:
-        size = path.stat().st_size
-        boundary = init_length(path)
+        file, size, boundary = await asyncio.to_thread(_open_segment, found.key)
     except FileNotFoundError:
         raise Http404("The recording was deleted (retention).") from None
     except NotFragmented:
         raise Unavailable("The recording is not readable.") from None
     offset, length = (0, boundary) if part == "init" else (boundary, size - boundary)
-    return serve_window(request, path, offset=offset, length=length, content_type="video/mp4", headers=SEGMENT_HEADERS)
+    return serve_window(request, file, offset=offset, length=length, content_type="video/mp4", headers=SEGMENT_HEADERS)
+
+
+def _open_segment(key: str) -> tuple[BinaryIO, int, int]:
+    """The segment's file from the store, its size and where its init section ends (the caller closes it)."""
+    file = get_store().open(key)
+    try:
+        size = file.seek(0, io.SEEK_END)
+        return file, size, init_length(file, size)
+    except BaseException:
+        file.close()
+        raise
 
 
 @require_GET

@@ -30,7 +30,7 @@ from django.conf import settings
 
 from accounts import policy
 from cameras.selectors import visible_cameras
-from framebus import BUS_ERRORS, status_updates
+from framebus import BUS_ERRORS, RawStatus, status_updates
 from framebus.status import STATUS_STALE_AFTER, WORKER_GONE, CameraStatus, State
 from streaming.auth import Access, token_access
 from streaming.hub import AccessCheck, Viewer, get_hub
@@ -174,7 +174,7 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
         relay = get_relay()
         relay.add(self.listener)
         try:
-            statuses: dict[str, dict] | None
+            statuses: dict[str, RawStatus] | None
             try:
                 statuses = await get_hub().bus.statuses(c.slug for c in cameras)
             except BUS_ERRORS:

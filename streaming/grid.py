@@ -31,7 +31,8 @@ from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from audit.log import ViewAudit
-from framebus import BUS_ERRORS, snap_width
+from framebus import BUS_ERRORS, variant_width
+from framebus.status import CameraStatus
 from streaming import multipart
 from streaming.auth import Access, actor_of
 from streaming.errors import NO_STORE, refusals_as_responses
@@ -84,18 +85,6 @@ def tagged_part(feed: Feed) -> bytes:
     part = multipart.part(frame.jpeg, frame.ts, camera=feed.slug)
     _tagged[feed] = (feed.version, part)
     return part
-
-
-def variant_width(tile_width: int, native_width: int | None) -> int:
-    """The size variant for a tile: the snapped width, or 0 (native) when the camera is not wider.
-
-    Capture only encodes variants narrower than the camera's frames, so asking a 320 px
-    camera for 480 px would never deliver a frame.
-    """
-    variant = snap_width(tile_width)
-    if not variant or (native_width and variant >= native_width):
-        return 0
-    return variant
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
@@ -200,7 +189,7 @@ async def _fall_back_to_native(hub: Hub, tiles: list[_Tile], wake: asyncio.Event
     except BUS_ERRORS:
         return
     for tile in waiting:
-        native = statuses.get(tile.spec.slug, {}).get("width")
+        native = CameraStatus.from_fields(statuses.get(tile.spec.slug, {})).width
         if native and variant_width(tile.width, native) == 0:
             await tile.stack.aclose()
             tile.stack = contextlib.AsyncExitStack()
@@ -260,12 +249,12 @@ async def plan_grid(request: HttpRequest) -> GridPlan:
         specs.sort(key=lambda spec: order[spec.slug])
     if not specs:
         raise Http404("No cameras to show.")
-    statuses: dict[str, dict]
     try:
         statuses = await get_hub().bus.statuses(spec.slug for spec in specs)
     except BUS_ERRORS:
         statuses = {}
-    native = {slug: int(status["width"]) for slug, status in statuses.items() if status.get("width")}
+    widths = {slug: CameraStatus.from_fields(raw).width for slug, raw in statuses.items()}
+    native = {slug: width for slug, width in widths.items() if width}
     audit = ViewAudit(actor_of(access, request), tuple((c.pk, c.slug) for c in rows), stream="grid")
     return GridPlan(access, specs, int(width or DEFAULT_TILE_WIDTH), fps, native, audit)
 

@@ -11,7 +11,8 @@ Every long response, whatever it carries, lives inside `Hub.viewer()`: one lifec
 registers it, counts what it is sent, re-checks its access every NVR_STREAM_ACCESS_RECHECK
 seconds (`Viewer.revoked` is set when access is gone) and removes it. One maintenance task
 per process runs the re-checks, shows the offline card on feeds whose camera is not live,
-keeps size variants requested, and drops viewers whose socket stopped draining (write deadline).
+keeps asking capture for the frames its feeds carry (capture makes live JPEGs only for cameras and
+sizes someone watches), and drops viewers whose socket stopped draining (write deadline).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit.log import ViewAudit, record_view
-from framebus import BUS_ERRORS, Frame, FrameSubscriber, ViewBus, frame_channel
+from framebus import BUS_ERRORS, Frame, FrameSubscriber, RawStatus, ViewBus, frame_channel
 from framebus.status import FRAME_STALE_AFTER, CameraStatus
 from streaming import multipart
 from streaming.offline import render_offline_jpeg
@@ -296,10 +297,10 @@ class Hub:
                 self._subscriber(feed.channel).unwant(feed.channel)
 
     async def _prime(self, feed: Feed) -> None:
-        """Start a new feed with the newest stored frame, so the first viewer sees a picture at once."""
+        """Ask capture for the feed's frames (it makes none for a camera nobody watches), and start the
+        feed with the newest stored frame when there is a recent one, so the first viewer sees it at once."""
         try:
-            if feed.width:
-                await self.bus.want_width(feed.slug, feed.width)
+            await self.bus.want_width(feed.slug, feed.width)
             frame = await self.bus.latest_frame(feed.slug, feed.width)
         except BUS_ERRORS:
             return
@@ -404,7 +405,7 @@ class Hub:
         or reported not live by its capture loop (then within a second of the loop knowing)."""
         feeds = list(self.feeds.values())
         slugs = list(dict.fromkeys(feed.slug for feed in feeds))
-        statuses: dict[str, dict] | None
+        statuses: dict[str, RawStatus] | None
         try:
             statuses = await self.bus.statuses(slugs)
         except BUS_ERRORS:
@@ -430,12 +431,12 @@ class Hub:
             feed.push(Frame(0, time.time(), width, height, jpeg), live=False)
 
     async def _renew_wants(self) -> None:
+        """Tell capture, every few seconds, which cameras and sizes this process's viewers watch."""
         for slug, width in list(self.feeds):
-            if width:
-                try:
-                    await self.bus.want_width(slug, width)
-                except BUS_ERRORS:
-                    return
+            try:
+                await self.bus.want_width(slug, width)
+            except BUS_ERRORS:
+                return
 
     def subscription_count(self) -> int:
         return sum(len(s.desired) for s in self.subscribers)

@@ -7,6 +7,8 @@ from datetime import datetime
 import cv2
 import numpy as np
 
+from imaging import encode_jpeg
+
 
 def render_offline_jpeg(name: str, reason: str, width: int = 640, height: int = 360) -> bytes:
     """A dark frame with the camera name, "OFFLINE", the reason and the time (run in a thread)."""
@@ -31,5 +33,4 @@ def render_offline_jpeg(name: str, reason: str, width: int = 640, height: int = 
             max(1, int(2 * scale)),
             cv2.LINE_AA,
         )
-    _ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 70])
-    return buffer.tobytes()
+    return encode_jpeg(image, 70)

@@ -20,16 +20,18 @@ from django.views.decorators.http import require_GET
 from audit.log import ViewAudit
 from cameras.models import Camera
 from cameras.status import camera_facts
-from framebus import BUS_ERRORS, snap_width
+from framebus import BUS_ERRORS, Frame, RawStatus, snap_width, variant_width
 from framebus.status import FRAME_STALE_AFTER, CameraStatus
+from imaging import resize_jpeg
 from recordings.selectors import camera_usage
 from streaming import multipart
 from streaming.auth import Access, actor_of, request_access
 from streaming.errors import NO_STORE, Unauthorized, Unavailable, refusals_as_responses
 from streaming.hub import ClosingStream, Hub, get_hub
-from streaming.resize import resize_jpeg
 
 __all__ = ["NO_STORE", "StreamPlan", "plan_stream", "snapshot", "stream"]
+
+SNAPSHOT_WAIT = 4.0  # seconds a snapshot of a camera nobody watches waits for capture to make a frame
 
 
 def number_option(request: HttpRequest, name: str, low: float, high: float) -> float | None:
@@ -61,14 +63,6 @@ async def visible_camera(request: HttpRequest, slug: str) -> tuple[Camera, Acces
     if camera is None:
         raise Http404("No such camera.")
     return camera, access
-
-
-def variant_for(camera: Camera, width: float | None) -> int:
-    """The size variant to serve for a requested width: snapped, and 0 (native) when not smaller."""
-    variant = snap_width(int(width)) if width else 0
-    if camera.max_width and variant >= camera.max_width:
-        return 0
-    return variant
 
 
 @dataclass(frozen=True)
@@ -120,7 +114,8 @@ async def plan_stream(request: HttpRequest, slug: str) -> StreamPlan:
     # Only slower-than-camera requests are paced: pacing at the camera's own rate costs a timer per
     # frame and holds back frames that arrive a little early (bench/README.md).
     audit = ViewAudit(actor_of(access, request), ((camera.pk, camera.slug),))
-    return StreamPlan(camera, access, variant_for(camera, width), fps if fps and fps < camera.max_fps else None, audit)
+    fps = fps if fps and fps < camera.max_fps else None
+    return StreamPlan(camera, access, variant_width(width, camera.max_width), fps, audit)
 
 
 @require_GET
@@ -138,27 +133,46 @@ async def stream(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     )
 
 
+async def _frame_on_demand(hub: Hub, camera: Camera) -> Frame | None:
+    """Ask capture for a live frame of a camera nobody watches, and wait up to SNAPSHOT_WAIT for it."""
+    try:
+        async with hub.watch(camera.slug, 0, camera.name) as feed, asyncio.timeout(SNAPSHOT_WAIT):
+            while not (feed.live and feed.frame is not None and _recent(feed.frame)):
+                await feed.changed()
+            return feed.frame
+    except TimeoutError:
+        return None
+
+
+def _recent(frame: Frame) -> bool:
+    return time.time() - frame.ts <= FRAME_STALE_AFTER
+
+
 @require_GET
 @refusals_as_responses
 async def snapshot(request: HttpRequest, slug: str) -> HttpResponse:
     """`/cameras/<slug>/snapshot.jpg`: the newest frame; 503 as soon as the camera is not live.
 
-    `width` is snapped to the stream size variants, so no client can make the server decode,
-    resize and encode an arbitrary width per request.
+    Capture makes live frames only while someone watches: a snapshot of a live camera nobody watches
+    asks for one and waits briefly. `width` is snapped to the stream size variants, so no client can
+    make the server decode, resize and encode an arbitrary width per request.
     """
     camera, _ = await visible_camera(request, slug)
     width = number_option(request, "width", 16, 7680)
     if not camera.enabled:
         raise Unavailable(f"Camera {camera.slug} is turned off.", retry_after=5)
+    hub = get_hub()
     try:
-        frame, raw = await get_hub().bus.latest_frame_and_status(camera.slug)
+        frame, raw = await hub.bus.latest_frame_and_status(camera.slug)
     except BUS_ERRORS:
         raise Unavailable("The frame bus (Redis) is unavailable.") from None
     status = CameraStatus.from_fields(raw)
     if raw:  # a capture loop reports the camera: its word decides, within a second of it knowing
         live = status.is_live
+        if live and (frame is None or not _recent(frame)):
+            frame = await _frame_on_demand(hub, camera)
     else:  # frames without a reporting loop (another publisher): their age decides
-        live = frame is not None and time.time() - frame.ts <= FRAME_STALE_AFTER
+        live = frame is not None and _recent(frame)
     if frame is None or not live:
         reason = status.reason() if raw else "no recent frame"
         raise Unavailable(f"Camera {camera.slug} is offline ({reason}).", retry_after=5)
@@ -176,7 +190,7 @@ async def camera_status(request: HttpRequest) -> JsonResponse:
     access = await authorize(request)
     cameras = [c async for c in access.cameras()]
     hub = get_hub()
-    statuses: dict[str, dict] | None
+    statuses: dict[str, RawStatus] | None
     try:
         statuses = await hub.bus.statuses([c.slug for c in cameras])
     except BUS_ERRORS:

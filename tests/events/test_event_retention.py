@@ -36,7 +36,7 @@ def segment(store: Path, camera, start: dt.datetime, seconds: float = 10.0) -> S
     (store / relative).write_bytes(b"x" * 1000)
     return Segment.objects.create(
         camera=camera, start=start, end=start + dt.timedelta(seconds=seconds), duration=seconds, bytes=1000,
-        codec="avc1.42c01e", width=1, height=1, path=relative,
+        codec="avc1.42c01e", width=1, height=1, key=relative,
     )  # fmt: skip
 
 
@@ -63,10 +63,10 @@ def test_segments_an_event_overlaps_are_kept_for_the_event_retention(store):
         segment(store, yard, start)
     event(yard, eventful + dt.timedelta(seconds=2), 3)
     event(yard, padded + dt.timedelta(seconds=13), 2)  # starts 3 s after the segment ends: the pre-roll reaches it
-    result = enforce(NOW, store=store)
+    result = enforce(NOW)
     assert kept(yard) == [eventful, padded]
     assert result.expired == 1 and not (store / f"yard/{quiet:%Y%m%dT%H%M%S}.mp4").exists()
-    enforce(NOW + dt.timedelta(days=28), store=store)  # past 30 days of event retention: gone too
+    enforce(NOW + dt.timedelta(days=28))  # past 30 days of event retention: gone too
     assert kept(yard) == []
 
 
@@ -77,12 +77,12 @@ def test_a_motion_camera_keeps_only_the_video_around_events(store):
         segment(store, gate, start)
     event(gate, starts[2] + dt.timedelta(seconds=6), 8)  # with 5 s padding either side: segments 2 and 3
     recent = segment(store, gate, NOW - dt.timedelta(seconds=20))  # too recent: an event may still claim it
-    result = enforce(NOW, store=store)
+    result = enforce(NOW)
     assert kept(gate) == [starts[2], starts[3], recent.start]
     assert result.without_motion == 4
     # An event still open keeps everything from its start on.
     event(gate, NOW - dt.timedelta(seconds=15), None)
-    assert enforce(NOW + dt.timedelta(minutes=5), store=store).without_motion == 0
+    assert enforce(NOW + dt.timedelta(minutes=5)).without_motion == 0
     assert recent.start in kept(gate)
 
 
@@ -93,11 +93,11 @@ def test_space_runs_out_on_segments_no_event_needs_first(store, settings):
         segment(store, yard, start)
     event(yard, starts[0] + dt.timedelta(seconds=1), 2)  # the oldest segment holds an event
     settings.RECORDINGS_MAX_SIZE = 2500  # 5 x 1000 bytes: 3 must go
-    result = enforce(NOW, store=store)
+    result = enforce(NOW)
     assert result.over_budget == 3
     assert kept(yard) == [starts[0], starts[4]]  # the event's segment survives, though it is the oldest
     settings.RECORDINGS_MAX_SIZE = 500  # nothing else is left: then event segments go too, oldest first
-    enforce(NOW, store=store)
+    enforce(NOW)
     assert kept(yard) == []
 
 
@@ -106,7 +106,7 @@ def test_events_and_their_pictures_expire_with_the_event_retention(store):
     old = event(yard, NOW - dt.timedelta(days=3), 4, store)
     new = event(yard, NOW - dt.timedelta(days=1), 4, store)
     open_one = event(yard, NOW - dt.timedelta(days=5), None)  # still open (a camera in motion for days): kept
-    assert enforce(NOW, store=store).events == 1
+    assert enforce(NOW).events == 1
     assert set(Event.objects.values_list("pk", flat=True)) == {new.pk, open_one.pk}
     assert not (store / old.snapshot).exists() and not (store / old.thumbnail).exists()
     assert (store / new.snapshot).exists() and (store / new.thumbnail).exists()

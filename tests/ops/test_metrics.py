@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from nvr.metrics import metrics_allowed
 from tests.factories import make_camera, make_token, make_user
-from tests.support.frames import wait_for_status
+from tests.support.frames import wait_for_status, want_frames
 from tests.support.mjpeg import PartParser
 from tests.support.processes import web_server
 
@@ -45,6 +45,7 @@ def stack(live_web, capture_process, redis_url):
     make_camera("front", source="320x240", max_fps=10)
     make_camera("spare", source="320x240", enabled=False)
     _, token = make_token(user=admin)
+    want_frames(redis_url, "front")  # someone watches: capture encodes live JPEGs (and times them) only then
     wait_for_status(redis_url, "front", lambda s: s["state"] == "online" and s["fps"] > 0 and s["encode_ms"] > 0, 15)
     return live_web, token
 

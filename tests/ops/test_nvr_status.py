@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.factories import make_camera
-from tests.support.frames import wait_for_status
+from tests.support.frames import wait_for_status, want_frames
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,6 +24,7 @@ def nvr_status(*args: str) -> tuple[str, str]:
 def captured(capture_process, redis_url):
     make_camera("front", name="Front door", source="320x240", max_fps=10, username="viewer", password="cam-pw-9")
     make_camera("spare", source="320x240", enabled=False)
+    want_frames(redis_url, "front")  # someone watches: capture encodes live JPEGs (and times them) only then
     wait_for_status(redis_url, "front", lambda s: s["state"] == "online" and s["fps"] > 0 and s["encode_ms"] > 0, 15)
 
 

@@ -85,10 +85,10 @@ def test_rtsp_is_recorded_as_the_camera_sent_it(rtsp_available, redis_url, store
     rows = segments("gate")
     assert len(live) >= 20, len(live)
     for row in rows:
-        info = ffprobe(str(store / row.path))
+        info = ffprobe(str(store / row.key))
         video = info["streams"][0]
         facts = ("codec_name", "profile", "width", "height", "pix_fmt")
-        assert [video[k] for k in facts] == [source[k] for k in facts], (row.path, video)
+        assert [video[k] for k in facts] == [source[k] for k in facts], (row.key, video)
         assert row.codec.startswith("avc1.") and (row.width, row.height) == (640, 480)
         # Segments keep the run's media clock (ffprobe's duration is then the end time).
         length = float(info["format"]["duration"]) - float(info["format"].get("start_time", 0))
@@ -98,7 +98,7 @@ def test_rtsp_is_recorded_as_the_camera_sent_it(rtsp_available, redis_url, store
     # One media clock across the segments of a connection: each file starts where the previous one
     # ended (players such as hls.js map a playlist by these timestamps; files that each began at 0
     # were laid over one another).
-    starts = [float(ffprobe(str(store / r.path))["format"]["start_time"]) for r in rows]
+    starts = [float(ffprobe(str(store / r.key))["format"]["start_time"]) for r in rows]
     for (a, start_a), (_, start_b) in pairwise(zip(rows, starts, strict=True)):
         assert abs(start_b - (start_a + a.duration)) < 0.2, (start_a, a.duration, start_b)
     recorded = sum(r.duration for r in rows)
@@ -127,15 +127,15 @@ def test_kill_9_loses_at_most_the_open_segment(redis_url, store, settings):
     assert len(parts) == 1
     # One more file whose row was lost (as if the crash came between rename and insert), one row whose file went.
     closed[0].delete()
-    (store / closed[1].path).unlink()
+    (store / closed[1].key).unlink()
     repairs = reconcile(quiet_seconds=0)
     assert (repairs.parts_salvaged, repairs.files_indexed, repairs.rows_removed) == (1, 2, 1), str(repairs)
     after = segments("yard")
     assert not list(store.rglob("*.part"))
-    salvaged = [r for r in after if r.path == str(parts[0].relative_to(store)).removesuffix(".part")]
-    assert salvaged and salvaged[0].duration >= 0.5, [(r.path, r.duration) for r in after]
+    salvaged = [r for r in after if r.key == parts[0].relative_to(store).as_posix().removesuffix(".part")]
+    assert salvaged and salvaged[0].duration >= 0.5, [(r.key, r.duration) for r in after]
     for row in after:  # every row names a whole, playable file
-        assert float(ffprobe(str(store / row.path))["format"]["duration"]) > 0
+        assert float(ffprobe(str(store / row.key))["format"]["duration"]) > 0
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ def test_retention_by_age_and_by_budget(store, settings):
             rows.append(
                 Segment.objects.create(
                     camera=camera, start=start, end=start + dt.timedelta(seconds=10), duration=10.0, bytes=1000,
-                    codec="avc1.42c01e", width=1, height=1, path=relative,
+                    codec="avc1.42c01e", width=1, height=1, key=relative,
                 )
             )  # fmt: skip
     settings.RECORDINGS_MAX_SIZE = 0
@@ -202,7 +202,7 @@ def test_retention_by_age_and_by_budget(store, settings):
     settings.RECORDINGS_MAX_SIZE = 3500  # 6 segments of 1000 bytes left: the oldest 3 go
     second = enforce(now)
     assert second.over_budget == 3
-    left = sorted((r.camera.slug, r.path) for r in Segment.objects.select_related("camera"))
+    left = sorted((r.camera.slug, r.key) for r in Segment.objects.select_related("camera"))
     assert left == [("new", "new/1.mp4"), ("new", "new/2.mp4"), ("old", "old/1.mp4")]
     assert sorted(str(p.relative_to(store)) for p in store.rglob("*.mp4")) == ["new/1.mp4", "new/2.mp4", "old/1.mp4"]
 
@@ -226,7 +226,7 @@ def test_a_failover_between_supervisors_leaves_no_overlap(redis_url, store):
     rows = segments("yard")
     for a, b in pairwise(rows):
         assert b.start >= a.end, f"overlap: {a.start}-{a.end} and {b.start}-{b.end}"
-    assert len({r.path for r in rows}) == len(rows)
+    assert len({r.key for r in rows}) == len(rows)
 
 
 def test_bad_settings_are_clear_errors_at_start(redis_url):
@@ -259,10 +259,11 @@ def test_encoded_segments_go_on_one_media_clock_and_a_new_run_starts_a_new_one(t
     (the camera went away) the next segment starts a clock of its own."""
     import numpy as np
 
+    from recordings.store import LocalStore
     from recordings.writer import FrameEncoder
 
     closed = []
-    encoder = FrameEncoder(tmp_path, "cam", fps=10, segment_seconds=1.0, on_closed=closed.append)
+    encoder = FrameEncoder(LocalStore(tmp_path), "cam", fps=10, segment_seconds=1.0, on_closed=closed.append)
     start = dt.datetime.now(dt.UTC)
     image = np.zeros((120, 160, 3), np.uint8)
     for i in range(30):
@@ -271,5 +272,5 @@ def test_encoded_segments_go_on_one_media_clock_and_a_new_run_starts_a_new_one(t
     for i in range(10):
         encoder.write(image, start + dt.timedelta(seconds=60 + i / 10))
     encoder.close()
-    starts = [float(ffprobe(str(c.path))["format"]["start_time"]) for c in closed]
+    starts = [float(ffprobe(str(tmp_path / c.key))["format"]["start_time"]) for c in closed]
     assert [round(s, 1) for s in starts] == [0.0, 1.0, 2.0, 0.0], starts

@@ -15,7 +15,7 @@ from itertools import pairwise
 import pytest
 import redis
 
-from framebus import Frame
+from framebus import Frame, SyncBus
 from tests.factories import make_camera
 from tests.reliability.helpers import wait_until
 from tests.support.processes import capture_supervisor
@@ -31,6 +31,7 @@ class FrameRecorder(threading.Thread):
 
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True)
+        self.url = url
         self.client = redis.Redis.from_url(url)
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         self.pubsub.psubscribe("nvr:frames:*:0")
@@ -38,7 +39,13 @@ class FrameRecorder(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        watching = SyncBus(self.url)
+        renew = 0.0
         while not self.stopping.is_set():
+            if time.monotonic() >= renew:  # a viewer of every camera: capture publishes only what is watched
+                for slug in SLUGS:
+                    watching.want_width(slug, 0)
+                renew = time.monotonic() + 2.0
             message = self.pubsub.get_message(timeout=0.2)
             if message and message["type"] == "pmessage":
                 slug = message["channel"].decode().split(":")[2]

@@ -74,11 +74,11 @@ def test_ffmpeg_plays_the_playlist_url_with_a_token(web, token, tmp_path):
 
 def test_segment_ranges_return_the_right_bytes(web, token, recordings, settings):
     _, rows = recordings
-    from pathlib import Path
+    from recordings.store import get_store
 
-    path = Path(settings.RECORDINGS_DIR) / rows[0].path
-    data = path.read_bytes()
-    boundary = init_length(path)
+    with get_store().open(rows[0].key) as file:
+        data = file.read()
+        boundary = init_length(file, len(data))
     base = f"{web.url}/cameras/yard/recordings/{rows[0].pk}"
     init = httpx.get(f"{base}/init.mp4?token={token}", timeout=10)
     assert init.status_code == 200 and init.content == data[:boundary]

@@ -17,9 +17,9 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from framebus import Frame, SyncBus
+from framebus import Frame, SyncBus, variant_width
 from streaming import grid
-from streaming.grid import TileSpec, grid_parts, variant_width
+from streaming.grid import TileSpec, grid_parts
 from streaming.hub import Hub
 from tests.factories import make_camera, make_user
 from tests.support.frames import wait_for_status

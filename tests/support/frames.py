@@ -9,23 +9,44 @@ import numpy as np
 import redis
 
 from framebus import Frame, SyncBus, frame_channel
+from framebus.status import CameraStatus
+
+FIRST_FRAME_WAIT = 3.0  # seconds: capture reads what viewers want twice a second, then makes the next frame
+
+
+def want_frames(url: str, slug: str, width: int = 0) -> None:
+    """Say that a viewer watches the camera (capture makes live frames only then), for the next few seconds."""
+    bus = SyncBus(url)
+    try:
+        bus.want_width(slug, width)
+    finally:
+        bus.close()
 
 
 def collect_frames(url: str, slug: str, seconds: float, width: int = 0) -> list[tuple[float, Frame]]:
-    """(receive time, frame) pairs from the camera's channel for `seconds`."""
+    """(receive time, frame) pairs from the camera's channel for `seconds` from its first frame, watching it as a
+    viewer would (capture starts making live frames within a moment of being asked: FIRST_FRAME_WAIT at most)."""
     client = redis.Redis.from_url(url)
+    bus = SyncBus(url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(frame_channel(slug, width))
-    frames = []
-    deadline = time.monotonic() + seconds
+    frames: list[tuple[float, Frame]] = []
+    deadline = time.monotonic() + seconds + FIRST_FRAME_WAIT
+    renew = 0.0
     try:
         while time.monotonic() < deadline:
+            if time.monotonic() >= renew:
+                bus.want_width(slug, width)
+                renew = time.monotonic() + 2.0
             message = pubsub.get_message(timeout=min(0.2, max(deadline - time.monotonic(), 0.01)))
             if message and message["type"] == "message":
+                if not frames:
+                    deadline = time.monotonic() + seconds
                 frames.append((time.time(), Frame.unpack(message["data"])))
     finally:
         pubsub.close()
         client.close()
+        bus.close()
     return frames
 
 
@@ -36,13 +57,17 @@ def decode(jpeg: bytes) -> np.ndarray:
 
 
 def wait_for_status(url: str, slug: str, predicate, timeout: float) -> dict:
-    """Poll the camera's status until predicate(status) holds; return it (or fail with the last one)."""
+    """Poll the camera's status until predicate(status) holds; return it (or fail with the last one).
+
+    The status is CameraStatus's fields as capture writes them (`to_fields`), decoded by its one decoder.
+    """
     bus = SyncBus(url)
     deadline = time.monotonic() + timeout
     status: dict = {}
     try:
         while time.monotonic() < deadline:
-            status = bus.statuses([slug])[slug]
+            raw = bus.statuses([slug])[slug]
+            status = CameraStatus.from_fields(raw).to_fields() if raw else {}
             if status and predicate(status):
                 return status
             time.sleep(0.1)

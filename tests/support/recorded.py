@@ -61,27 +61,26 @@ def recordings(settings, tmp_path, segment_files):
 def record_camera(slug: str, segment_files: list[Path], store: str):  # type: ignore[no-untyped-def]
     """Index `segment_files` as camera `slug`'s recordings at STARTS, copied into `store`."""
     from recordings.models import Segment
+    from recordings.store import LocalStore, segment_key
     from tests.factories import make_camera
 
     camera = make_camera(slug, name=slug.title())
     starts = [T0 + dt.timedelta(seconds=s) for s in STARTS]
     rows = []
-    for index, (source, start) in enumerate(zip(segment_files, starts, strict=True)):
-        relative = Path(slug) / f"{start:%Y/%m/%d/%H}" / f"{start:%Y%m%dT%H%M%SZ}-{index}.mp4"
-        target = Path(store) / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(source.read_bytes())
+    for source, start in zip(segment_files, starts, strict=True):
+        key = segment_key(str(camera.uid), start)
+        LocalStore(store).put(key, source.read_bytes())
         rows.append(
             Segment.objects.create(
                 camera=camera,
                 start=start,
                 end=start + dt.timedelta(seconds=SEGMENT_SECONDS),
                 duration=float(SEGMENT_SECONDS),
-                bytes=target.stat().st_size,
+                bytes=source.stat().st_size,
                 codec="avc1.64001e",
                 width=640,
                 height=360,
-                path=str(relative),
+                key=key,
             )
         )
     return camera, rows

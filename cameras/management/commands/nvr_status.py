@@ -71,7 +71,15 @@ def describe_store(store: StoreUsage) -> str:
         else f"{store.free / 1e9:.1f} GB free (kept above {store.floor / 1e9:.1f} GB)"
     )
     warning = "" if store.writable else "; NOT WRITABLE here"
-    return f"Recordings: {store.bytes / 1e9:.2f} GB{budget}; {free}{warning}."
+    kept = ""
+    if store.archived_bytes:
+        kept += f"; {store.archived_bytes / 1e9:.2f} GB kept from deleted cameras"
+    if store.orphaned_files:
+        kept += (
+            f"; {store.orphaned_files} files ({store.orphaned_bytes / 1e9:.2f} GB) found without a camera"
+            " (admin: Recordings > Archives)"
+        )
+    return f"Recordings: {store.bytes / 1e9:.2f} GB{budget}{kept}; {free}{warning}."
 
 
 def read_facts(cameras: list[Camera]) -> tuple[list[dict], str]:
