@@ -59,7 +59,7 @@ class TimestampValidator:
         self.missing = 0
         now = self.clock()
         base: Fraction = packet.time_base
-        index = packet.stream.index
+        index = packet.stream_index
         track = self._tracks.get(index)
         original = (packet.pts, packet.dts)
         repaired = False

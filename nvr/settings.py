@@ -123,12 +123,8 @@ CACHES = {
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
-    }
-}
+# No CHANNEL_LAYERS: the status WebSocket reads one Redis subscription per web process
+# (streaming.consumers.StatusRelay); a channel layer would subscribe once more per open socket.
 
 # Auth -------------------------------------------------------------------------
 LOGIN_URL = "/accounts/login/"

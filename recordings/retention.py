@@ -5,9 +5,10 @@ Events change the rules (events.retention): a segment an event overlaps is kept 
 `retention_days` and `event_retention_days`, and goes last when space runs out (the oldest segments
 no event needs go first); a `record = motion` camera keeps only such segments.
 
-Footage of no live camera (recordings.models.Archive) has no age limit but counts toward the budget:
-when space is needed, files found without a camera go first, then the oldest segments no event needs
-(archives kept from deleted cameras among them), then the oldest that events need.
+Footage of no live camera (recordings.models.Archive) has no age limit but counts toward the budget,
+and goes first when space is needed: files found without a camera, then archives kept from deleted
+cameras (oldest first), then the oldest live segments no event needs, then the oldest that events need.
+The disk budget protects the recording going on.
 
 Run by the capture supervisors, one at a time (a Redis lease, see cameras.supervisor), every
 RETENTION_INTERVAL. The row goes first, then the file, so the index never names a missing file
@@ -154,10 +155,12 @@ def enforce(now: dt.datetime | None = None, *, store: Store | None = None) -> Pa
 
 
 def _oldest_first(segments: QuerySet) -> list[Segment]:  # annotated with `eventful`
-    """The next batch to delete for space: files found without a camera, then the oldest segments no event
-    needs (live cameras' and archives' alike), then the oldest that events need."""
+    """The next batch to delete for space: footage of no live camera (files found without one, then archives),
+    then the oldest segments no event needs, then the oldest that events need."""
     found = segments.filter(archive__origin=Archive.Origin.FOUND)
-    for batch in (found, segments.filter(eventful=False), segments.filter(eventful=True)):
+    archived = segments.filter(archive__isnull=False)
+    live = segments.filter(camera__isnull=False)
+    for batch in (found, archived, live.filter(eventful=False), live.filter(eventful=True)):
         rows = list(batch.order_by("start").only("pk", "key", "bytes")[:BATCH])
         if rows:
             return rows
