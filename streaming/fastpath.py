@@ -7,7 +7,9 @@ watches. Measured (bench/README.md): 100 viewers held 107 threads and 100 databa
 connections, about 260 KB per viewer, and cost 1.5-2x the CPU per frame. Here the
 same plan as the Django view (same authentication, permissions, options and refusals)
 is made, the database connection is closed after the lookups, and the body is streamed
-inside the hub's viewer lifecycle. Under nvr's uvicorn protocol (a
+inside the hub's viewer lifecycle. The project's middleware (settings.MIDDLEWARE, the one
+list) runs for every stream request too: its request and response hooks, on the event loop,
+in Django's order, except the few NOT_FOR_STREAMS names with the reason they do not apply. Under nvr's uvicorn protocol (a
 streaming.directwrite.DirectWrite in the scope) a camera's feed writes every part to the
 connection itself, so a frame costs one loop over the viewers rather than one task
 wake-up and `send` per viewer; elsewhere, and for the grid, each part goes out in one `send`.
@@ -21,17 +23,16 @@ import functools
 import io
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from importlib import import_module
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import DisallowedHost, SuspiciousOperation
+from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.db import close_old_connections
-from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseBase
-from django.middleware.security import SecurityMiddleware
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.utils.module_loading import import_string
 
 from streaming.directwrite import DIRECT_WRITE, DirectWrite
 
@@ -59,45 +60,89 @@ def stream_fast_path(django_app: ASGIApp) -> ASGIApp:
     return app
 
 
+# Middleware of settings.MIDDLEWARE that stream requests do not go through, each with the reason it
+# does not apply. Every other one does: a middleware added to MIDDLEWARE later reaches streams with no
+# change here, or, if it cannot run as hooks, stops the server at its first stream request with a clear
+# error (tests/streaming/test_stream_middleware.py).
+NOT_FOR_STREAMS = {
+    "whitenoise.middleware.WhiteNoiseMiddleware": "it serves files under STATIC_URL, and no stream URL is one",
+}
+
+
+def _not_called(request: HttpRequest) -> HttpResponseBase:
+    raise AssertionError("the stream fast path calls middleware hooks, never the chain")
+
+
+class StreamMiddleware:
+    """settings.MIDDLEWARE's hooks for stream requests: `process_request` of each in order, then
+    `process_response` of each that ran, in reverse, as Django's handler runs them.
+
+    Hooks run on the event loop: they read headers, the session cookie and settings, and never the
+    database (the user is read by the plan through `request.auser()`, off the loop).
+    """
+
+    def __init__(self, paths: list[str]) -> None:
+        self.middleware = []
+        for path in paths:
+            if path in NOT_FOR_STREAMS:
+                continue
+            middleware = import_string(path)(_not_called)
+            if not (hasattr(middleware, "process_request") or hasattr(middleware, "process_response")):
+                raise ImproperlyConfigured(
+                    f"{path} has no process_request or process_response: the stream fast path (streaming.fastpath) "
+                    "cannot run it. Give it those hooks, or add it to NOT_FOR_STREAMS with the reason."
+                )
+            self.middleware.append(middleware)
+
+    async def request(self, request: HttpRequest) -> tuple[HttpResponseBase | None, int]:
+        """(a response one of them answered with, or None; how many ran and must see the response)."""
+        for index, middleware in enumerate(self.middleware):
+            hook = getattr(middleware, "process_request", None)
+            if hook is None:
+                continue
+            try:
+                answer = hook(request)
+            except Exception as error:  # noqa: BLE001 - e.g. a bad Host: Django turns it into a response
+                return await sync_to_async(response_for_exception)(request, error), index
+            if answer is not None:
+                return answer, index + 1
+        return None, len(self.middleware)
+
+    def response(self, request: HttpRequest, response: HttpResponseBase, ran: int) -> HttpResponseBase:
+        for middleware in reversed(self.middleware[:ran]):
+            hook = getattr(middleware, "process_response", None)
+            if hook is not None:
+                response = hook(request, response)
+        return response
+
+
 @functools.cache
 def _late() -> tuple[Any, ...]:
     """What imports models, once Django is set up."""
-    from django.contrib.auth.middleware import auser
-
     from streaming import grid, multipart, views
     from streaming.errors import NO_STORE, REFUSALS, refusal_response
     from streaming.hub import get_hub
 
-    headers = [(b"content-type", multipart.CONTENT_TYPE.encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
-    headers.append((b"x-content-type-options", b"nosniff"))
-    return auser, views, grid, get_hub, headers, REFUSALS, refusal_response
+    return views, grid, get_hub, multipart, NO_STORE, REFUSALS, refusal_response
+
+
+@functools.cache
+def stream_middleware() -> StreamMiddleware:
+    return StreamMiddleware(list(settings.MIDDLEWARE))
+
+
+def _head_items(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
+    """A response's headers and cookies as ASGI wants them (as Django's ASGI handler sends them)."""
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.items()]
+    for cookie in response.cookies.values():
+        headers.append((b"set-cookie", cookie.output(header="").encode("ascii").strip()))
+    return headers
 
 
 async def _send_response(send: Send, response: HttpResponseBase) -> None:
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.items()]
-    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.start", "status": response.status_code, "headers": _head_items(response)})
     body = response.content if isinstance(response, HttpResponse) else b""
     await send({"type": "http.response.body", "body": body})
-
-
-def _request(scope: Scope) -> ASGIRequest:
-    """A Django request with the session and lazy user, as the middleware would give it."""
-    auser = _late()[0]
-    request = ASGIRequest(scope, io.BytesIO())
-    engine = import_module(settings.SESSION_ENGINE)
-    request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
-    request.auser = functools.partial(auser, request)
-    return request
-
-
-def _refused_before_view(request: ASGIRequest) -> HttpResponseBase | None:
-    """What Django's middleware would answer before any view: a bad Host, or the HTTPS redirect."""
-    try:
-        request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it
-    except DisallowedHost:
-        return HttpResponseBadRequest("Invalid Host header.\n")
-    return SecurityMiddleware(lambda _: HttpResponse()).process_request(request)  # SECURE_SSL_REDIRECT
 
 
 _release: asyncio.Task | None = None
@@ -119,19 +164,25 @@ def _release_database_soon() -> None:
 
 async def serve(scope: Scope, receive: Receive, send: Send, *, slug: str | None) -> None:
     """One stream request: plan it (or refuse it), then stream until the viewer leaves or loses access."""
-    _, views, grid, get_hub, headers, refusals, refusal_response = _late()
-    request = _request(scope)
-    refused = _refused_before_view(request)
-    if refused is not None:
-        return await _send_response(send, refused)
+    views, grid, get_hub, multipart, no_store, refusals, refusal_response = _late()
+    middleware = stream_middleware()
+    request = ASGIRequest(scope, io.BytesIO())
+    answer, ran = await middleware.request(request)  # a bad Host, the HTTPS redirect...
+    if answer is not None:
+        return await _send_response(send, middleware.response(request, answer, ran))
     try:
         plan = await (views.plan_stream(request, slug) if slug is not None else grid.plan_grid(request))
     except refusals as error:
-        return await _send_response(send, refusal_response(error))
+        return await _send_response(send, middleware.response(request, refusal_response(error), ran))
     except SuspiciousOperation as error:  # e.g. too many query fields: a 400, as Django answers it
-        return await _send_response(send, await sync_to_async(response_for_exception)(request, error))
+        refused = await sync_to_async(response_for_exception)(request, error)
+        return await _send_response(send, middleware.response(request, refused, ran))
     finally:
         _release_database_soon()
+    # The response head, as every middleware leaves it (a streaming response: no one adds a Content-Length).
+    head = middleware.response(
+        request, StreamingHttpResponse((), content_type=multipart.CONTENT_TYPE, headers=no_store), ran
+    )
 
     task = asyncio.current_task()
     assert task is not None
@@ -147,7 +198,7 @@ async def serve(scope: Scope, receive: Receive, send: Send, *, slug: str | None)
         direct = None
     body: AsyncGenerator[bytes, None] | None = None if direct else plan.body(get_hub())
     try:
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.start", "status": head.status_code, "headers": _head_items(head)})
         if direct is not None:
             from streaming.multipart import STREAM_START
 

@@ -75,6 +75,7 @@ def sample_urls(camera: Camera) -> dict[str, str]:
         "url": "nonexistent/",
         "id": str(camera.pk),
         "segment_id": "1",
+        "archive_id": "1",
         "part": "init",
         "provider_id": "sso",  # the single-sign-on provider's id (accounts/sso/)
         # An event of the secret camera: its pictures must be refused like the camera's stream.
