@@ -10,6 +10,15 @@ may send before its request is handled is bounded too (MAX_HEAD_BYTES, MAX_URL_B
 Every GET also carries a DirectWrite (streaming.directwrite) in its scope's extensions, through which the stream
 fast path lets the hub write parts to the connection itself (one loop per frame instead
 of one task per viewer). Used by scripts/serve-web.sh as `--http nvr.server:HttpProtocol`.
+
+A reach into uvicorn's internals, kept for its measured gain: this subclasses HttpToolsProtocol,
+overrides its parser callbacks and reads `self.cycle`, `self.scope`, `self.url`,
+`cycle.response_complete` and `cycle.chunked_encoding`, none of them public API. Writing each
+frame to every ready viewer's transport instead of waking a task per viewer took the web process
+from 2.8x the bare-asyncio floor's CPU per frame (26 µs at 2,000 viewers) to 1.0x (bench/README.md,
+point 5; results of 2026-12-01), and the bounded buffers are what keep a stalled viewer's memory flat.
+uvicorn is pinned to the versions tested (requirements.txt), and tests/streaming/test_library_reach.py
+fails at once if one of those names moves.
 """
 
 from __future__ import annotations
