@@ -7,7 +7,6 @@ recorded in `STARTED`, so a run that is interrupted still stops everything it st
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from tests.support.processes import ManagedProcess, descendants, pid_cpu_seconds, pid_rss_bytes
@@ -52,25 +51,6 @@ def stop_all() -> None:
             proc.stop(timeout=5)
         except Exception as error:  # noqa: BLE001 - keep stopping the others
             print(f"bench: could not stop {proc.name} ({proc.pid}): {error}", flush=True)
-
-
-class CpuMeter:
-    """CPU time of a set of processes between start() and stop()."""
-
-    def __init__(self, proc: Proc) -> None:
-        self.proc = proc
-        self.started = 0.0
-        self.wall = 0.0
-        self.cpu = 0.0
-
-    def start(self) -> None:
-        self.cpu = -self.proc.cpu_seconds()
-        self.wall = -time.monotonic()
-
-    def stop(self) -> float:
-        self.cpu += self.proc.cpu_seconds()
-        self.wall += time.monotonic()
-        return self.cpu
 
 
 def system_cpu() -> tuple[float, float, float]:

@@ -34,7 +34,6 @@ class LivePublisher:
         self.config = config
         self.bus = bus
         self.seq = 0
-        self.published = 0
         self._wanted: list[int] = []
         self._next_wanted = 0.0
         self._encode_ms = 0.0
@@ -71,7 +70,6 @@ class LivePublisher:
         try:
             for variant, frame in frames:
                 self.bus.publish_frame(self.config.slug, frame, variant)
-            self.published += 1
             self._bus_down = False
         except BUS_ERRORS as error:
             if not self._bus_down:

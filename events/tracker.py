@@ -26,7 +26,6 @@ class OpenEvent:
     start: float  # epoch seconds of the first detection with motion
     end: float  # of the last one so far
     peak_score: float = 0.0
-    peak_at: float = 0.0
     zones: set[str] = field(default_factory=set)
 
 
@@ -43,12 +42,12 @@ class EventTracker:
                 self.current = None  # the gap passed between two detections (a stalled feed)
                 return Change.END, event
             if event is None:
-                self.current = OpenEvent(start=at, end=at, peak_score=score, peak_at=at, zones=set(zones))
+                self.current = OpenEvent(start=at, end=at, peak_score=score, zones=set(zones))
                 return Change.START, self.current
             event.end = at
             event.zones.update(zones)
             if score > event.peak_score:
-                event.peak_score, event.peak_at = score, at
+                event.peak_score = score
                 return Change.PEAK, event
             return None
         if event is not None and at - event.end > self.gap_seconds:

@@ -29,7 +29,6 @@ class Keeper(threading.Thread):
         self.bus, self.owner, self.interval = bus, owner, interval
         self.stop_event = threading.Event()
         self.holding = False
-        self.passes = 0
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -61,4 +60,3 @@ class Keeper(threading.Thread):
             log.info("recordings keeper: this supervisor keeps the store; reconcile: %s", repairs)
         close_old_connections()
         enforce()
-        self.passes += 1

@@ -92,7 +92,6 @@ class Recorder:
         )
         self.state = RecordingState.RECORDING
         self.error = ""
-        self.segments = 0
         self._retry_at = 0.0
 
     # The capture output ----------------------------------------------------------------------
@@ -152,5 +151,4 @@ class Recorder:
                 current.abandon()
 
     def _closed(self, closed: ClosedSegment) -> None:
-        self.segments += 1
         index_segment(self.camera.id, closed)

@@ -40,9 +40,6 @@ def test_every_middleware_runs_for_streams_or_says_why_not():
     assert sorted(applied + list(NOT_FOR_STREAMS)) == sorted(paths)
     assert set(NOT_FOR_STREAMS) <= set(paths) and all(NOT_FOR_STREAMS.values())
 
-    def new_style(get_response):  # type: ignore[no-untyped-def]
-        return get_response
-
     with pytest.raises(ImproperlyConfigured, match="NOT_FOR_STREAMS"):
         StreamMiddleware([*paths, "tests.streaming.test_stream_middleware.new_style_middleware"])
 

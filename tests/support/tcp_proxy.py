@@ -68,11 +68,6 @@ class TcpProxy:
     def stop(self) -> None:
         self.cut()
 
-    @property
-    def open_connections(self) -> int:
-        with self._lock:
-            return len(self._connections) // 2
-
     # Forwarding ----------------------------------------------------------------------
     def _accept(self, listener: socket.socket) -> None:
         while True:
