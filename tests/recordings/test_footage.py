@@ -13,6 +13,7 @@ Each test fails on the code before this change (where footage was filed and foun
 from __future__ import annotations
 
 import re
+import threading
 from io import StringIO
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def record(supervisor_thread, *cameras: Camera, segments: int = 2) -> None:  # t
     for camera in cameras:
         wait_until(lambda c=camera: c.segments.count() >= segments, 30, f"{camera.slug}'s segments")
     supervisor.stop()
-    wait_until(lambda: not supervisor.loops, 15, "capture to stop")
+    # Until every capture thread has ended: the last one closes (and indexes) its open segment.
+    wait_until(lambda: not [t for t in threading.enumerate() if t.name.startswith("capture-")], 15, "capture to stop")
 
 
 @pytest.fixture
