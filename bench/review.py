@@ -308,42 +308,73 @@ def markdown(review: dict) -> list[str]:
 __all__ = ["ROOT", "markdown", "review_suite"]
 
 
-def recording_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
-    """16 RTSP 1280x720 15 fps cameras on one supervisor, record=off against record=continuous.
+# The last commit before the capture outputs (#24): its capture decodes every frame of every camera and
+# makes a JPEG of it, watched or not. Run from a copy of that commit, it is the "before" of the decode saved.
+BASE_REF = os.environ.get("NVR_BENCH_BASE_REF", "64c810e")
 
-    The same shared RTSP mount and window as the capture suite. Bytes: what the recorder received
-    from the cameras (the packets' payloads, read back from the segments with PyAV) against the
-    bytes it wrote (the segment files): the difference is the MP4 container, since nothing is
-    re-encoded. The encoding cost of a 640x480 test-pattern camera is measured beside it.
+# (mode, code, record, watched): the same 16 cameras and window for each, in one run.
+RECORDING_MODES = (
+    ("off", "nvr", "off", True),  # live only, watched: what live capture costs
+    ("continuous", "nvr", "continuous", True),  # recorded and watched: decode, JPEG and stream copy
+    ("unwatched", "nvr", "continuous", False),  # recorded, motion off, nobody watching: no decoding at all
+    ("unwatched-before", "base", "continuous", False),  # the same, with the code before #24
+)
+
+
+def recording_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
+    """16 RTSP 1280x720 15 fps cameras on one supervisor, recorded or not, watched or not (RECORDING_MODES).
+
+    The same shared RTSP mount and window as the capture suite. "unwatched" against "unwatched-before"
+    is the decoding #24 saves: a camera that is recorded, has motion off and is watched by nobody is not
+    decoded any more; "continuous" (watched, so decoded and encoded as before) is the cross-check that the
+    capture loop itself costs what it did. Bytes: what the recorder received from the cameras (the packets'
+    payloads, read back from the segments with PyAV) against the bytes it wrote (the segment files): the
+    difference is the MP4 container, since nothing is re-encoded. The encoding cost of a 640x480
+    test-pattern camera is measured beside it.
     """
     import av
 
     from bench.stack import CameraSpec
     from bench.suites import FrameWatcher, _cpu
+    from framebus import SyncBus
+    from framebus.status import CameraStatus
     from tests.support.servers import RtspServer
 
-    out: dict = {"target_extra_cpu_pct": 3.0}
+    out: dict = {"target_extra_cpu_pct": 3.0, "base_ref": BASE_REF}
     store = Path(tempfile.mkdtemp(prefix="nvr-bench-recordings-"))
     rtsp = RtspServer(mounts=("/cam",), width=1280, height=720, fps=15).start()
     count = max(plan.capture_counts)
+    base = _base_tree(BASE_REF, log)
     try:
-        for mode in ("off", "continuous"):
+        for mode, code, record, watched in RECORDING_MODES:
+            if code == "base" and base is None:
+                out[mode] = {"skipped": f"{BASE_REF} is not in this clone"}
+                continue
+            # Slugs of their own per mode: what viewers of the mode before asked for (for 10 s) never spills over.
             cameras = [
-                CameraSpec(f"rec-{i:02d}", kind="rtsp", source=rtsp.url("/cam"), record=mode) for i in range(count)
+                CameraSpec(f"rec-{mode}-{i:02d}", kind="rtsp", source=rtsp.url("/cam"), record=record)
+                for i in range(count)
             ]
             stack.set_cameras(cameras)
             stack.stop_capture()
-            stack.capture = None
-            from bench.procs import Proc
-
-            args = [sys.executable, "manage.py", "capture", "--poll", "0.5", "--lease", "4", "--backoff-cap", "2"]
-            capture = Proc(f"capture-record-{mode}", args, stack.env(RECORDINGS_DIR=str(store))).start()
+            stack.watching.enabled = watched
+            mode_store = store / mode
+            if code == "base":
+                capture = _base_capture(base, stack, cameras, mode_store)
+            else:
+                capture = _capture(stack, f"capture-record-{mode}", mode_store)
             stack.capture = capture
             watcher = FrameWatcher(stack.redis.url)
             watcher.start()
+            bus = SyncBus(stack.redis.url)
             try:
-                stack.wait_online(timeout=60)
+                if code == "base":
+                    time.sleep(3.0)  # its registry is its own database: wait for its cameras by their frames
+                    _wait_live(bus, [c.slug for c in cameras], timeout=60)
+                else:
+                    stack.wait_online(timeout=60)
                 time.sleep(4.0)
+                decoded_before = _decoded(bus, cameras, CameraStatus)
                 start, rtsp_start = capture.cpu_seconds(), _cpu(rtsp.pid)
                 watcher.counting = True
                 began = time.monotonic()
@@ -351,18 +382,33 @@ def recording_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
                 watcher.counting = False
                 wall = time.monotonic() - began
                 cpu = capture.cpu_seconds() - start
+                decoded = _decoded(bus, cameras, CameraStatus) - decoded_before
             finally:
                 watcher.stop()
-                stack.stop_capture()
+                bus.close()
+                capture.stop()
+                stack.capture = None
+                stack.watching.enabled = True
             out[mode] = {
                 "cameras": count,
                 "cpu_pct": round(cpu / wall * 100, 1),
                 "fps_per_camera": round(watcher.frames / wall / count, 2),
+                "decoded_per_camera_per_s": round(decoded / wall / count, 2) if code == "nvr" else None,
+                "segments": len(list(mode_store.rglob("*.mp4"))),
                 "rtsp_server_cpu_pct": round((_cpu(rtsp.pid) - rtsp_start) / wall * 100, 1),
             }
-            log(f"  recording {mode:10}: {out[mode]['cpu_pct']} % CPU, {out[mode]['fps_per_camera']} fps per camera")
+            log(
+                f"  recording {mode:16}: {out[mode]['cpu_pct']} % CPU, {out[mode]['fps_per_camera']} live fps per camera, "
+                f"{out[mode]['decoded_per_camera_per_s']} decoded per camera per s, {out[mode]['segments']} segments"
+            )
         out["extra_cpu_pct"] = round(out["continuous"]["cpu_pct"] - out["off"]["cpu_pct"], 1)
-        files = list(store.rglob("*.mp4"))
+        before = out["unwatched-before"].get("cpu_pct")
+        if before:
+            out["unwatched_ratio"] = round(out["unwatched"]["cpu_pct"] / before, 3)
+            out["decode_saved_pct"] = round(before - out["unwatched"]["cpu_pct"], 1)
+            log(f"  not decoding unwatched cameras: {before} -> {out['unwatched']['cpu_pct']} % CPU "
+                f"({out['unwatched_ratio']}x)")  # fmt: skip
+        files = list((store / "continuous").rglob("*.mp4"))
         written = sum(p.stat().st_size for p in files)
         received = 0
         for path in files:
@@ -382,6 +428,70 @@ def recording_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
     out["encode_640x480_ms"] = _encode_cost()
     log(f"  H.264 encode of a 640x480 test pattern: {out['encode_640x480_ms']} ms per frame")
     return out
+
+
+def _capture(stack, name: str, store: Path):  # type: ignore[no-untyped-def]
+    from bench.procs import Proc
+
+    args = [sys.executable, "manage.py", "capture", "--poll", "0.5", "--lease", "4", "--backoff-cap", "2"]
+    return Proc(name, args, stack.env(RECORDINGS_DIR=str(store))).start()
+
+
+def _decoded(bus, cameras, status_type) -> int:  # type: ignore[no-untyped-def]
+    """Pictures decoded so far by the cameras' capture loops, as their statuses say (0 where not reported)."""
+    return sum(status_type.from_fields(raw).decoded for raw in bus.statuses([c.slug for c in cameras]).values())
+
+
+def _wait_live(bus, slugs: list[str], timeout: float) -> None:  # type: ignore[no-untyped-def]
+    from framebus.status import CameraStatus
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(CameraStatus.from_fields(raw).is_live for raw in bus.statuses(slugs).values()):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"cameras not live within {timeout}s")
+
+
+def _base_tree(ref: str, log) -> Path | None:  # type: ignore[no-untyped-def]
+    """A copy of the code at `ref` (git archive), made once; None when the clone does not have it."""
+    from bench.procs import VAR
+
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        log(f"  recording: the code before #24 ({ref}) is not in this clone; its figures are left out")
+        return None
+    tree = VAR / f"base-{sha[:12]}"
+    if not (tree / "manage.py").exists():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def _base_capture(tree: Path, stack, cameras, store: Path):  # type: ignore[no-untyped-def]
+    """That code's capture supervisor, on its own database (its schema), with the same cameras and Redis."""
+    import yaml
+
+    from bench.procs import Proc
+
+    database = tree / "bench.sqlite3"
+    database.unlink(missing_ok=True)
+    env = stack.env(DATABASE_URL=f"sqlite:///{database}", RECORDINGS_DIR=str(store), PYTHONPATH=str(tree))
+    manage = [sys.executable, str(tree / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v", "0"], env=env, cwd=tree, check=True, timeout=300)
+    listed = [
+        {"name": c.slug, "slug": c.slug, "kind": c.kind, "source": c.source, "max_fps": c.max_fps,
+         "record": c.record, "motion": c.motion}
+        for c in cameras
+    ]  # fmt: skip
+    subprocess.run([*manage, "cameras", "import", "-"], input=yaml.safe_dump(listed).encode(), env=env, cwd=tree,
+                   check=True, timeout=120)  # fmt: skip
+    args = [*manage, "capture", "--poll", "0.5", "--lease", "4", "--backoff-cap", "2"]
+    return Proc("capture-record-before", args, env).start()
 
 
 def _bytes_at_camera_rate(stack, log) -> dict:  # type: ignore[no-untyped-def]
@@ -438,6 +548,7 @@ def _encode_cost() -> float:
 
     from cameras.config import CameraConfig
     from cameras.sources import TestPatternSource
+    from recordings.store import LocalStore
     from recordings.writer import FrameEncoder
 
     source = TestPatternSource(
@@ -445,7 +556,7 @@ def _encode_cost() -> float:
     )
     source.open()
     folder = Path(tempfile.mkdtemp(prefix="nvr-bench-encode-"))
-    encoder = FrameEncoder(folder, "enc", fps=15, segment_seconds=3600, on_closed=lambda closed: None)
+    encoder = FrameEncoder(LocalStore(folder), "enc", fps=15, segment_seconds=3600, on_closed=lambda closed: None)
     now = dt.datetime.now(dt.UTC)
     images = []
     for _ in range(150):
@@ -478,6 +589,16 @@ def recording_markdown(rec: dict) -> list[str]:
         f"+{rec.get('camera_rate', {}).get('overhead_pct')} % | within 2 % | "
         f"{'yes' if (rec.get('camera_rate', {}).get('overhead_pct') or 1e9) <= 2 else '**no**'} |",
         f"| H.264 encode of a 640x480 test pattern (per frame) | {rec.get('encode_640x480_ms')} ms | reported | – |",
-        "",
     ]
-    return lines
+    unwatched, before = rec.get("unwatched", {}), rec.get("unwatched-before", {})
+    if unwatched:
+        lines += [
+            f"| Capture CPU, recorded, motion off, watched by nobody: before #24 ({rec.get('base_ref')}) / now | "
+            f"{before.get('cpu_pct', before.get('skipped'))} % / {unwatched.get('cpu_pct')} % "
+            f"({rec.get('unwatched_ratio')}x) | less | "
+            f"{'yes' if rec.get('unwatched_ratio', 1e9) < 1 else '**no**'} |",
+            f"| Pictures decoded per camera per second: watched / nobody watching | "
+            f"{on.get('decoded_per_camera_per_s')} / {unwatched.get('decoded_per_camera_per_s')} | 0 unwatched | "
+            f"{'yes' if unwatched.get('decoded_per_camera_per_s') == 0 else '**no**'} |",
+        ]
+    return [*lines, ""]

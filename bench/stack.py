@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,37 @@ class CameraSpec:
     motion: bool = False  # likewise motion detection: bench events turns it on
 
 
+class Watching(threading.Thread):
+    """Keeps every camera of the stack wanted at its own size, as a web process with viewers does.
+
+    Capture makes live frames only for what some web process watches (cameras.live). The designs
+    measured beside nvr (floor, seeds) and the bench's own frame counters read frames from Redis
+    without nvr's web side, so the stack asks for them on their behalf while `enabled`.
+    """
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(daemon=True, name="bench-watching")
+        self.stack = stack
+        self.enabled = True
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        from framebus import BUS_ERRORS, SyncBus
+
+        bus = SyncBus(self.stack.redis.url)
+        try:
+            while not self.stopping.wait(1.0):
+                if not self.enabled:
+                    continue
+                try:
+                    for camera in list(self.stack.cameras):
+                        bus.want_width(camera.slug, 0)
+                except BUS_ERRORS:
+                    pass  # Redis restarting: the next round asks again
+        finally:
+            bus.close()
+
+
 class Stack:
     """Redis + database + capture for one run; servers come and go per measurement."""
 
@@ -63,6 +95,7 @@ class Stack:
         self.capture: Proc | None = None
         self.token = ""
         self.cameras: list[CameraSpec] = []
+        self.watching = Watching(self)
 
     # Setup -------------------------------------------------------------------------
     def env(self, **extra: str) -> dict[str, str]:
@@ -92,6 +125,7 @@ class Stack:
 
         call_command("migrate", verbosity=0, interactive=False)
         self._make_token()
+        self.watching.start()
         return self
 
     def _make_token(self) -> None:
@@ -140,17 +174,18 @@ class Stack:
     def wait_online(self, timeout: float = 30.0) -> dict[str, dict]:
         """Wait until every camera publishes (status online with fps); return the statuses."""
         from framebus import SyncBus
+        from framebus.status import CameraStatus
 
         bus = SyncBus(self.redis.url)
         slugs = [c.slug for c in self.cameras]
         deadline = time.monotonic() + timeout
         try:
             while True:
-                statuses = bus.statuses(slugs)
-                if all(s.get("state") == "online" and s.get("fps", 0) > 0 for s in statuses.values()):
-                    return statuses
+                statuses = {slug: CameraStatus.from_fields(raw) for slug, raw in bus.statuses(slugs).items()}
+                if all(s.is_live and s.fps > 0 for s in statuses.values()):
+                    return {slug: status.to_fields() for slug, status in statuses.items()}
                 if time.monotonic() > deadline:
-                    bad = {k: v.get("state") for k, v in statuses.items() if v.get("state") != "online"}
+                    bad = {k: v.state.value for k, v in statuses.items() if not v.is_live}
                     log = self.capture.log() if self.capture else ""
                     raise RuntimeError(f"cameras not online within {timeout}s: {bad}\n{log}")
                 time.sleep(0.2)
@@ -169,6 +204,7 @@ class Stack:
 
     def stop(self) -> None:
         self.stop_capture()
+        self.watching.stopping.set()
         self.redis.stop()
         for suffix in ("", "-wal", "-shm", "-journal"):
             try:
