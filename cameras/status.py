@@ -16,6 +16,7 @@ from django.conf import settings
 from cameras.models import Camera
 from framebus import BUS_ERRORS, RawStatus, SyncBus
 from framebus.status import CameraStatus
+from recordings.recorder import RecordingState
 from recordings.selectors import CameraUsage
 
 _CACHE_SECONDS = 1.0  # the admin's list asks once per row: one Redis round trip per page instead
@@ -70,7 +71,7 @@ def camera_facts(camera: Camera, status: CameraStatus, usage: CameraUsage | None
         "packets_dropped": status.packets_dropped,
         "last_error": status.error,
         "record": camera.record,
-        "recording": status.recording or ("off" if camera.record == Camera.Record.OFF else ""),
+        "recording": status.recording or (RecordingState.OFF if camera.record == Camera.Record.OFF else ""),
         "recording_error": status.recording_error,
         "motion": camera.motion,
         "motion_now": status.motion,

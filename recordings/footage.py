@@ -22,25 +22,18 @@ from django.db.models import Count, Max, Min, Sum
 
 from recordings.models import Archive, Segment
 from recordings.retention import delete_segments
+from recordings.selectors import CameraUsage
 from recordings.store import Store, get_store
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Footage:
-    """What some cameras have stored: segments, bytes, hours, the span, and their events."""
+class Footage(CameraUsage):
+    """What some cameras have stored (bytes, hours, oldest: CameraUsage), until when, and their events."""
 
-    segments: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    first: dt.datetime | None = None
-    last: dt.datetime | None = None
+    newest: dt.datetime | None = None
     events: int = 0
-
-    @property
-    def hours(self) -> float:
-        return round(self.seconds / 3600, 1)
 
     def __str__(self) -> str:
         if not self.segments:
@@ -60,8 +53,8 @@ def footage_of(camera_ids: Iterable[int]) -> Footage:
         segments=row["count"],
         bytes=int(row["total"] or 0),
         seconds=float(row["seconds"] or 0),
-        first=row["first"],
-        last=row["last"],
+        oldest=row["first"],
+        newest=row["last"],
         events=Event.objects.filter(camera_id__in=ids).count(),
     )
 
