@@ -35,10 +35,19 @@ class Footage(CameraUsage):
     newest: dt.datetime | None = None
     events: int = 0
 
+    @property
+    def length(self) -> str:
+        """How much video, in the unit a person reads it in."""
+        if self.seconds < 120:
+            return f"{round(self.seconds)} seconds"
+        if self.seconds < 7200:
+            return f"{round(self.seconds / 60)} minutes"
+        return f"{self.hours:g} hours"
+
     def __str__(self) -> str:
         if not self.segments:
             return "no recordings"
-        return f"{self.segments} segments, {self.bytes / 1e9:.2f} GB, {self.hours:g} hours"
+        return f"{self.segments} segments, {self.bytes / 1e9:.2f} GB, {self.length}"
 
 
 def footage_of(camera_ids: Iterable[int]) -> Footage:
