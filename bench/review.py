@@ -350,6 +350,11 @@ def recording_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
             if code == "base" and base is None:
                 out[mode] = {"skipped": f"{BASE_REF} is not in this clone"}
                 continue
+            if rtsp.proc is None or rtsp.proc.poll() is not None:  # the test server died under load: said, restarted
+                log(
+                    f"  recording: the RTSP server had exited ({' | '.join(list(rtsp._stderr_tail)[-3:])}); restarting it"
+                )
+                rtsp.start()
             # Slugs of their own per mode: what viewers of the mode before asked for (for 10 s) never spills over.
             cameras = [
                 CameraSpec(f"rec-{mode}-{i:02d}", kind="rtsp", source=rtsp.url("/cam"), record=record)
@@ -372,7 +377,12 @@ def recording_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
                     time.sleep(3.0)  # its registry is its own database: wait for its cameras by their frames
                     _wait_live(bus, [c.slug for c in cameras], timeout=60)
                 else:
-                    stack.wait_online(timeout=60)
+                    try:
+                        stack.wait_online(timeout=60)
+                    except RuntimeError:
+                        state = "running" if rtsp.proc and rtsp.proc.poll() is None else "exited"
+                        log(f"  recording {mode}: the RTSP server is {state}: {list(rtsp._stderr_tail)[-5:]}")
+                        raise
                 time.sleep(4.0)
                 decoded_before = _decoded(bus, cameras, CameraStatus)
                 start, rtsp_start = capture.cpu_seconds(), _cpu(rtsp.pid)
