@@ -25,13 +25,14 @@ import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import markcoroutinefunction, sync_to_async
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
+from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
 
 from streaming.directwrite import DIRECT_WRITE, DirectWrite
@@ -62,58 +63,90 @@ def stream_fast_path(django_app: ASGIApp) -> ASGIApp:
 
 # Middleware of settings.MIDDLEWARE that stream requests do not go through, each with the reason it
 # does not apply. Every other one does: a middleware added to MIDDLEWARE later reaches streams with no
-# change here, or, if it cannot run as hooks, stops the server at its first stream request with a clear
-# error (tests/streaming/test_stream_middleware.py).
+# change here, or, if it could only run on a thread, stops the server at its first stream request with a
+# clear error (tests/streaming/test_stream_middleware.py).
 NOT_FOR_STREAMS = {
     "whitenoise.middleware.WhiteNoiseMiddleware": "it serves files under STATIC_URL, and no stream URL is one",
+    "accounts.middleware.require_second_factor": "streams apply the same policy in streaming.auth, as a refusal "
+    "(a player cannot follow a redirect to enrol), without a database lookup on a thread per request",
 }
 
+Handler = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
-def _not_called(request: HttpRequest) -> HttpResponseBase:
-    raise AssertionError("the stream fast path calls middleware hooks, never the chain")
+
+class _Hooks:
+    """A MiddlewareMixin middleware in the stream chain: its hooks called on the event loop.
+
+    Django calls them through sync_to_async in an async request, a hop onto the ORM's one thread per
+    hook (docs/facts.md), which is what the fast path exists to avoid. These hooks read headers, the
+    session cookie and settings; none touches the database on a stream request.
+    """
+
+    def __init__(self, middleware_class: type, get_response: Handler) -> None:
+        self.middleware = middleware_class(get_response)
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = None
+        if hasattr(self.middleware, "process_request"):
+            response = self.middleware.process_request(request)
+        if response is None:
+            response = await self.get_response(request)
+        if hasattr(self.middleware, "process_response"):
+            response = self.middleware.process_response(request, response)
+        return response
+
+
+def _answer_errors(handler: Handler) -> Handler:
+    """An exception becomes its response at the layer it was raised in, as Django's handler does it."""
+
+    async def layer(request: HttpRequest) -> HttpResponseBase:
+        try:
+            return await handler(request)
+        except Exception as error:  # noqa: BLE001 - e.g. a bad Host (DisallowedHost): Django turns it into a 400
+            return await sync_to_async(response_for_exception)(request, error)
+
+    return layer
 
 
 class StreamMiddleware:
-    """settings.MIDDLEWARE's hooks for stream requests: `process_request` of each in order, then
-    `process_response` of each that ran, in reverse, as Django's handler runs them.
+    """settings.MIDDLEWARE around stream requests, built as Django builds its chain, all on the event loop.
 
-    Hooks run on the event loop: they read headers, the session cookie and settings, and never the
-    database (the user is read by the plan through `request.auser()`, off the loop).
+    A MiddlewareMixin middleware runs as its hooks (_Hooks); one that handles async requests itself runs
+    as it is; one that could only run on a thread must be in NOT_FOR_STREAMS with its reason.
     """
 
     def __init__(self, paths: list[str]) -> None:
-        self.middleware = []
-        for path in paths:
+        self.applied: list[str] = []
+        handler: Handler = _answer_errors(_view)
+        for path in reversed(paths):
             if path in NOT_FOR_STREAMS:
                 continue
-            middleware = import_string(path)(_not_called)
-            if not (hasattr(middleware, "process_request") or hasattr(middleware, "process_response")):
+            factory = import_string(path)
+            if isinstance(factory, type) and issubclass(factory, MiddlewareMixin):
+                handler = _Hooks(factory, handler)
+            elif getattr(factory, "async_capable", False):
+                handler = factory(handler)
+            else:
                 raise ImproperlyConfigured(
-                    f"{path} has no process_request or process_response: the stream fast path (streaming.fastpath) "
-                    "cannot run it. Give it those hooks, or add it to NOT_FOR_STREAMS with the reason."
+                    f"{path} can only run on a thread: the stream fast path (streaming.fastpath) runs middleware on "
+                    "the event loop. Give it process_request/process_response hooks (MiddlewareMixin) or async "
+                    "support, or add it to NOT_FOR_STREAMS with the reason."
                 )
-            self.middleware.append(middleware)
+            handler = _answer_errors(handler)
+            self.applied.insert(0, path)
+        self.chain = handler
 
-    async def request(self, request: HttpRequest) -> tuple[HttpResponseBase | None, int]:
-        """(a response one of them answered with, or None; how many ran and must see the response)."""
-        for index, middleware in enumerate(self.middleware):
-            hook = getattr(middleware, "process_request", None)
-            if hook is None:
-                continue
-            try:
-                answer = hook(request)
-            except Exception as error:  # noqa: BLE001 - e.g. a bad Host: Django turns it into a response
-                return await sync_to_async(response_for_exception)(request, error), index
-            if answer is not None:
-                return answer, index + 1
-        return None, len(self.middleware)
+    async def __call__(self, request: HttpRequest, view: Handler) -> HttpResponseBase:
+        """Run `view` inside the chain (what the middleware answer instead of it, a refusal, or its head)."""
+        request.stream_view = view  # type: ignore[attr-defined]
+        return await self.chain(request)
 
-    def response(self, request: HttpRequest, response: HttpResponseBase, ran: int) -> HttpResponseBase:
-        for middleware in reversed(self.middleware[:ran]):
-            hook = getattr(middleware, "process_response", None)
-            if hook is not None:
-                response = hook(request, response)
-        return response
+
+async def _view(request: HttpRequest) -> HttpResponseBase:
+    view: Handler = request.stream_view  # type: ignore[attr-defined]
+    return await view(request)
 
 
 @functools.cache
@@ -165,24 +198,24 @@ def _release_database_soon() -> None:
 async def serve(scope: Scope, receive: Receive, send: Send, *, slug: str | None) -> None:
     """One stream request: plan it (or refuse it), then stream until the viewer leaves or loses access."""
     views, grid, get_hub, multipart, no_store, refusals, refusal_response = _late()
-    middleware = stream_middleware()
     request = ASGIRequest(scope, io.BytesIO())
-    answer, ran = await middleware.request(request)  # a bad Host, the HTTPS redirect...
-    if answer is not None:
-        return await _send_response(send, middleware.response(request, answer, ran))
-    try:
-        plan = await (views.plan_stream(request, slug) if slug is not None else grid.plan_grid(request))
-    except refusals as error:
-        return await _send_response(send, middleware.response(request, refusal_response(error), ran))
-    except SuspiciousOperation as error:  # e.g. too many query fields: a 400, as Django answers it
-        refused = await sync_to_async(response_for_exception)(request, error)
-        return await _send_response(send, middleware.response(request, refused, ran))
-    finally:
-        _release_database_soon()
-    # The response head, as every middleware leaves it (a streaming response: no one adds a Content-Length).
-    head = middleware.response(
-        request, StreamingHttpResponse((), content_type=multipart.CONTENT_TYPE, headers=no_store), ran
-    )
+    head = StreamingHttpResponse((), content_type=multipart.CONTENT_TYPE, headers=no_store)
+    planned: list[Any] = []
+
+    async def plan_or_refuse(request: HttpRequest) -> HttpResponseBase:
+        try:
+            planned.append(await (views.plan_stream(request, slug) if slug is not None else grid.plan_grid(request)))
+        except refusals as error:
+            return refusal_response(error)
+        finally:
+            _release_database_soon()
+        return head  # a streaming response: no middleware adds a Content-Length to it
+
+    # The middleware may answer instead of the view (a bad Host, the HTTPS redirect), the view may refuse.
+    answer = await stream_middleware()(request, plan_or_refuse)
+    if not planned or answer is not head:
+        return await _send_response(send, answer)
+    plan = planned[0]
 
     task = asyncio.current_task()
     assert task is not None

@@ -1,19 +1,15 @@
 """The test settings with one more middleware at the end of the list (tests/streaming/test_stream_middleware.py)."""
 
+from django.utils.deprecation import MiddlewareMixin
+
 from nvr.test_settings import *  # noqa: F403 - these settings, plus:
 from nvr.test_settings import MIDDLEWARE
 
 MIDDLEWARE = [*MIDDLEWARE, "tests.support.marker_settings.MarkerMiddleware"]
 
 
-class MarkerMiddleware:
+class MarkerMiddleware(MiddlewareMixin):
     """A middleware a later change adds: it marks every response it sees and the request it saw first."""
-
-    def __init__(self, get_response):  # type: ignore[no-untyped-def]
-        self.get_response = get_response
-
-    def __call__(self, request):  # type: ignore[no-untyped-def]
-        return self.process_response(request, self.get_response(self.process_request(request) or request))
 
     def process_request(self, request):  # type: ignore[no-untyped-def]
         request.marked = True
