@@ -10,7 +10,7 @@
   folder. Never by a slug: a file in any other folder (a camera deleted without its footage, an install
   from before keys had uids) is indexed into an archive "found without a camera", which only superusers
   see, which counts toward the byte budget, and which retention empties first when space is needed.
-- A file that is not a readable segment is left alone and counted.
+- A file that is not a readable segment is left alone and counted; a picture cut off while being written is removed.
 """
 
 from __future__ import annotations
@@ -155,8 +155,12 @@ def reconcile(store: Store | None = None, *, quiet_seconds: float = PART_QUIET_S
     store = store or get_store()
     repairs = Repairs()
     for key, part, modified in list(store.staged()):
-        if age(modified) < quiet_seconds or key.startswith(f"{PICTURES}/"):
+        if age(modified) < quiet_seconds:
             continue  # maybe a live writer's
+        if key.startswith(f"{PICTURES}/"):  # half an event picture: its event keeps the previous one, or none
+            part.unlink(missing_ok=True)
+            repairs.parts_removed += 1
+            continue
         if salvage(store, key, part):
             repairs.parts_salvaged += 1
         else:

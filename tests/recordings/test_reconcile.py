@@ -6,7 +6,8 @@ Real segment files (ffmpeg, tests/support/recorded.py) laid into a real store, r
   archive "found without a camera"; under an old `<slug>/` folder, never to the camera that has that
   slug now (it may be a different camera: #23);
 - an interrupted `.part` is salvaged, an empty one removed, a fresh one (a live writer's) left alone;
-- a file that is not a readable segment is left alone and counted; event pictures are not segments.
+- a file that is not a readable segment is left alone and counted; event pictures are not segments, and
+  one cut off while being written is removed.
 """
 
 from __future__ import annotations
@@ -68,10 +69,13 @@ def test_every_kind_of_damage_is_repaired_and_nothing_is_given_to_the_wrong_came
     store.put(segment_key(uid, at(90)), b"not a video")
     store.put(f"{uid}/2026/12/01/12/notes.mp4", segment)  # no start in its name
     store.put(f"event.snapshots/{uid}/2026/12/01/1.jpg", b"\xff\xd8")
+    cut = store.staging(f"event.snapshots/{uid}/2026/12/01/2.jpg")  # a picture cut off while written
+    cut.write_bytes(b"\xff\xd8")
+    os.utime(cut, (old, old))
 
     repairs = reconcile()
 
-    assert (repairs.rows_removed, repairs.parts_salvaged, repairs.parts_removed) == (1, 1, 1), str(repairs)
+    assert (repairs.rows_removed, repairs.parts_salvaged, repairs.parts_removed) == (1, 1, 2), str(repairs)
     assert (repairs.files_indexed, repairs.orphans_found, repairs.unreadable) == (5, 3, 2), str(repairs)
     assert not Segment.objects.filter(pk=gone.pk).exists()
     mine = sorted(Segment.objects.filter(camera=yard).values_list("start", flat=True))
