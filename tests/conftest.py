@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from tests.support.processes import capture_supervisor, web_server
+from tests.support.recorded import segment_files  # noqa: F401 - fixture: made once a session, for every suite
 from tests.support.servers import RedisServer, have_rtsp_server
 
 

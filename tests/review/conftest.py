@@ -1,3 +1,3 @@
-"""Fixtures of the review tests: recorded segments (tests/support/recorded.py)."""
+"""Fixtures of the review tests: a camera's recorded segments (tests/support/recorded.py)."""
 
-from tests.support.recorded import recordings, segment_files  # noqa: F401 - fixtures
+from tests.support.recorded import recordings  # noqa: F401 - fixture
