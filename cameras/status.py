@@ -8,6 +8,7 @@ this module only reads the bus and pairs each status with its camera's registry 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -43,10 +44,31 @@ def raw_statuses(slugs: list[str]) -> dict[str, RawStatus] | None:
     return None if cached is None else {slug: cached.get(slug, {}) for slug in slugs}
 
 
+def status_from(camera: Camera, raw: Mapping[str, object] | None) -> CameraStatus:
+    """The camera's status from its status hash (None: Redis could not be read), with what the registry
+    knows: turned off, or just added or changed (connecting until a worker claims it)."""
+    return CameraStatus.from_fields(raw, enabled=camera.enabled, changed_at=camera.updated_at.timestamp())
+
+
 def camera_status(camera: Camera) -> CameraStatus:
     """One camera's status for sync code (the admin's columns)."""
     raw = raw_statuses([camera.slug])
-    return CameraStatus.from_fields(None if raw is None else raw[camera.slug], enabled=camera.enabled)
+    return status_from(camera, None if raw is None else raw[camera.slug])
+
+
+def recording_state(camera: Camera, status: CameraStatus) -> RecordingState:
+    """What recording does now: RECORDING only while segments are being written, which needs a live camera.
+
+    The recorder keeps saying "recording" through an outage (it records again as soon as packets come),
+    so a camera that records but is not live is IDLE: nothing is written (issue #22).
+    """
+    if camera.record == Camera.Record.OFF:
+        return RecordingState.OFF
+    if status.recording == RecordingState.ERROR:
+        return RecordingState.ERROR
+    if status.recording == RecordingState.RECORDING and status.is_live:
+        return RecordingState.RECORDING
+    return RecordingState.IDLE
 
 
 def camera_facts(camera: Camera, status: CameraStatus, usage: CameraUsage | None = None) -> dict[str, Any]:
@@ -71,7 +93,8 @@ def camera_facts(camera: Camera, status: CameraStatus, usage: CameraUsage | None
         "packets_dropped": status.packets_dropped,
         "last_error": status.error,
         "record": camera.record,
-        "recording": status.recording or (RecordingState.OFF if camera.record == Camera.Record.OFF else ""),
+        "recording": recording_state(camera, status).value,
+        "recording_now": recording_state(camera, status) is RecordingState.RECORDING,
         "recording_error": status.recording_error,
         "motion": camera.motion,
         "motion_now": status.motion,

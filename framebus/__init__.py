@@ -26,7 +26,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from framebus.backoff import Backoff
-from framebus.status import FRAME_TTL, STATUS_TTL
+from framebus.status import FRAME_TTL, STATUS_TTL, VIEWERS_STALE_AFTER
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ PREFIX = "nvr"
 FRAME_TTL_MS = FRAME_TTL * 1000  # storage lifetimes: framebus.status decides what counts as live
 STATUS_TTL_S = STATUS_TTL
 WANT_TTL_S = 10  # a size variant is encoded while some web process asked for it recently
+VIEWERS_TTL_S = 30  # storage lifetime of a camera's viewer counts (framebus.status.VIEWERS_STALE_AFTER decides)
 STATUS_CHANNEL = f"{PREFIX}:status"
 _HEADER = struct.Struct("!4sQdHH")
 _MAGIC = b"NVR1"
@@ -137,6 +138,11 @@ def _status_key(slug: str) -> str:
 
 def _want_key(slug: str) -> str:
     return f"{PREFIX}:want:{slug}"
+
+
+def _viewers_key(slug: str) -> str:
+    """A hash of one camera's live viewers: one field per web process, "<count> <expires>"."""
+    return f"{PREFIX}:viewers:{slug}"
 
 
 def _lease_key(slug: str) -> str:
@@ -284,6 +290,35 @@ class ViewBus:
     async def want_width(self, slug: str, width: int) -> None:
         """Ask capture for live frames of this size (0: the camera's own) for the next WANT_TTL_S seconds."""
         await self.redis.zadd(_want_key(slug), {str(width): time.time() + WANT_TTL_S})
+
+    async def report_viewers(self, process: str, counts: Mapping[str, int], gone: Iterable[str] = ()) -> None:
+        """Say how many live viewers web process `process` serves per camera (each second: a count stands
+        VIEWERS_STALE_AFTER seconds); `gone`: cameras it serves no more."""
+        expires = time.time() + VIEWERS_STALE_AFTER
+        pipe = self.redis.pipeline(transaction=False)
+        for slug, count in counts.items():
+            pipe.hset(_viewers_key(slug), process, f"{count} {expires:.1f}")
+            pipe.expire(_viewers_key(slug), VIEWERS_TTL_S)
+        for slug in gone:
+            pipe.hdel(_viewers_key(slug), process)
+        await pipe.execute()
+
+    async def viewer_counts(self, slugs: Iterable[str]) -> dict[str, int]:
+        """Live viewers of each camera in every web process (counts of a process gone quiet are left out)."""
+        slugs = list(slugs)
+        pipe = self.redis.pipeline(transaction=False)
+        for slug in slugs:
+            pipe.hgetall(_viewers_key(slug))
+        now = time.time()
+        counts = {}
+        for slug, fields in zip(slugs, await pipe.execute(), strict=True):
+            total = 0
+            for value in fields.values():
+                count, _, expires = value.decode().partition(" ")
+                if float(expires or 0) > now:
+                    total += int(count)
+            counts[slug] = total
+        return counts
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())

@@ -14,6 +14,9 @@ returns, and `CameraStatus.from_fields` is the one place that decides.
   FRAME_STALE_AFTER seconds snapshots refuse the old frame and live viewers see the
   offline card.
 - The camera is turned off in the registry: disabled ("Turned off"), whatever Redis says.
+- No worker has reported the camera yet: connecting for CLAIM_WITHIN seconds after the registry
+  added or changed it (a supervisor claims a camera within its poll and lease), offline ("no capture
+  worker") after that.
 - Redis cannot be read: unknown.
 
 Imports nothing of ours, like the rest of the frame bus.
@@ -34,6 +37,11 @@ FRAME_STALE_AFTER = 3.0  # the newest frame is older than this: not live (snapsh
 # last error) and the last frame stay readable for the offline card; the thresholds decide, not these.
 STATUS_TTL = 15
 FRAME_TTL = 10
+# A camera the registry added or changed this recently, that no worker reports yet, is connecting: a
+# supervisor claims it within its poll (2 s) or, when another held it, its lease (8 s); then offline.
+CLAIM_WITHIN = 20.0
+# A web process's count of its viewers of a camera stands this long (it renews it every second).
+VIEWERS_STALE_AFTER = 5.0
 # The dashboard reconnects its grid stream after this much silence. Viewers get an offline card
 # every second from a silent camera, so silence this long means the connection itself is broken.
 CLIENT_STALL_AFTER = 10.0
@@ -69,6 +77,7 @@ _LABELS = {
 }
 
 NO_WORKER = "no capture worker reports this camera"
+AWAITING_WORKER = "waiting for a capture worker to start it"
 WORKER_GONE = "capture stopped reporting"
 BUS_DOWN = "Redis unavailable"
 
@@ -107,14 +116,25 @@ class CameraStatus:
 
     @classmethod
     def from_fields(
-        cls, raw: Mapping[str, object] | None, *, enabled: bool = True, now: float | None = None
+        cls,
+        raw: Mapping[str, object] | None,
+        *,
+        enabled: bool = True,
+        changed_at: float = 0.0,
+        now: float | None = None,
     ) -> CameraStatus:
-        """Decide a camera's status from its status hash (`raw`; None: Redis could not be read)."""
+        """Decide a camera's status from its status hash (`raw`; None: Redis could not be read).
+
+        `changed_at`: when the registry last added or changed the camera (Unix time), if the reader knows.
+        """
         if not enabled:
             return cls(State.DISABLED)
         if raw is None:
             return cls(State.UNKNOWN, error=BUS_DOWN)
+        now = time.time() if now is None else now
         if not raw:
+            if now - changed_at < CLAIM_WITHIN:
+                return cls(State.CONNECTING, error=AWAITING_WORKER)
             return cls(State.OFFLINE, error=NO_WORKER)
         fields = {_text(k): v for k, v in raw.items()}
         try:
@@ -139,7 +159,6 @@ class CameraStatus:
             recording_error=_text(fields.get("recording_error") or ""),
             motion=_text(fields.get("motion") or "0") == "1",
         )
-        now = time.time() if now is None else now
         if status.state is not State.DISABLED and status.updated_ts and now - status.updated_ts > STATUS_STALE_AFTER:
             return replace(status, state=State.OFFLINE, fps=0.0, motion=False, error=status.error or WORKER_GONE)
         if status.state.is_live and status.last_frame_ts and now - status.last_frame_ts > FRAME_STALE_AFTER:

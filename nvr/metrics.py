@@ -30,9 +30,9 @@ from prometheus_client.registry import Collector
 
 from audit.writer import get_writer
 from cameras.models import Camera
-from cameras.status import camera_facts
+from cameras.status import camera_facts, status_from
 from framebus import BUS_ERRORS, RawStatus
-from framebus.status import CameraStatus, State
+from framebus.status import State
 from recordings.recorder import RecordingState
 from recordings.selectors import CameraUsage, StoreUsage, camera_usage, store_usage
 from streaming.errors import NO_STORE
@@ -75,7 +75,9 @@ async def metrics(request: HttpRequest) -> HttpResponse:
         )
     cameras = [
         camera
-        async for camera in Camera.objects.only("slug", "name", "kind", "enabled", "position", "record", "motion")
+        async for camera in Camera.objects.only(
+            "slug", "name", "kind", "enabled", "position", "record", "motion", "updated_at"
+        )
     ]
     hub = get_hub()
     try:
@@ -104,7 +106,7 @@ class Snapshot(Collector):
         self.facts = [
             camera_facts(
                 c,
-                CameraStatus.from_fields(None if statuses is None else statuses.get(c.slug, {}), enabled=c.enabled),
+                status_from(c, None if statuses is None else statuses.get(c.slug, {})),
                 usage.get(c.pk),
             )
             for c in cameras

@@ -37,6 +37,7 @@ class RecordingState(StrEnum):
     OFF = "off"
     RECORDING = "recording"
     ERROR = "error"
+    IDLE = "idle"  # readers' word (cameras.status): recording is on, but nothing is written (the camera is not live)
 
 
 class CameraToRecord(Protocol):

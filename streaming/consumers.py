@@ -13,7 +13,8 @@ dict keyed by camera: it gets the newest status of each camera, never a backlog.
 
 A camera whose worker stopped reporting (capture process gone) is sent as offline once
 its last status is framebus.status.STATUS_STALE_AFTER seconds old, so a tile never stays
-"live" by omission.
+"live" by omission. The viewer count is every web process's (framebus: each hub reports its
+own each second), read by the relay at most once a second for all its connections.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from django.conf import settings
 
 from accounts import policy
 from cameras.selectors import visible_cameras
+from cameras.status import status_from
 from framebus import BUS_ERRORS, RawStatus, status_updates
 from framebus.status import STATUS_STALE_AFTER, WORKER_GONE, CameraStatus, State
 from streaming.auth import Access, token_access
@@ -38,15 +40,20 @@ from streaming.hub import AccessCheck, Viewer, get_hub
 log = logging.getLogger(__name__)
 
 TICK = 1.0  # how often a connection checks for stale cameras
+VIEWER_COUNTS_EVERY = 1.0  # seconds between the relay's reads of the viewer counts
 REVOKED_CLOSE_CODE = 4403  # the socket closes with this code when the user's access is withdrawn
 
 
-def viewers_here(slug: str) -> int:
-    """Open streams of `slug` in this web process (single views and grids, every size)."""
-    return sum(feed.viewers for (feed_slug, _), feed in list(get_hub().feeds.items()) if feed_slug == slug)
+async def viewer_counts(slugs: set[str]) -> dict[str, int]:
+    """Live viewers of each camera over every web process; this process's alone when Redis is away."""
+    hub = get_hub()
+    try:
+        return await hub.bus.viewer_counts(slugs)
+    except BUS_ERRORS:
+        return hub.viewer_counts()
 
 
-def public_status(slug: str, status: CameraStatus) -> dict:
+def public_status(slug: str, status: CameraStatus, viewers: int) -> dict:
     """What a dashboard shows of a camera's status (no secrets, nothing the page must not see)."""
     return {
         "slug": slug,
@@ -55,7 +62,7 @@ def public_status(slug: str, status: CameraStatus) -> dict:
         "fps": round(status.fps, 1),
         "motion": status.motion,
         "error": status.error,
-        "viewers": viewers_here(slug),
+        "viewers": viewers,
         "width": status.width or None,
         "height": status.height or None,
     }
@@ -86,6 +93,8 @@ class StatusRelay:
         self.url = url
         self.listeners: set[StatusListener] = set()
         self.seen: dict[str, float] = {}  # camera -> monotonic time of its last status
+        self.viewers: dict[str, int] = {}  # camera -> live viewers in every web process
+        self._counted_at = 0.0
         self._task: asyncio.Task | None = None
 
     def add(self, listener: StatusListener) -> None:
@@ -106,10 +115,14 @@ class StatusRelay:
             async for status in updates:
                 slug = status["slug"]
                 self.seen[slug] = time.monotonic()
+                if self.seen[slug] - self._counted_at >= VIEWER_COUNTS_EVERY:
+                    self._counted_at = self.seen[slug]
+                    self.viewers = await viewer_counts(set().union(*(listener.slugs for listener in self.listeners)))
                 item = None
                 for listener in list(self.listeners):
                     if slug in listener.slugs:
-                        item = item or public_status(slug, CameraStatus.from_fields(status))  # built once, shared
+                        # built once, shared
+                        item = item or public_status(slug, CameraStatus.from_fields(status), self.viewers.get(slug, 0))
                         listener.offer(item)
         except asyncio.CancelledError:
             raise
@@ -179,10 +192,12 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
                 statuses = await get_hub().bus.statuses(c.slug for c in cameras)
             except BUS_ERRORS:
                 statuses = None  # every camera's state is unknown, not offline
+            viewers = await viewer_counts({c.slug for c in cameras})
             initial = [
                 public_status(
                     c.slug,
-                    CameraStatus.from_fields(None if statuses is None else statuses.get(c.slug, {}), enabled=c.enabled),
+                    status_from(c, None if statuses is None else statuses.get(c.slug, {})),
+                    viewers.get(c.slug, 0),
                 )
                 for c in cameras
             ]
@@ -243,6 +258,7 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
             for slug in list(live):
                 if now - max(relay.seen.get(slug, 0.0), connected_at) > STATUS_STALE_AFTER:
                     live.discard(slug)
-                    items.append(public_status(slug, CameraStatus(State.OFFLINE, error=WORKER_GONE)))
+                    gone = CameraStatus(State.OFFLINE, error=WORKER_GONE)
+                    items.append(public_status(slug, gone, relay.viewers.get(slug, 0)))
             if items:
                 await self.send_json({"type": "status", "cameras": items})

@@ -12,7 +12,8 @@ registers it, counts what it is sent, re-checks its access every NVR_STREAM_ACCE
 seconds (`Viewer.revoked` is set when access is gone) and removes it. One maintenance task
 per process runs the re-checks, shows the offline card on feeds whose camera is not live,
 keeps asking capture for the frames its feeds carry (capture makes live JPEGs only for cameras and
-sizes someone watches), and drops viewers whose socket stopped draining (write deadline).
+sizes someone watches), drops viewers whose socket stopped draining (write deadline), and tells the
+bus how many viewers each camera has here (a camera page shows every process's total).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 import weakref
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
@@ -209,6 +211,8 @@ class Hub:
         self.recheck_seconds = settings.NVR_STREAM_ACCESS_RECHECK
         self._maintenance: asyncio.Task | None = None
         self._jobs: set[asyncio.Task] = set()
+        self.process = uuid.uuid4().hex[:12]  # this process's name in the bus's viewer counts
+        self._reported: set[str] = set()  # cameras whose viewer count this process has on the bus
 
     # Counters, as the tests and older callers name them.
     @property
@@ -352,6 +356,8 @@ class Hub:
                 self._recheck_access()
                 if self.feeds:
                     self._spawn(self._show_offline_frames())
+                if self.feeds or self._reported:
+                    self._spawn(self._report_viewers())
                 if time.monotonic() >= wants_at:
                     wants_at = time.monotonic() + 3.0
                     await self._renew_wants()
@@ -425,10 +431,27 @@ class Hub:
         width = feed.frame.width if feed.frame else (feed.width or 640)
         height = feed.frame.height if feed.frame else width * 9 // 16
         reason = status.reason() if not status.is_live else "no recent frame"
+        title = "OFFLINE" if status.is_live else status.label.upper().replace("…", "...")  # Hershey fonts are ASCII
         live_at = feed.live_at
-        jpeg = await asyncio.to_thread(render_offline_jpeg, feed.name, reason, width, height)
+        jpeg = await asyncio.to_thread(render_offline_jpeg, feed.name, reason, width, height, title)
         if feed.live_at == live_at:  # no live frame came meanwhile
             feed.push(Frame(0, time.time(), width, height, jpeg), live=False)
+
+    def viewer_counts(self) -> dict[str, int]:
+        """Live viewers of each camera in this process (single streams and grid tiles, every size)."""
+        counts: dict[str, int] = {}
+        for (slug, _), feed in list(self.feeds.items()):
+            counts[slug] = counts.get(slug, 0) + feed.viewers
+        return counts
+
+    async def _report_viewers(self) -> None:
+        counts = self.viewer_counts()
+        gone = self._reported - counts.keys()
+        try:
+            await self.bus.report_viewers(self.process, counts, gone)
+        except BUS_ERRORS:
+            return  # the next second tries again
+        self._reported = set(counts)
 
     async def _renew_wants(self) -> None:
         """Tell capture, every few seconds, which cameras and sizes this process's viewers watch."""

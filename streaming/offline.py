@@ -10,15 +10,15 @@ import numpy as np
 from imaging import encode_jpeg
 
 
-def render_offline_jpeg(name: str, reason: str, width: int = 640, height: int = 360) -> bytes:
-    """A dark frame with the camera name, "OFFLINE", the reason and the time (run in a thread)."""
+def render_offline_jpeg(name: str, reason: str, width: int = 640, height: int = 360, title: str = "OFFLINE") -> bytes:
+    """A dark frame with the camera name, its state (`title`), the reason and the time (run in a thread)."""
     width, height = max(width, 160), max(height, 90)
     image = np.full((height, width, 3), 32, np.uint8)
     scale = max(width / 900, 0.35)
     now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     lines = [
         (name, 0.25, (255, 255, 255)),
-        ("OFFLINE", 0.45, (80, 80, 255)),
+        (title, 0.45, (80, 80, 255)),
         (reason[:60], 0.65, (200, 200, 200)),
         (now, 0.85, (200, 200, 200)),
     ]

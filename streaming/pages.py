@@ -12,6 +12,7 @@ from typing import cast
 from urllib.parse import urlencode
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cameras.models import Camera, CameraGroup
 from cameras.selectors import group_cameras, visible_cameras, visible_groups
-from cameras.status import raw_statuses
+from cameras.status import raw_statuses, status_from
 from framebus.status import CLIENT_STALL_AFTER, CameraStatus, State
 from streaming.auth import request_access
 from streaming.errors import Unauthorized, refusal_response
@@ -65,7 +66,7 @@ def _cycle_seconds(raw: str | None, kiosk: bool) -> int:
 def _statuses(cameras: list[Camera]) -> dict[str, CameraStatus]:
     """The status of each camera (one Redis round trip); unknown for all when Redis is away."""
     raw = raw_statuses([c.slug for c in cameras])
-    return {c.slug: CameraStatus.from_fields(None if raw is None else raw[c.slug], enabled=c.enabled) for c in cameras}
+    return {c.slug: status_from(c, None if raw is None else raw[c.slug]) for c in cameras}
 
 
 def _page_number(raw: str | None, pages: int) -> int:
@@ -189,6 +190,7 @@ def _camera_page(request: HttpRequest, camera: Camera, *, token: str = "", token
             "token_name": token_name,
             "back": back,
             "state_labels": STATE_LABELS,
+            "clip_seconds": settings.NVR_CLIP_MAX_SECONDS,  # the timeline's "Download" covers at most this
         },
     )
 

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 
 from audit.log import ViewAudit
 from cameras.models import Camera
-from cameras.status import camera_facts
+from cameras.status import camera_facts, status_from
 from framebus import BUS_ERRORS, Frame, RawStatus, snap_width, variant_width
 from framebus.status import FRAME_STALE_AFTER, CameraStatus
 from imaging import resize_jpeg
@@ -191,20 +191,20 @@ async def camera_status(request: HttpRequest) -> JsonResponse:
     cameras = [c async for c in access.cameras()]
     hub = get_hub()
     statuses: dict[str, RawStatus] | None
+    here = hub.viewer_counts()
     try:
         statuses = await hub.bus.statuses([c.slug for c in cameras])
+        everywhere = await hub.bus.viewer_counts([c.slug for c in cameras])
     except BUS_ERRORS:
-        statuses = None
-    viewers: dict[str, int] = {}
-    for feed in hub.feeds.values():
-        viewers[feed.slug] = viewers.get(feed.slug, 0) + feed.viewers
+        statuses, everywhere = None, here
     usage = await sync_to_async(camera_usage)()
     items = []
     for camera in cameras:
         raw = None if statuses is None else statuses.get(camera.slug, {})
-        facts = camera_facts(camera, CameraStatus.from_fields(raw, enabled=camera.enabled), usage.get(camera.pk))
+        facts = camera_facts(camera, status_from(camera, raw), usage.get(camera.pk))
         facts.update(
-            viewers_here=viewers.get(camera.slug, 0),
+            viewers=everywhere.get(camera.slug, 0),  # in every web process
+            viewers_here=here.get(camera.slug, 0),
             stream_url=f"/cameras/{camera.slug}/stream.mjpg",
             snapshot_url=f"/cameras/{camera.slug}/snapshot.jpg",
         )

@@ -16,9 +16,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from cameras.models import Camera
-from cameras.status import camera_facts
+from cameras.status import camera_facts, status_from
 from framebus import BUS_ERRORS, SyncBus
-from framebus.status import CameraStatus
 from recordings.selectors import StoreUsage, camera_usage, store_usage
 
 COLUMNS = [  # (heading, key) in table order
@@ -97,7 +96,7 @@ def read_facts(cameras: list[Camera]) -> tuple[list[dict], str]:
     rows = []
     for camera in cameras:
         raw = None if statuses is None else statuses.get(camera.slug, {})
-        facts = camera_facts(camera, CameraStatus.from_fields(raw, enabled=camera.enabled), usage.get(camera.pk))
+        facts = camera_facts(camera, status_from(camera, raw), usage.get(camera.pk))
         facts["worker"] = owners.get(camera.slug)
         rows.append(facts)
     return rows, error
