@@ -43,6 +43,24 @@ def play_window(event: Event) -> tuple[dt.datetime, dt.datetime]:
     )
 
 
+def length_text(seconds: float) -> str:
+    """An event's length as people read it: "8 s", "1 min 5 s", "2 h 3 min" (never "0 minutes")."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def score_text(score: float) -> str:
+    """How much of the picture moved at the event's peak, in whole percent ("under 1 %" for less)."""
+    percent = round(score * 100)
+    return f"{percent} % of the picture moved" if percent >= 1 else "under 1 % of the picture moved"
+
+
 def event_json(event: Event, *, token_query: str = "") -> dict:
     """An event as the API gives it, with the URLs of its snapshot, thumbnail, clip and playback."""
     slug = event.camera.slug

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
@@ -21,7 +23,7 @@ from django.views.decorators.http import require_GET
 from cameras.selectors import visible_cameras
 from events.models import Event
 from recordings.store import get_store
-from review.event_selectors import PAGE_SIZE, EventFilter, event_json, play_window
+from review.event_selectors import PAGE_SIZE, EventFilter, event_json, length_text, play_window, score_text
 from review.times import parse_time
 from streaming.errors import NO_STORE, refusals_as_responses
 from streaming.views import authorize
@@ -90,27 +92,48 @@ async def thumbnail(request: HttpRequest, event_id: int) -> FileResponse:
     return await _picture(request, event_id, thumbnail=True)
 
 
+@dataclass(frozen=True)
+class EventRow:
+    """One event as the list shows it: its data (the API's), the span a click plays, its length and score."""
+
+    event: Event
+    data: dict
+    play_from: dt.datetime
+    play_until: dt.datetime
+    length: str
+    score: str
+
+
+def _row(event: Event, now: dt.datetime) -> EventRow:
+    play_from, play_until = play_window(event)
+    length = length_text(((event.end or now) - event.start).total_seconds())
+    return EventRow(event, event_json(event), play_from, min(play_until, now), length, score_text(event.peak_score))
+
+
 @require_GET
 @login_required
 def events_page(request: HttpRequest) -> HttpResponse:
-    """`/events/`: the event list with thumbnails, filters (camera, time, zone) and pages.
+    """`/events/`: the event list with thumbnails, filters (camera, time, zone) and pages; a click plays
+    the event in the page (static/nvr/events.js), from its start minus the pre-roll.
 
-    A sync view: Django itself answers its Http404 and BadRequest (404, 400).
+    A sync view: Django answers an unknown camera (404); a bad filter is a 400 that shows the page with
+    the message naming the option.
     """
     cameras = visible_cameras(request.user)
-    chosen = _filter_from(request, cameras)
-    page = Paginator(chosen.events(), PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [(event, event_json(event), play_window(event)) for event in page]
     keep = {k: v for k, v in request.GET.items() if k != "page" and v}
-    return render(
-        request,
-        "events/events.html",
-        {
-            "page": page,
-            "rows": rows,
-            "cameras": cameras,
-            "filters": keep,
-            "query": urlencode(keep),
-            "now": dt.datetime.now(dt.UTC),
-        },
-    )
+    now = dt.datetime.now(dt.UTC)
+    context = {
+        "cameras": cameras,
+        "filters": keep,
+        "query": urlencode(keep),
+        "now": now,
+        "rows": [],
+        "pre_roll": settings.NVR_EVENT_PRE_ROLL,
+    }
+    try:
+        chosen = _filter_from(request, cameras)
+    except BadRequest as error:
+        return render(request, "events/events.html", {**context, "error": str(error)}, status=400)
+    page = Paginator(chosen.events(), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [_row(event, now) for event in page]
+    return render(request, "events/events.html", {**context, "page": page, "rows": rows})

@@ -12,6 +12,7 @@ urlpatterns = [
         name="camera-recording-segment",
     ),
     path("cameras/<slug:slug>/clip.mp4", views.clip, name="camera-clip"),
+    path("cameras/<slug:slug>/preview.jpg", views.preview, name="camera-preview"),
     path("api/cameras/<slug:slug>/recordings", views.recordings_api, name="api-camera-recordings"),
     path("review/", pages.review, name="review"),
     # Events (motion): the list page, the JSON API, each event's pictures.

@@ -109,6 +109,7 @@ _tokens = SingleFlightCache(ACCESS_MEMO_SECONDS)
 _cameras = SingleFlightCache(ACCESS_MEMO_SECONDS)
 _rechecks = SingleFlightCache(ACCESS_MEMO_SECONDS)
 _sessions = SingleFlightCache(ACCESS_MEMO_SECONDS)  # by session key: the session's and its user's rows
+_token_ids = SingleFlightCache(ACCESS_MEMO_SECONDS)  # by token id: a playlist's segment grants (review.grants)
 # Basic verifications: (user id, the password hash it matched) or None, keyed by an HMAC of the header.
 _basic = SingleFlightCache(lambda verified: BASIC_OK_SECONDS if verified else BASIC_FAIL_SECONDS)
 
@@ -261,6 +262,21 @@ async def _lookup_token(token: str) -> Access | None:
     )
     if row is None or not hmac.compare_digest(row.key_hash, hash_token(token)):
         return None
+    return _token_grants(row)
+
+
+async def token_id_access(token_id: int) -> Access | None:
+    """What the stream token with this id grants now (memoised like token_access), or None: revoked, or its
+    owner gone. A playlist's segment grants name their token by id, never by its secret (review.grants)."""
+    return await _token_ids.get(token_id, lambda: _lookup_token_id(token_id))
+
+
+async def _lookup_token_id(token_id: int) -> Access | None:
+    row = await StreamToken.objects.select_related("user").filter(pk=token_id, revoked_at__isnull=True).afirst()
+    return None if row is None else _token_grants(row)
+
+
+def _token_grants(row: StreamToken) -> Access | None:
     if row.user is not None and not row.user.is_active:
         return None
     return Access(user=row.user, camera_id=row.camera_id, group_id=row.group_id, token_id=row.pk)
@@ -318,5 +334,5 @@ def actor_of(access: Access, request: HttpRequest) -> Actor:
 
 def forget_cached_credentials() -> None:
     """Drop remembered Basic verifications and access lookups (after a password change, and in tests)."""
-    for memo in (_tokens, _sessions, _cameras, _rechecks, _basic):
+    for memo in (_tokens, _token_ids, _sessions, _cameras, _rechecks, _basic):
         memo.clear()

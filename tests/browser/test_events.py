@@ -41,8 +41,11 @@ def test_motion_shows_on_the_grid_the_events_page_and_the_timeline(browser, site
     wait_until(lambda: browser.execute_script("return arguments[0].naturalWidth", image) == 240, 10,
                what="the thumbnail decoded")  # fmt: skip
 
-    # A click plays it: the camera page, whose timeline marks the event.
+    # A click plays it in the page (tests/browser/test_visible_playback.py looks at that closely); its
+    # "On the timeline" link opens the camera page, whose timeline marks the event.
     browser.find_element(By.CSS_SELECTOR, f"[data-event='{event.pk}'] .event-play").click()
+    wait_until(lambda: browser.find_element(By.CSS_SELECTOR, ".event-player").is_displayed(), 10, what="the player")
+    browser.find_element(By.CSS_SELECTOR, ".event-player-timeline").click()
     wait_until(lambda: "/cameras/yard/" in browser.current_url, 10, what="the camera page")
     marker = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".timeline-event"), 15,
                         what="the event's marker on the timeline")[0]  # fmt: skip

@@ -95,6 +95,7 @@ def test_the_events_page_lists_thumbnails_filters_and_pages(world):
     assert Client().get("/events/").status_code == 302  # to the login page
 
 
+@pytest.mark.django_db(transaction=True)  # review.offload reads on its own connections: they see committed rows only
 def test_the_timeline_gets_the_cameras_events(world):
     _, client, events = world
     spans = client.get("/api/cameras/yard/recordings", {"start": "2026-12-01T11:00:00Z", "end": "2026-12-01T13:00:00Z"})

@@ -1,6 +1,6 @@
 """Review URLs against a real uvicorn, read by real clients: ffmpeg, ffprobe, httpx.
 
-- ffmpeg reads the playlist URL with a token and gets the requested duration (within one segment);
+- ffmpeg reads the playlist URL with a token (its segments by their grants) and gets the requested duration;
 - the clip keeps the source's codec parameters and matches the request within one GOP;
 - Range requests on segments return the right bytes (206), an impossible one is 416;
 - a camera the caller may not see is a 404 on every URL; bad spans are 400 with a message.
@@ -53,7 +53,7 @@ def probe(target: str) -> dict:
     return json.loads(out.stdout)
 
 
-def test_playlist_has_maps_times_gaps_and_the_token(web, token):
+def test_playlist_has_maps_times_gaps_and_grants(web, token):
     text = httpx.get(f"{web.url}/cameras/yard/recordings.m3u8?{span(0, 80)}&token={token}", timeout=10).text
     assert text.startswith("#EXTM3U\n") and text.rstrip().endswith("#EXT-X-ENDLIST")
     assert text.count("#EXT-X-PROGRAM-DATE-TIME:") == 5
@@ -61,7 +61,8 @@ def test_playlist_has_maps_times_gaps_and_the_token(web, token):
     assert text.count("#EXT-X-DISCONTINUITY") == 1  # the gap between 40 s and 60 s
     assert f"#EXT-X-PROGRAM-DATE-TIME:{T0:%Y-%m-%dT%H:%M:%S}.000Z" in text
     uris = [line for line in text.splitlines() if line and not line.startswith("#")]
-    assert len(uris) == 5 and all(uri.endswith(f"?token={token}") for uri in uris)
+    # Segment URIs carry a grant, never the caller's token (issue #22; tests/review/test_grants.py).
+    assert len(uris) == 5 and all("?grant=" in uri and token not in uri for uri in uris)
 
 
 def test_ffmpeg_plays_the_playlist_url_with_a_token(web, token, tmp_path):
