@@ -31,4 +31,9 @@ def review(request: HttpRequest) -> HttpResponse:
     cameras = cameras[:MAX_TILES]
     side = max(1, math.ceil(math.sqrt(len(cameras))))
     spans = " ".join(reverse("api-camera-recordings", args=[c.slug]) for c in cameras)
-    return render(request, "review/review.html", {"cameras": cameras, "layout": str(side), "spans_urls": spans})
+    preview = reverse("camera-preview", args=[cameras[0].slug]) if cameras else ""
+    return render(
+        request,
+        "review/review.html",
+        {"cameras": cameras, "layout": str(side), "spans_urls": spans, "preview_url": preview},
+    )

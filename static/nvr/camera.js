@@ -2,7 +2,9 @@
  *
  * A browser never reopens an <img> stream that ended. When the status socket comes back after
  * losing the server (a restart or a network blip: the socket's own jittered backoff spaces out
- * a crowd of screens), or the picture fails to load, the picture is opened again.
+ * a crowd of screens), or the picture fails to load, the picture is opened again. While a
+ * recording plays in its place (review.js says so with an "nvr:review" event) the live stream is
+ * closed: one picture at a time, and one connection fewer.
  */
 (function () {
   "use strict";
@@ -12,8 +14,10 @@
   const source = live ? live.getAttribute("src") : "";
   const retry = window.nvrReconnect.backoff();
   let attempt = 0;
+  let paused = false; // a recording is shown instead
 
   function reopen() {
+    if (paused) return;
     attempt += 1;
     live.src = `${source}${source.includes("?") ? "&" : "?"}attempt=${attempt}`;
   }
@@ -21,6 +25,13 @@
   if (live) {
     live.addEventListener("load", () => retry.reset());
     live.addEventListener("error", () => setTimeout(reopen, retry.next()));
+    document.addEventListener("nvr:review", (event) => {
+      const reviewing = event.detail.reviewing;
+      if (reviewing === paused) return;
+      paused = reviewing;
+      if (paused) live.removeAttribute("src"); // ends the stream
+      else reopen();
+    });
   }
   if (camera && window.nvrStatus) {
     let lost = false;

@@ -141,7 +141,8 @@
     // "auto": the number of columns that shows every camera as large as the window allows.
     if (grid.dataset.layout !== "auto") return;
     const width = grid.parentElement.clientWidth;
-    if (window.innerWidth < PHONE) {
+    if (window.innerWidth < PHONE || grid.classList.contains("has-enlarged")) {
+      // Phones: one column (CSS). An enlarged tile fills the grid alone (wall.js; CSS gives it one column).
       grid.style.removeProperty("grid-template-columns");
       grid.style.removeProperty("max-width");
       return;
@@ -169,9 +170,10 @@
   }
 
   function tileWidth() {
-    // Pixels a tile shows (at most 2 device pixels per CSS pixel), rounded up to a size variant.
-    const first = grid.querySelector(".tile canvas");
-    const css = first ? first.getBoundingClientRect().width : 320;
+    // Pixels a tile shows (at most 2 device pixels per CSS pixel), rounded up to a size variant:
+    // the widest tile on screen (an enlarged one; tiles left out of the layout measure 0).
+    const widths = [...grid.querySelectorAll(".tile canvas")].map((c) => c.getBoundingClientRect().width);
+    const css = Math.max(0, ...widths) || 320;
     const pixels = css * Math.min(window.devicePixelRatio || 1, 2);
     return VARIANTS.find((w) => w >= pixels) || VARIANTS[VARIANTS.length - 1];
   }

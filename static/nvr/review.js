@@ -1,15 +1,22 @@
 /*
  * Review of recordings: a timeline per camera and synchronized playback of several cameras.
  *
- * One wall clock drives every tile (`Clock`): each tile plays its camera's HLS playlist
- * (/cameras/<slug>/recordings.m3u8, fMP4 segments with EXT-X-PROGRAM-DATE-TIME) through hls.js,
- * and four times a second its video is put back on the clock when it drifts more than
- * DRIFT_LIMIT_S (the issue allows 0.5 s). A tile with no recording at the clock's time says
- * "No recording" and joins as soon as the clock reaches one of its segments.
+ * One wall clock drives every tile (`Clock`): each tile plays its camera's HLS playlist through
+ * nvrPlayer (player.js), and four times a second its video is put back on the clock when it drifts
+ * more than DRIFT_LIMIT_S. A tile with no recording at the clock's time says "No recording here"
+ * and joins as soon as the clock reaches one of its segments.
+ *
+ * The timeline: the last hour by default, zooming from 10 minutes out to 7 days; 24-hour labels in
+ * the browser's locale; a click plays from that moment, or from the next recording when it falls in
+ * a gap; the pointer resting on it shows the recorded keyframe nearest it (/cameras/<slug>/preview.jpg,
+ * asked PREVIEW_DELAY_MS after it stops, kept per rounded time); the keyboard drives it (←/→ seek,
+ * Shift for a minute, space plays or pauses, +/- zoom, Home goes back to live); "Download" exports the
+ * span on screen (clip.mp4).
  *
  * Markup: an element with [data-review] holding .review-tile elements ([data-camera],
- * [data-playlist], a <video>), a .timeline ([data-spans] API URL) and .review-controls.
- * The camera page adds [data-live] elements that "Back to live" shows again.
+ * [data-playlist], a <video>), a .timeline ([data-spans] API URLs, [data-preview] URL) and
+ * .review-controls. The camera page adds [data-live] elements (the live picture), hidden while a
+ * recording plays: one picture at a time. It starts playing when the URL names a time (?t=).
  * No inline script (Content-Security-Policy: script-src 'self'); hls.js is vendored.
  */
 (function () {
@@ -22,8 +29,20 @@
   const SYNC_MS = 250;
   const WINDOW_BEFORE_MS = 60 * 1000; // each tile loads [t - 1 min, t + 1 h] and reloads when t leaves it
   const WINDOW_AFTER_MS = 60 * 60 * 1000;
-  const ZOOMS = [24 * 3600e3, 6 * 3600e3, 3600e3, 10 * 60e3]; // timeline widths, widest first
+  const DAY = 24 * 3600e3;
+  const ZOOMS = [7 * DAY, DAY, 6 * 3600e3, 3600e3, 10 * 60e3]; // timeline widths, widest first
+  const DEFAULT_ZOOM = 3; // the last hour
+  const TICKS = [60e3, 2 * 60e3, 5 * 60e3, 10 * 60e3, 15 * 60e3, 30 * 60e3, 3600e3, 2 * 3600e3, 3 * 3600e3,
+    6 * 3600e3, 12 * 3600e3, DAY]; // label steps, the first that leaves LABEL_PX between labels
+  const LABEL_PX = 72;
+  const SEEK_MS = 10e3; // ←/→ (Shift: SEEK_LONG_MS)
+  const SEEK_LONG_MS = 60e3;
+  const PREVIEW_DELAY_MS = 120; // the pointer must rest this long before a preview is asked
+  const SPANS_LONGEST_MS = 31 * DAY; // review.views.SPANS_LONGEST
   const token = new URLSearchParams(location.search).get("token");
+  const hours = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const seconds = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+  const days = new Intl.DateTimeFormat([], { weekday: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
   function withQuery(url, params) {
     const target = new URL(url, location.href);
@@ -77,12 +96,9 @@
       this.playlist = element.dataset.playlist;
       this.video = element.querySelector("video");
       this.note = element.querySelector(".review-note");
-      this.fragments = []; // [{pdt (ms), start (s), end (s)}]
+      this.recording = null;
       this.window = null; // [from, to] ms loaded
-      this.hls = null;
       this.loading = false;
-      this.video.muted = true;
-      this.video.playsInline = true;
     }
 
     say(text) {
@@ -96,55 +112,25 @@
     load(wall) {
       const from = wall - WINDOW_BEFORE_MS;
       const to = wall + WINDOW_AFTER_MS;
-      const url = withQuery(this.playlist, { start: iso(from), end: iso(to) });
       this.window = [from, to];
-      this.fragments = [];
       this.loading = true;
-      if (this.hls) this.hls.destroy();
-      if (window.Hls && window.Hls.isSupported()) {
-        // No worker: a blob: worker would need a looser Content-Security-Policy.
-        const hls = new window.Hls({ enableWorker: false, maxBufferLength: 30, backBufferLength: 30 });
-        this.hls = hls;
-        hls.on(window.Hls.Events.LEVEL_LOADED, (_, data) => {
-          this.fragments = data.details.fragments
-            .filter((f) => f.programDateTime)
-            .map((f) => ({ pdt: f.programDateTime, start: f.start, end: f.start + f.duration }));
+      if (this.recording) this.recording.destroy();
+      this.recording = new window.nvrPlayer.Recording(this.video, withQuery(this.playlist, { start: iso(from), end: iso(to) }), from, {
+        onReady: () => (this.loading = false),
+        onFatal: () => {
           this.loading = false;
-        });
-        hls.on(window.Hls.Events.ERROR, (_, data) => {
-          if (data.fatal) {
-            this.loading = false;
-            this.say("Playback failed; retrying…");
-            setTimeout(() => this.load(clock.now()), 2000 + Math.random() * 1000);
-          }
-        });
-        hls.loadSource(url);
-        hls.attachMedia(this.video);
-      } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
-        this.video.src = url; // Safari on iOS: native HLS (its own PROGRAM-DATE-TIME mapping)
-        this.nativeStart = from;
-        this.loading = false;
-      } else {
-        this.say("This browser cannot play recordings.");
-      }
+          this.say("Playback failed; retrying…");
+          setTimeout(() => this.load(clock.now()), 2000 + Math.random() * 1000);
+        },
+      });
+      if (this.recording.unsupported) this.say("This browser cannot play recordings.");
     }
 
-    liveFragments() {
-      // hls.js corrects each fragment's start from the timestamps it parses: read them fresh.
-      const details = this.hls && this.hls.levels[0] && this.hls.levels[0].details;
-      if (!details) return this.fragments;
-      return details.fragments
-        .filter((f) => f.programDateTime)
-        .map((f) => ({ pdt: f.programDateTime, start: f.start, end: f.start + f.duration }));
-    }
-
-    mediaTime(wall) {
-      if (this.nativeStart !== undefined) return (wall - this.nativeStart) / 1000;
-      for (const f of this.liveFragments()) {
-        const end = f.pdt + (f.end - f.start) * 1000;
-        if (wall >= f.pdt && wall < end) return f.start + (wall - f.pdt) / 1000;
-      }
-      return null;
+    stop() {
+      if (this.recording) this.recording.destroy();
+      this.recording = null;
+      this.window = null;
+      this.say("");
     }
 
     sync(wall, speed, playing) {
@@ -153,9 +139,9 @@
         return;
       }
       if (this.loading) return;
-      const target = this.mediaTime(wall);
+      const target = this.recording.mediaTime(wall);
       if (target === null) {
-        this.say("No recording");
+        this.say("No recording here");
         if (!this.video.paused) this.video.pause();
         return;
       }
@@ -171,12 +157,7 @@
 
     wallTime() {
       // The wall-clock time of the picture shown (tests read it from data-wall).
-      const t = this.video.currentTime;
-      for (const f of this.liveFragments()) {
-        if (t >= f.start && t < f.end) return f.pdt + (t - f.start) * 1000;
-      }
-      if (this.nativeStart !== undefined) return this.nativeStart + t * 1000;
-      return NaN;
+      return this.recording ? this.recording.wallTime() : NaN;
     }
   }
 
@@ -194,66 +175,106 @@
     constructor(element, onPick) {
       this.element = element;
       this.spansUrls = (element.dataset.spans || "").split(" ").filter(Boolean);
+      this.previewUrl = element.dataset.preview || "";
       this.bar = element.querySelector(".timeline-bar");
       this.cursor = element.querySelector(".timeline-cursor");
       this.labels = element.querySelector(".timeline-labels");
-      this.zoom = 0;
+      this.preview = element.querySelector(".timeline-preview");
+      this.zoom = DEFAULT_ZOOM;
       this.end = Date.now();
+      this.live = true; // the right edge follows now
       this.spans = [];
+      this.events = [];
+      this.previews = new Map(); // rounded time -> preview URL already loaded
       this.onPick = onPick;
-      this.bar.addEventListener("click", (event) => {
-        const box = this.bar.getBoundingClientRect();
-        const fraction = (event.clientX - box.left) / box.width;
-        this.onPick(this.start() + fraction * ZOOMS[this.zoom]);
-      });
+      this.bar.addEventListener("click", (event) => this.onPick(this.timeAt(event.clientX)));
+      this.bar.addEventListener("pointermove", (event) => this.hover(event.clientX));
+      this.bar.addEventListener("pointerleave", () => this.unhover());
+    }
+    width() {
+      return ZOOMS[this.zoom];
     }
     start() {
-      return this.end - ZOOMS[this.zoom];
+      return this.end - this.width();
+    }
+    timeAt(clientX) {
+      const box = this.bar.getBoundingClientRect();
+      return this.start() + ((clientX - box.left) / box.width) * this.width();
     }
     setZoom(level, centre) {
       this.zoom = Math.max(0, Math.min(ZOOMS.length - 1, level));
-      const width = ZOOMS[this.zoom];
-      this.end = Math.min(Date.now(), centre + width / 2);
+      this.live = centre === null;
+      this.end = this.live ? Date.now() : Math.min(Date.now(), centre + this.width() / 2);
       this.refresh();
     }
     follow(wall) {
-      const width = ZOOMS[this.zoom];
       if (wall < this.start() || wall > this.end) {
-        this.end = Math.min(Date.now(), wall + width / 2);
+        this.live = false;
+        this.end = Math.min(Date.now(), wall + this.width() / 2);
         this.refresh();
       }
-      const fraction = (wall - this.start()) / width;
-      this.cursor.style.left = `${Math.max(0, Math.min(1, fraction)) * 100}%`;
-      this.element.dataset.cursor = String(wall);
+      this.place(wall);
     }
-    async refresh() {
-      const from = iso(this.start());
-      const to = iso(this.end);
+    followLive() {
+      this.live = true;
+      const now = Date.now();
+      if (now - this.end > this.width() / 200) {
+        this.end = now;
+        this.draw(); // the right edge moved by a pixel or so
+      }
+      this.place(now);
+    }
+    place(wall) {
+      const fraction = Math.max(0, Math.min(1, (wall - this.start()) / this.width()));
+      this.cursor.style.left = `${fraction * 100}%`;
+      this.element.dataset.cursor = String(wall);
+      this.bar.setAttribute("aria-valuenow", String(Math.round(wall / 1000)));
+      this.bar.setAttribute("aria-valuetext", seconds.format(wall));
+    }
+    async fetchSpans(from, to) {
       const spans = [];
       const events = [];
       for (const url of this.spansUrls) {
         try {
-          const response = await fetch(withQuery(url, { start: from, end: to }), { credentials: "same-origin" });
-          if (response.ok) {
-            const data = await response.json();
-            spans.push(...data.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]));
-            events.push(...(data.events || []).map((e) => [Date.parse(e.start), e.end ? Date.parse(e.end) : Date.now()]));
-            noteCodec(data.codec);
-          }
+          const response = await fetch(withQuery(url, { start: iso(from), end: iso(to) }), { credentials: "same-origin" });
+          if (!response.ok) continue;
+          const data = await response.json();
+          spans.push(...data.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]));
+          events.push(...(data.events || []).map((e) => [Date.parse(e.start), e.end ? Date.parse(e.end) : Date.now()]));
+          noteCodec(data.codec);
         } catch (error) {
           // the next refresh tries again
         }
       }
+      spans.sort((a, b) => a[0] - b[0]);
+      return { spans, events };
+    }
+    async refresh() {
+      const { spans, events } = await this.fetchSpans(this.start(), this.end);
       this.spans = spans;
       this.events = events;
       this.draw();
     }
+    recordedAt(wall) {
+      return this.spans.some(([from, to]) => wall >= from && wall < to);
+    }
+    async nextRecording(wall) {
+      // The first recorded moment at or after `wall`: on screen, else asked of the server up to now.
+      if (this.recordedAt(wall)) return wall;
+      const later = this.spans.find(([from]) => from > wall);
+      if (later) return later[0];
+      const to = Math.min(Date.now(), wall + SPANS_LONGEST_MS);
+      if (to <= wall) return null;
+      const { spans } = await this.fetchSpans(wall, to);
+      const next = spans.find(([from, end]) => end > wall);
+      return next ? Math.max(next[0], wall) : null;
+    }
     draw() {
       const start = this.start();
-      const width = ZOOMS[this.zoom];
+      const width = this.width();
       this.bar.querySelectorAll(".timeline-span, .timeline-event").forEach((node) => node.remove());
       // Recorded spans, then event markers (motion) over them.
-      for (const [kind, ranges] of [["timeline-span", this.spans], ["timeline-event", this.events || []]]) {
+      for (const [kind, ranges] of [["timeline-span", this.spans], ["timeline-event", this.events]]) {
         for (const [from, to] of ranges) {
           const left = Math.max(0, (from - start) / width);
           const right = Math.min(1, (to - start) / width);
@@ -262,19 +283,73 @@
           node.className = kind;
           node.style.left = `${left * 100}%`;
           node.style.width = `${(right - left) * 100}%`;
-          this.bar.appendChild(node);
+          this.bar.insertBefore(node, this.cursor);
         }
       }
-      if (this.labels) {
-        const format = width > 6 * 3600e3 ? { hour: "2-digit", minute: "2-digit" } : { hour: "2-digit", minute: "2-digit", second: "2-digit" };
-        const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => new Date(start + f * width).toLocaleTimeString([], format));
-        this.labels.textContent = "";
-        for (const tick of ticks) {
-          const label = document.createElement("span");
-          label.textContent = tick;
-          this.labels.appendChild(label);
-        }
+      this.drawLabels(start, width);
+      this.element.dataset.start = String(start);
+      this.element.dataset.end = String(this.end);
+      this.element.dispatchEvent(new CustomEvent("nvr:timeline", { bubbles: true }));
+    }
+    drawLabels(start, width) {
+      if (!this.labels) return;
+      const pixels = this.bar.getBoundingClientRect().width || 600;
+      const step = TICKS.find((t) => (t / width) * pixels >= LABEL_PX) || DAY;
+      const format = width > DAY ? days : hours;
+      // Steps fall on the local clock's round numbers (midnight, the hour...).
+      const offset = new Date(start).getTimezoneOffset() * 60e3;
+      let tick = Math.ceil((start - offset) / step) * step + offset;
+      const margin = (LABEL_PX / 3 / pixels) * width; // a label centred closer to an edge would be cut off
+      this.labels.textContent = "";
+      for (; tick <= start + width; tick += step) {
+        if (tick - start < margin || start + width - tick < margin) continue;
+        const label = document.createElement("span");
+        label.textContent = format.format(tick);
+        label.style.left = `${((tick - start) / width) * 100}%`;
+        this.labels.appendChild(label);
       }
+    }
+    hover(clientX) {
+      if (!this.preview) return;
+      const wall = this.timeAt(clientX);
+      const box = this.bar.getBoundingClientRect();
+      const x = Math.max(0, Math.min(box.width, clientX - box.left));
+      this.preview.hidden = false;
+      this.preview.style.left = `${x}px`;
+      this.preview.querySelector(".timeline-preview-time").textContent = seconds.format(wall);
+      const image = this.preview.querySelector("img");
+      clearTimeout(this.hoverTimer);
+      const stopped = performance.now();
+      if (!this.previewUrl || !this.recordedAt(wall)) {
+        image.hidden = true;
+        this.preview.dataset.state = "gap";
+        return;
+      }
+      // One preview per bar pixel at most (and per second), so a resting pointer asks one URL again.
+      const bucket = Math.max(1000, this.width() / Math.max(box.width, 1));
+      const rounded = Math.round(wall / bucket) * bucket;
+      const url = withQuery(this.previewUrl, { t: (rounded / 1000).toFixed(1), width: "320" });
+      const show = () => {
+        image.onload = () => {
+          image.hidden = false;
+          this.previews.set(url, true);
+          this.preview.dataset.state = "shown";
+          this.preview.dataset.ms = String(Math.round(performance.now() - stopped));
+        };
+        image.onerror = () => {
+          image.hidden = true;
+          this.preview.dataset.state = "none";
+        };
+        if (image.getAttribute("src") === url && image.complete && image.naturalWidth) image.onload();
+        else image.src = url;
+      };
+      this.preview.dataset.state = "waiting";
+      if (this.previews.has(url)) show(); // cached: no need to wait for the pointer to rest
+      else this.hoverTimer = setTimeout(show, PREVIEW_DELAY_MS);
+    }
+    unhover() {
+      clearTimeout(this.hoverTimer);
+      if (this.preview) this.preview.hidden = true;
     }
   }
 
@@ -282,20 +357,38 @@
   const params = new URLSearchParams(location.search);
   const startParam = params.get("t");
   const parsed = startParam ? (/^\d+(\.\d+)?$/.test(startParam) ? Number(startParam) * 1000 : Date.parse(startParam)) : NaN;
-  const clock = new Clock(Number.isFinite(parsed) ? parsed : Date.now() - 5 * 60e3);
+  const named = Number.isFinite(parsed) && parsed > 0 && parsed <= Date.now();
+  const clock = new Clock(named ? parsed : Date.now() - 5 * 60e3);
   const tiles = Array.from(root.querySelectorAll(".review-tile")).map((element) => new Tile(element));
   const live = document.querySelectorAll("[data-live]");
   const controls = root.querySelector(".review-controls");
   const picker = controls ? controls.querySelector("input[type=datetime-local]") : null;
   const playButton = controls ? controls.querySelector("[data-action=play]") : null;
+  const download = controls ? controls.querySelector("[data-action=download]") : null;
   const playerBox = root.querySelector(".review-player");
-  let active = root.dataset.review === "active"; // the camera page starts live; /review/ starts playing
+  const hasLive = live.length > 0;
+  // The camera page starts live, or playing when the URL names a time; /review/ starts playing.
+  let active = root.dataset.review === "active" || named;
 
   function show(reviewing) {
     active = reviewing;
     if (playerBox) playerBox.hidden = !reviewing;
     live.forEach((node) => (node.hidden = reviewing));
+    if (!reviewing) tiles.forEach((tile) => tile.stop());
     root.dataset.state = reviewing ? "review" : "live";
+    // camera.js stops the live stream while a recording plays, and reopens it after.
+    document.dispatchEvent(new CustomEvent("nvr:review", { detail: { reviewing } }));
+  }
+
+  function goLive() {
+    clock.pause();
+    if (hasLive) {
+      show(false);
+      if (timeline) timeline.setZoom(timeline.zoom, null);
+    } else {
+      seek(Date.now() - 15e3); // /review/ has no live picture: the newest recordings
+    }
+    updateButtons();
   }
 
   function seek(wall) {
@@ -306,46 +399,96 @@
     tick();
   }
 
+  async function pick(wall) {
+    // A click on the timeline: that moment, or the next recording when it falls in a gap.
+    const next = timeline ? await timeline.nextRecording(wall) : wall;
+    if (next === null) {
+      if (hasLive) goLive();
+      else seek(wall);
+      return;
+    }
+    seek(next);
+  }
+
+  function togglePlay() {
+    if (!active) {
+      seek(clock.now());
+      return;
+    }
+    clock.playing ? clock.pause() : clock.play();
+    updateButtons();
+  }
+
   function updateButtons() {
-    if (playButton) playButton.textContent = clock.playing ? "Pause" : "Play";
+    if (playButton) playButton.textContent = clock.playing && active ? "Pause" : "Play";
     if (picker && document.activeElement !== picker) {
-      const local = new Date(clock.now() - new Date().getTimezoneOffset() * 60e3);
+      const shown = active ? clock.now() : Date.now();
+      const local = new Date(shown - new Date().getTimezoneOffset() * 60e3);
       picker.value = local.toISOString().slice(0, 19);
     }
   }
 
+  function updateDownload() {
+    // "Download": the span on screen as one clip (at most the server's longest clip).
+    if (!download || !timeline) return;
+    const from = timeline.start();
+    const to = Math.min(timeline.end, Date.now());
+    const longest = Number(download.dataset.longest) * 1000;
+    if (to - from > longest) {
+      download.removeAttribute("href");
+      download.setAttribute("aria-disabled", "true");
+      download.title = `Zoom in: a download covers at most ${Math.round(longest / 3600e3)} hours`;
+      return;
+    }
+    download.href = withQuery(download.dataset.url, { start: iso(from), end: iso(to) });
+    download.removeAttribute("aria-disabled");
+    download.title = `Download ${hours.format(from)}–${hours.format(to)} as one MP4 file`;
+  }
+
   const timelineElement = root.querySelector(".timeline");
-  const timeline = timelineElement ? new Timeline(timelineElement, seek) : null;
+  const timeline = timelineElement ? new Timeline(timelineElement, pick) : null;
+  if (timelineElement) timelineElement.addEventListener("nvr:timeline", updateDownload);
 
   if (controls) {
     controls.addEventListener("click", (event) => {
       const button = event.target.closest("button");
       if (!button) return;
       const action = button.dataset.action;
-      if (action === "play") {
-        if (!active) show(true);
-        clock.playing ? clock.pause() : clock.play();
-      } else if (action === "back") seek(clock.now() - 10e3);
-      else if (action === "forward") seek(clock.now() + 10e3);
+      const now = active ? clock.now() : Date.now();
+      if (action === "play") togglePlay();
+      else if (action === "back") seek(now - SEEK_MS);
+      else if (action === "forward") seek(now + SEEK_MS);
       else if (action === "speed") {
         clock.setSpeed(Number(button.dataset.speed));
         controls.querySelectorAll("[data-action=speed]").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
-      } else if (action === "zoom-in" && timeline) timeline.setZoom(timeline.zoom + 1, clock.now());
-      else if (action === "zoom-out" && timeline) timeline.setZoom(timeline.zoom - 1, clock.now());
-      else if (action === "live") {
-        clock.pause();
-        tiles.forEach((tile) => tile.video.pause());
-        show(false);
-      }
+      } else if (action === "zoom-in" && timeline) timeline.setZoom(timeline.zoom + 1, active ? clock.now() : null);
+      else if (action === "zoom-out" && timeline) timeline.setZoom(timeline.zoom - 1, active ? clock.now() : null);
+      else if (action === "live") goLive();
       updateButtons();
     });
     if (picker) {
       picker.addEventListener("change", () => {
         const wall = Date.parse(picker.value); // a datetime-local value is in the browser's time zone
-        if (Number.isFinite(wall)) seek(wall);
+        if (Number.isFinite(wall)) pick(wall);
       });
     }
   }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+    const target = event.target instanceof Element ? event.target : document.body;
+    if (target.closest("input, select, textarea, [contenteditable]")) return;
+    const now = active ? clock.now() : Date.now();
+    const step = event.shiftKey ? SEEK_LONG_MS : SEEK_MS;
+    if (event.key === "ArrowLeft") seek(now - step);
+    else if (event.key === "ArrowRight") seek(now + step);
+    else if (event.key === " " && !target.closest("button, a, summary")) togglePlay();
+    else if ((event.key === "+" || event.key === "=") && timeline) timeline.setZoom(timeline.zoom + 1, active ? now : null);
+    else if ((event.key === "-" || event.key === "_") && timeline) timeline.setZoom(timeline.zoom - 1, active ? now : null);
+    else if (event.key === "Home") goLive();
+    else return;
+    event.preventDefault();
+  });
 
   function tick() {
     const wall = clock.now();
@@ -354,16 +497,23 @@
       if (clock.playing && wall > Date.now()) {
         clock.set(Date.now());
         clock.pause();
+        updateButtons();
       }
+      if (timeline) timeline.follow(wall);
+    } else if (timeline) {
+      timeline.followLive();
     }
-    if (timeline) timeline.follow(wall);
-    root.dataset.clock = String(wall);
+    root.dataset.clock = String(active ? wall : Date.now());
   }
 
-  window.nvrReview = { clock, timeline, tiles }; // for tests and the curious
+  window.nvrReview = { clock, timeline, tiles, seek, pick, goLive }; // for tests and the curious
   show(active);
-  if (active) clock.play();
+  if (active) {
+    clock.play();
+    if (timeline) timeline.end = Math.min(Date.now(), clock.now() + timeline.width() / 2);
+  }
   if (timeline) timeline.refresh();
+  tick();
   setInterval(tick, SYNC_MS);
   setInterval(() => timeline && timeline.refresh(), 30e3);
   setInterval(updateButtons, 1000);
