@@ -7,14 +7,15 @@ review.offload's pool, never on the event loop or the ORM thread live viewing ne
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
-from django.db.models import CharField
+from django.db.models import CharField, Max
 from django.db.models.functions import Cast
 
 from cameras.models import Camera
 from recordings.models import Segment
 from review.clips import Source
-from review.offload import off_loop
+from review.offload import YIELD_EVERY, let_others_run, off_loop
 from review.playlist import Entry, build_playlist, recorded_spans
 
 
@@ -40,33 +41,36 @@ def _naive_utc(text: str) -> dt.datetime:
     return moment
 
 
-def _entries(camera_id: int, start: dt.datetime, end: dt.datetime) -> list[Entry]:
-    """The indexed segments overlapping [start, end), oldest first (one query, no file opened).
+def _entries(camera_id: int, start: dt.datetime, end: dt.datetime) -> Iterator[Entry]:
+    """The indexed segments overlapping [start, end), oldest first (one query, no file opened), one at a time.
 
-    Start times are read as text and parsed here: Django's datetime converters cost about 4 µs
-    per value, which for a 24-hour playlist (8,640 segments) was most of the 50 ms budget.
+    One at a time, so that the rows of a long span die young: kept in a list, the 60,000 of a 7-day
+    playlist reached the collector's oldest generation, whose collections hold the GIL, and so every
+    live stream, for 65-76 ms each (issue #22). Start times are read as text and parsed here: Django's
+    datetime converters cost about 4 µs per value (docs/facts.md).
     """
     query = (
         _overlapping(camera_id, start, end)
         .annotate(start_text=Cast("start", CharField()))
         .values_list("id", "start_text", "duration")
     )
-    entries = []
-    for pk, text, duration in query.iterator(chunk_size=5000):
+    for index, (pk, text, duration) in enumerate(query.iterator(chunk_size=YIELD_EVERY)):
+        if index % YIELD_EVERY == 0:
+            let_others_run()
         moment = _naive_utc(text)
-        entries.append(Entry(pk, moment, duration, _program_date_time(text, moment)))
-    return entries
+        yield Entry(pk, moment, duration, _program_date_time(text, moment))
 
 
 async def playlist_bytes(camera: Camera, start: dt.datetime, end: dt.datetime, *, query: str = "") -> bytes:
     """The HLS playlist of [start, end) (review.playlist), read and built in the read pool.
 
-    A 7-day playlist is 60,000 segments and about 13 MB of text: built on the event loop, four at
+    A 7-day playlist is 60,000 segments and about 15 MB of text: built on the event loop, four at
     once stopped every live stream for 2.2 s (issue #22).
     """
 
     def build() -> bytes:
-        return build_playlist(_entries(camera.pk, start, end), query=query).encode()
+        longest = _overlapping(camera.pk, start, end).aggregate(longest=Max("duration"))["longest"] or 1.0
+        return build_playlist(_entries(camera.pk, start, end), query=query, longest=longest).encode()
 
     return await off_loop(build)
 
