@@ -1,4 +1,4 @@
-"""`python -m bench [all|fanout|baseline|floor|latency|capture|stalled|review|recording] [--quick]` (see bench/README.md).
+"""`python -m bench [all|fanout|baseline|floor|latency|capture|stalled|review|long|recording] [--quick]` (see bench/README.md).
 
 Starts everything it measures (Redis, a throwaway database, the capture supervisor,
 the RTSP test server, each web server) on free loopback ports, stops all of it by PID
@@ -22,8 +22,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PARTS = (
-    "all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "recording", "events", "storm",
-    "report",
+    "all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "long", "recording", "events",
+    "storm", "report",
 )  # fmt: skip
 BENCH_ONLY = ("flask", "gunicorn", "gevent", "matplotlib")
 
@@ -197,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
 
             log("review (recordings)")
             results["review"] = review_suite(stack, log)
+        if args.part in ("all", "long"):
+            from bench.long_requests import long_requests
+
+            log("long requests beside live viewing (before and after)")
+            results["long_requests"] = long_requests(stack, log)
         if args.part in ("all", "recording"):
             from bench.review import recording_cost
 

@@ -283,6 +283,10 @@ def markdown(results: dict) -> str:
         from bench.review import recording_markdown
 
         lines += recording_markdown(results["recording"])
+    if results.get("long_requests"):
+        from bench.long_requests import markdown as long_markdown
+
+        lines += long_markdown(results["long_requests"])
     if results.get("events"):
         from bench.events import markdown as events_markdown
 

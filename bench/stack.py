@@ -160,10 +160,12 @@ class Stack:
             )
         self.cameras = list(cameras)
 
-    def start_capture(self, name: str = "capture") -> Proc:
+    def start_capture(self, name: str = "capture", **env: str) -> Proc:
+        """`manage.py capture`; give it the run's RECORDINGS_DIR where rows are indexed: its reconcile at
+        start removes every row whose file is not in the store it knows."""
         self.stop_capture()
         args = [sys.executable, "manage.py", "capture", "--poll", "0.5", "--lease", "4", "--backoff-cap", "2"]
-        self.capture = Proc(name, args, self.env()).start()
+        self.capture = Proc(name, args, self.env(**env)).start()
         return self.capture
 
     def stop_capture(self) -> None:
@@ -242,13 +244,18 @@ class Stack:
             raise RuntimeError(f"only {len(seen)} frames of {slug} for the seed's own code")
         return str(folder / "*.jpg")
 
-    def web(self, design: str, *, workers: int = 1, port: int = 0, **env: str) -> Proc:
-        """A server of `design` on `port` (default: a free one), listening when returned."""
+    def web(self, design: str, *, workers: int = 1, port: int = 0, root: Path = ROOT, **env: str) -> Proc:
+        """A server of `design` on `port` (default: a free one), listening when returned.
+
+        `root`: another copy of nvr to serve (bench.long_requests runs the code before a change beside it).
+        """
         port = port or free_port()
         py = sys.executable
         if design == "nvr":
-            args = [str(ROOT / "scripts" / "serve-web.sh")]
+            args = [str(root / "scripts" / "serve-web.sh")]
             env = {"PY": py, "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(workers), **env}
+            if root != ROOT:
+                env["PYTHONPATH"] = str(root)
         elif design == "nvr-daphne":
             args = [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "nvr.asgi:application"]
         elif design == "floor":

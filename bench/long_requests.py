@@ -1,0 +1,200 @@
+"""Long requests beside live viewing (`python -m bench long`, issue #22): nothing a user asks for may
+make the live wall stutter.
+
+The index holds 60,480 segments of one camera (7 days at 10 s, hard links to one segment file).
+100 viewers watch a live test-pattern camera (15 fps) while 4 clients fetch the 7-day playlist and 4
+fetch the 31-day recorded spans (`/api/cameras/<slug>/recordings`), all at once and again as soon as
+each answer is read, for the whole window; `/healthz` is asked every HEALTH_EVERY seconds. Reported:
+the longest gap between two frames any viewer received, the slowest and the median `/healthz`, and the
+long requests' own times.
+
+"Before" is the code this fix replaced (BEFORE_REF, exported with `git archive` into var/bench/) run
+in the same way, in the same run, against the same database and store; it is skipped (and said so)
+where git or that commit is not at hand. Targets: longest live gap ≤ 250 ms, `/healthz` ≤ 200 ms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.procs import ROOT, VAR
+from bench.review import SEGMENT_SECONDS, _index, _iso, _segment
+from bench.stack import CameraSpec, Stack
+from bench.suites import prime
+
+BEFORE_REF = "64c810e"  # main before issue #22: the playlist built on the event loop, rows read on the ORM thread
+SEGMENTS = 7 * 24 * 3600 // SEGMENT_SECONDS  # 60,480
+VIEWERS = 100
+CLIENTS = 4  # of each: 7-day playlists and 31-day spans
+WINDOW_S = 12.0
+HEALTH_EVERY = 0.1
+TARGETS = {"live_gap_max_ms": 250.0, "healthz_max_ms": 200.0}
+
+
+def before_tree(log) -> Path | None:  # type: ignore[no-untyped-def]
+    """BEFORE_REF's files under var/bench/ (made once), or None when git or the commit is missing."""
+    target = VAR / f"before-{BEFORE_REF}"
+    if (target / "scripts" / "serve-web.sh").exists():
+        return target
+    try:
+        archive = subprocess.run(["git", "archive", BEFORE_REF], cwd=ROOT, capture_output=True, check=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as error:
+        log(f"  long requests: no 'before' ({BEFORE_REF} not available: {type(error).__name__})")
+        return None
+    target.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True, timeout=60)
+    return target
+
+
+def _measure(stack: Stack, root: Path, store: Path, end: dt.datetime) -> dict:
+    """One server (the code at `root`): live viewers, long requests and /healthz over one window."""
+    from bench.loadgen import LoadRun
+
+    web = stack.web("nvr", root=root, RECORDINGS_DIR=str(store))
+    base = f"http://127.0.0.1:{web.port}"
+    token = stack.token
+    playlist = (
+        f"{base}/cameras/week/recordings.m3u8?start={_iso(end - dt.timedelta(days=7))}&end={_iso(end)}&token={token}"
+    )
+    spans = (
+        f"{base}/api/cameras/week/recordings?start={_iso(end - dt.timedelta(days=31))}&end={_iso(end)}&token={token}"
+    )
+    stop = threading.Event()
+    long_times: dict[str, list[float]] = {"playlist": [], "spans": []}
+    sizes: dict[str, int] = {}
+    health: list[float] = []
+    failures: list[str] = []
+
+    def fetch(kind: str, url: str) -> None:
+        with httpx.Client(timeout=120) as client:
+            while not stop.is_set():
+                began = time.perf_counter()
+                response = client.get(url)
+                long_times[kind].append(time.perf_counter() - began)
+                sizes[kind] = len(response.content)
+                if response.status_code != 200:
+                    failures.append(f"{kind}: {response.status_code}")
+
+    def poll_health() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                began = time.perf_counter()
+                client.get(f"{base}/healthz")
+                health.append(time.perf_counter() - began)
+                time.sleep(HEALTH_EVERY)
+
+    try:
+        prime(web.port, stack.stream_path("live"))
+        run = LoadRun(
+            "127.0.0.1", web.port, [stack.stream_path("live")] * VIEWERS, ramp=1.0, warmup=2.0, duration=WINDOW_S
+        )
+        time.sleep(max(0.0, run.window_start + 1.0 - time.time()))  # the long requests start inside the window
+        threads = [threading.Thread(target=poll_health, daemon=True)]
+        threads += [threading.Thread(target=fetch, args=("playlist", playlist), daemon=True) for _ in range(CLIENTS)]
+        threads += [threading.Thread(target=fetch, args=("spans", spans), daemon=True) for _ in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(max(0.0, run.window_end - time.time()))
+            result = run.collect()
+        finally:
+            run.terminate()
+            stop.set()
+            for thread in threads:
+                thread.join(120)
+    finally:
+        web.stop()
+    gaps = [float(g) for g in memoryview(result.gaps).cast("d")] if result.gaps else [0.0]
+    summary = result.summary()
+    return {
+        "live_gap_max_ms": round(max(gaps) * 1000, 1),
+        "live_gap_p99_ms": summary["gap_p99_ms"],
+        "live_fps_median": summary["fps_median"],
+        "live_failed": summary["failed"],
+        "healthz_max_ms": round(max(health) * 1000, 1) if health else None,
+        "healthz_p50_ms": round(statistics.median(health) * 1000, 1) if health else None,
+        "healthz_asked": len(health),
+        "playlist_s_median": round(statistics.median(long_times["playlist"]), 2) if long_times["playlist"] else None,
+        "playlist_mb": round(sizes.get("playlist", 0) / 1e6, 1),
+        "playlists_served": len(long_times["playlist"]),
+        "spans_s_median": round(statistics.median(long_times["spans"]), 2) if long_times["spans"] else None,
+        "spans_served": len(long_times["spans"]),
+        "failures": failures[:5],
+    }
+
+
+def long_requests(stack: Stack, log) -> dict:  # type: ignore[no-untyped-def]
+    """The long-request figures, before (BEFORE_REF) and after, in one run."""
+    work = Path(tempfile.mkdtemp(prefix="nvr-bench-long-"))
+    store = work / "store"
+    store.mkdir()
+    segment = work / "640x360.mp4"
+    _segment(segment, "640x360")
+    end = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    stack.set_cameras([CameraSpec("live", source="640x480")])
+    log(f"  long requests: indexing {SEGMENTS} segments (7 days at {SEGMENT_SECONDS} s)")
+    _index("week", segment, store, end - dt.timedelta(seconds=SEGMENTS * SEGMENT_SECONDS), SEGMENTS)  # turned off
+    stack.start_capture(name="capture-long-requests", RECORDINGS_DIR=str(store))  # its reconcile keeps the rows
+    out: dict = {"targets": TARGETS, "segments": SEGMENTS, "viewers": VIEWERS, "clients": CLIENTS, "window_s": WINDOW_S}
+    try:
+        stack.wait_online(timeout=60)
+        old = before_tree(log)
+        if old is not None:
+            out["before"] = _measure(stack, old, store, end)
+            out["before_ref"] = BEFORE_REF
+            log(f"  before ({BEFORE_REF}): {_line(out['before'])}")
+        out["after"] = _measure(stack, ROOT, store, end)
+        log(f"  after: {_line(out['after'])}")
+    finally:
+        stack.stop_capture()
+        stack.set_cameras([])
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _line(figures: dict) -> str:
+    return (
+        f"longest live gap {figures['live_gap_max_ms']} ms (p99 {figures['live_gap_p99_ms']} ms, "
+        f"{figures['live_fps_median']} fps), /healthz max {figures['healthz_max_ms']} ms "
+        f"(p50 {figures['healthz_p50_ms']}), playlist {figures['playlist_s_median']} s "
+        f"({figures['playlist_mb']} MB, {figures['playlists_served']} served), spans {figures['spans_s_median']} s "
+        f"({figures['spans_served']} served)"
+    )
+
+
+def markdown(long: dict) -> list[str]:
+    """The long-requests section of the report."""
+    before, after = long.get("before", {}), long.get("after", {})
+    lines = [
+        "## Long requests beside live viewing",
+        "",
+        f"{long.get('viewers')} live viewers while {long.get('clients')} clients fetch a 7-day playlist "
+        f"({long.get('segments')} segments) and {long.get('clients')} the 31-day spans, over {long.get('window_s')} s.",
+        "",
+        f"| measurement | before ({long.get('before_ref', 'not run')}) | after | target | met |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    for key, name in (("live_gap_max_ms", "longest gap between live frames"), ("healthz_max_ms", "slowest /healthz")):
+        target = TARGETS[key]
+        met = after.get(key) is not None and after[key] <= target
+        lines.append(
+            f"| {name} | {before.get(key, '–')} ms | {after.get(key)} ms | ≤ {target:g} ms | {'yes' if met else '**no**'} |"
+        )
+    for key, name in (
+        ("healthz_p50_ms", "median /healthz (ms)"),
+        ("live_fps_median", "live fps, median viewer"),
+        ("playlist_s_median", "7-day playlist, median request (s)"),
+        ("spans_s_median", "31-day spans, median request (s)"),
+        ("playlists_served", "playlists served in the window"),
+    ):
+        lines.append(f"| {name} | {before.get(key, '–')} | {after.get(key)} | reported | – |")
+    return [*lines, ""]
