@@ -62,6 +62,27 @@ return [...document.querySelectorAll("[data-live], img.live")].filter((node) => 
 
 SCROLL_WIDTH = "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
 
+# WCAG contrast of each visible element matching arguments[0] against the background it is painted on:
+# the background colours of its ancestors composited from the page down (background images left out).
+CONTRAST = """
+const parse = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+const luminance = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 :
+  Math.pow((v + 0.055) / 1.055, 2.4); }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+return [...document.querySelectorAll(arguments[0])].filter((n) => n.getClientRects().length && n.textContent.trim())
+  .map((node) => {
+    const chain = [];
+    for (let n = node; n; n = n.parentElement) chain.unshift(n);
+    let bg = [255, 255, 255];
+    for (const n of chain) {
+      const [r, g, b, a = 1] = parse(getComputedStyle(n).backgroundColor);
+      bg = [r, g, b].map((v, i) => v * a + bg[i] * (1 - a));
+    }
+    const [fr, fg, fb] = parse(getComputedStyle(node).color);
+    const [l1, l2] = [luminance([fr, fg, fb]), luminance(bg)].sort((x, y) => y - x);
+    return [node.textContent.trim().slice(0, 40), Math.round((l1 + 0.05) / (l2 + 0.05) * 10) / 10];
+  });
+"""
+
 # Elements wider than the page at phone width, for a failure message that says what overflowed.
 OVERFLOWING = """
 const width = document.documentElement.clientWidth;
@@ -92,6 +113,14 @@ def assert_playing(driver, video, what: str, seconds: float = 1.2) -> None:  # t
     time.sleep(seconds)
     later = driver.execute_script("return arguments[0].currentTime", video)
     assert later > first + seconds * 0.5, f"{what}: currentTime {first} -> {later} in {seconds} s"
+
+
+def assert_readable(driver, selector: str, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Every visible text matching `selector` has a WCAG AA contrast (4.5:1) against its background."""
+    ratios = driver.execute_script(CONTRAST, selector)
+    assert ratios, f"{what}: no {selector} to read"
+    low = [pair for pair in ratios if pair[1] < 4.5]
+    assert not low, f"{what}: contrast below 4.5:1: {low}"
 
 
 def assert_fits(driver, what: str, width: int) -> None:  # type: ignore[no-untyped-def]

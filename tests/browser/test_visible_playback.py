@@ -24,7 +24,7 @@ from selenium.webdriver.common.keys import Keys
 from cameras.models import Camera
 from events.models import Event
 from tests.browser.conftest import artifact, wait_until
-from tests.browser.seen import LIVE_SHOWN, Widths, assert_fits, assert_playing, assert_seen
+from tests.browser.seen import LIVE_SHOWN, Widths, assert_fits, assert_playing, assert_readable, assert_seen
 from tests.browser.test_dashboard import PASSWORD, log_in, start_cameras
 from tests.factories import make_user
 from tests.support.processes import web_server
@@ -147,6 +147,7 @@ def test_the_camera_page_plays_one_visible_picture_driven_by_its_timeline(browse
         body.send_keys(Keys.HOME)
         wait_until(lambda: browser.execute_script(LIVE_SHOWN), 5, message="Home goes back to live")
         assert not browser.find_element(By.CSS_SELECTOR, ".review-tile video").is_displayed()
+        assert_readable(browser, ".camera-facts span, .camera-error", what + " (live again)")
         check_page(browser, what + " (live again)", width)
 
 
@@ -230,6 +231,14 @@ def test_the_kiosk_grid_shows_live_pictures_undimmed(browser, site, capture_proc
         frames = browser.execute_script(drawn)
         wait_until(lambda frames=frames: browser.execute_script(drawn) > frames + 3, 10,
                    message=f"{what}: the picture changes")  # fmt: skip
+        assert_readable(browser, ".state-text, .fps", what)
         check_page(browser, what, width)
         browser.execute_script("window.scrollTo(0, 0)")
         browser.save_screenshot(str(artifact(f"kiosk-{label}.png")))
+        if label == "1440":  # a tap enlarges a tile (kiosk): it asks for its new size, not the smallest
+            browser.find_element(By.CSS_SELECTOR, f".tile[data-camera='{cameras[0].slug}']").click()
+            wait_until(lambda: browser.execute_script("return window.nvrGrid.stats.width") >= 1280, 10,
+                       message="the enlarged tile's picture size")  # fmt: skip
+            canvas = browser.find_element(By.CSS_SELECTOR, f".tile[data-camera='{cameras[0].slug}'] canvas")
+            assert_seen(browser, canvas, f"{what}, enlarged")
+            browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
