@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: run test check bench lint venv clean
+.PHONY: run test check bench lint venv clean screenshots
 
 run:            ## install, migrate, start Redis if needed, capture + web server on $PORT
 	@scripts/run.sh
@@ -12,6 +12,9 @@ test:           ## the whole test suite (starts its own Redis and RTSP servers)
 
 bench:          ## benchmarks (see bench/README.md)
 	@scripts/venv.sh dev && $(VENV)/bin/python -m bench all
+
+screenshots:    ## docs/screenshots/: the pages at 1440 x 900 and 390 px (starts what it needs; Chromium)
+	@scripts/venv.sh dev && $(VENV)/bin/python scripts/screenshots.py
 
 lint:           ## ruff (rules and format) and mypy (types, django-stubs); CI runs it before the tests
 	@scripts/venv.sh dev && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
