@@ -64,6 +64,14 @@ def playback_site(redis_url, settings, tmp_path, static_root, segment_files):  #
     server.stop()
 
 
+@pytest.fixture
+def leave_page(browser):
+    """Close the page's streams before the server stops (it waits for open streams: 8 s). Asked for after
+    the server's fixture, so it ends first."""
+    yield
+    browser.get("about:blank")
+
+
 def check_page(browser, what: str, width: int) -> None:
     """What every page owes a person: `hidden` hides, and no sideways scrolling on a phone."""
     assert not browser.execute_script(HIDDEN_SHOWN), f"{what}: [hidden] elements displayed"
@@ -80,7 +88,7 @@ def click_at(browser, bar, wall_ms: float) -> None:
     ActionChains(browser).move_to_element_with_offset(bar, int(x - width / 2), 0).click().perform()
 
 
-def test_the_camera_page_plays_one_visible_picture_driven_by_its_timeline(browser, playback_site):
+def test_the_camera_page_plays_one_visible_picture_driven_by_its_timeline(browser, playback_site, leave_page):
     server, _ = playback_site
     log_in(browser, server.url, "chief")
     for label, width in Widths(browser).each():
@@ -151,7 +159,7 @@ def test_the_camera_page_plays_one_visible_picture_driven_by_its_timeline(browse
         check_page(browser, what + " (live again)", width)
 
 
-def test_an_event_plays_in_the_list_from_its_pre_roll(browser, playback_site):
+def test_an_event_plays_in_the_list_from_its_pre_roll(browser, playback_site, leave_page):
     server, events = playback_site
     event = events[0]
     log_in(browser, server.url, "chief")
@@ -186,7 +194,7 @@ def test_an_event_plays_in_the_list_from_its_pre_roll(browser, playback_site):
         browser.save_screenshot(str(artifact(f"events-playing-{label}.png")))
 
 
-def test_review_plays_four_cameras_visibly(browser, playback_site):
+def test_review_plays_four_cameras_visibly(browser, playback_site, leave_page):
     server, _ = playback_site
     log_in(browser, server.url, "chief")
     start = int((T0 + dt.timedelta(seconds=2)).timestamp())
@@ -211,7 +219,7 @@ def test_review_plays_four_cameras_visibly(browser, playback_site):
         browser.save_screenshot(str(artifact(f"review-{label}.png")))
 
 
-def test_the_kiosk_grid_shows_live_pictures_undimmed(browser, site, capture_process, redis_url):
+def test_the_kiosk_grid_shows_live_pictures_undimmed(browser, site, capture_process, redis_url, leave_page):
     cameras = start_cameras(3, redis_url, "kiosk-")
     drawn = f"return window.nvrGrid.tiles.get('{cameras[0].slug}').frames"
     off = cameras[2]

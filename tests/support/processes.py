@@ -204,6 +204,9 @@ def web_server(redis_url: str, *, server: str = "uvicorn", port: int | None = No
             "--http",
             "nvr.server:HttpProtocol",
             "--no-access-log",
+            # As production (scripts/serve-web.sh): open streams end 3 s into a stop, not at the 8 s SIGKILL.
+            "--timeout-graceful-shutdown",
+            "3",
         ]
     elif server == "daphne":
         args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "nvr.asgi:application"]
