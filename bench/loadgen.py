@@ -21,8 +21,10 @@ import multiprocessing
 import os
 import random
 import socket
+import threading
 import time
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 BUFFER_SIZE = 256 * 1024
@@ -620,6 +622,18 @@ class LoadRun:
             if proc.is_alive():
                 proc.kill()
             proc.join(2)
+
+    def collect_beside(self, stop: threading.Event, threads: Sequence[threading.Thread] = ()) -> LoadResult:
+        """The result once the window ends, while other clients (`threads`, already started) load the
+        server; then they are told to `stop` and joined."""
+        try:
+            time.sleep(max(0.0, self.window_end - time.time()))
+            return self.collect()
+        finally:
+            self.terminate()
+            stop.set()
+            for thread in threads:
+                thread.join(120)
 
 
 def run_load(host: str, port: int, paths: list[str], **kwargs) -> LoadResult:

@@ -103,14 +103,7 @@ def _measure(stack: Stack, root: Path, store: Path, end: dt.datetime) -> dict:
         threads += [threading.Thread(target=fetch, args=("spans", spans), daemon=True) for _ in range(CLIENTS)]
         for thread in threads:
             thread.start()
-        try:
-            time.sleep(max(0.0, run.window_end - time.time()))
-            result = run.collect()
-        finally:
-            run.terminate()
-            stop.set()
-            for thread in threads:
-                thread.join(120)
+        result = run.collect_beside(stop, threads)
     finally:
         web.stop()
     gaps = [float(g) for g in memoryview(result.gaps).cast("d")] if result.gaps else [0.0]

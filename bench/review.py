@@ -213,13 +213,7 @@ def _playback_beside_live(stack, store: Path, static: Path, hour_start: dt.datet
         for thread in clients:
             thread.start()
         run = LoadRun("127.0.0.1", web.port, [stack.stream_path("live")] * 500, ramp=1.0, warmup=3.0, duration=10.0)
-        try:
-            time.sleep(max(0.0, run.window_end - time.time()))
-            result = run.collect()
-        finally:
-            run.terminate()
-            stopping.set()
-        summary = result.summary()
+        summary = run.collect_beside(stopping).summary()
     finally:
         stopping.set()
         web.stop()
