@@ -75,6 +75,12 @@ def _entries(camera_id: int, start: dt.datetime, end: dt.datetime) -> Iterator[E
         page = rows.filter(start__gte=_naive_utc(last_text).replace(tzinfo=dt.UTC)).exclude(pk__in=seen)
 
 
+async def playlist_entries(camera: Camera, start: dt.datetime, end: dt.datetime) -> list[Entry]:
+    """The indexed segments overlapping [start, end), oldest first, as a list (read in the read pool; for
+    short spans: playlists and spans of any length read them one at a time instead)."""
+    return await off_loop(lambda: list(_entries(camera.pk, start, end)))
+
+
 async def playlist_bytes(camera: Camera, start: dt.datetime, end: dt.datetime, *, query: str = "") -> bytes:
     """The HLS playlist of [start, end) (review.playlist), read and built in the read pool.
 

@@ -91,7 +91,7 @@ def _index_more(slug: str, sources: list[Path], store: Path, start: dt.datetime)
             Segment(
                 camera=camera, start=begin, end=begin + dt.timedelta(seconds=SEGMENT_SECONDS),
                 duration=float(SEGMENT_SECONDS), bytes=source.stat().st_size, codec="avc1.640020", width=640,
-                height=360, path=str(relative),
+                height=360, key=relative.as_posix(),
             )
         )  # fmt: skip
     Segment.objects.bulk_create(rows)

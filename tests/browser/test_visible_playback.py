@@ -28,7 +28,7 @@ from tests.browser.seen import LIVE_SHOWN, Widths, assert_fits, assert_playing, 
 from tests.browser.test_dashboard import PASSWORD, log_in, start_cameras
 from tests.factories import make_user
 from tests.support.processes import web_server
-from tests.support.recorded import T0, record_camera, segment_files  # noqa: F401 - fixture
+from tests.support.recorded import T0, record_camera
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -45,7 +45,7 @@ def ms(moment: dt.datetime) -> float:
 
 
 @pytest.fixture
-def playback_site(redis_url, settings, tmp_path, static_root, segment_files):  # noqa: F811 - fixture
+def playback_site(redis_url, settings, tmp_path, static_root, segment_files):
     """Four recorded cameras, two events on "yard", a superuser logged in through the browser."""
     store = tmp_path / "store"
     settings.RECORDINGS_DIR = str(store)
