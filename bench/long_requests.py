@@ -20,6 +20,7 @@ import multiprocessing
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,12 +28,12 @@ from pathlib import Path
 
 import httpx
 
-from bench.procs import ROOT, VAR
-from bench.review import SEGMENT_SECONDS, _index, _iso, _segment
+from bench.procs import ROOT
+from bench.review import SEGMENT_SECONDS, _base_tree, _index, _iso, _segment
 from bench.stack import CameraSpec, Stack
 from bench.suites import prime
 
-BEFORE_REF = "64c810e"  # main before issue #22: the playlist built on the event loop, rows read on the ORM thread
+BEFORE_REF = "64c810e"  # before issue #22 (and #24): the playlist built on the event loop, rows read on the ORM thread
 SEGMENTS = 7 * 24 * 3600 // SEGMENT_SECONDS  # 60,480
 VIEWERS = 100
 CLIENTS = 4  # of each: 7-day playlists and 31-day spans
@@ -53,26 +54,51 @@ def poll_health(url: str, until: float, results) -> None:  # type: ignore[no-unt
     results.send(health)
 
 
-def before_tree(log) -> Path | None:  # type: ignore[no-untyped-def]
-    """BEFORE_REF's files under var/bench/ (made once), or None when git or the commit is missing."""
-    target = VAR / f"before-{BEFORE_REF}"
-    if (target / "scripts" / "serve-web.sh").exists():
-        return target
-    try:
-        archive = subprocess.run(["git", "archive", BEFORE_REF], cwd=ROOT, capture_output=True, check=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as error:
-        log(f"  long requests: no 'before' ({BEFORE_REF} not available: {type(error).__name__})")
-        return None
-    target.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True, timeout=60)
-    return target
+# What the code before the change finds in its own database (its schema: rows named by `path`): the bench
+# user and its token, the cameras, and the same 60,480 files `bench.review._index` made (the same names).
+BEFORE_SETUP = """
+import datetime as dt, os
+from django.contrib.auth import get_user_model
+from cameras.models import Camera
+from recordings.models import Segment
+from streaming.models import StreamToken
+user = get_user_model().objects.create_superuser("bench", password=None)
+token = StreamToken(name="bench", user=user)
+token.set_token(os.environ["NVR_BENCH_TOKEN"])
+token.save()
+Camera.objects.create(slug="live", name="live", kind="test_pattern", source="640x480", max_fps=15, record="off",
+                      motion=False)
+week = Camera.objects.create(slug="week", name="week", enabled=False, record="off", motion=False)
+start, size = dt.datetime.fromisoformat(os.environ["NVR_BENCH_START"]), int(os.environ["NVR_BENCH_SIZE"])
+rows = []
+for index in range(int(os.environ["NVR_BENCH_COUNT"])):
+    begin = start + dt.timedelta(seconds=index * 10)
+    rows.append(Segment(camera=week, start=begin, end=begin + dt.timedelta(seconds=10), duration=10.0, bytes=size,
+                        codec="avc1.640020", width=640, height=360, path=f"week/{begin:%Y%m%dT%H%M%SZ}-{index}.mp4"))
+Segment.objects.bulk_create(rows, batch_size=2000)
+"""
 
 
-def _measure(stack: Stack, root: Path, store: Path, end: dt.datetime) -> dict:
+def _before_database(tree: Path, stack: Stack, store: Path, start: dt.datetime, size: int) -> dict[str, str]:
+    """The environment of the code at `tree` on a database of its own, filled like this run's (BEFORE_SETUP)."""
+    database = tree / "bench-long.sqlite3"
+    database.unlink(missing_ok=True)
+    env = {"DATABASE_URL": f"sqlite:///{database}", "RECORDINGS_DIR": str(store)}
+    setup = stack.env(
+        **env, PYTHONPATH=str(tree), NVR_BENCH_TOKEN=stack.token, NVR_BENCH_START=start.isoformat(),
+        NVR_BENCH_SIZE=str(size), NVR_BENCH_COUNT=str(SEGMENTS),
+    )  # fmt: skip
+    manage = [sys.executable, str(tree / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v", "0"], env=setup, cwd=tree, check=True, timeout=300)
+    subprocess.run([*manage, "shell", "-c", BEFORE_SETUP], env=setup, cwd=tree, check=True, timeout=300)
+    return env
+
+
+def _measure(stack: Stack, root: Path, store: Path, end: dt.datetime, **env: str) -> dict:
     """One server (the code at `root`): live viewers, long requests and /healthz over one window."""
     from bench.loadgen import LoadRun
 
-    web = stack.web("nvr", root=root, RECORDINGS_DIR=str(store))
+    web = stack.web("nvr", root=root, **{"RECORDINGS_DIR": str(store), **env})
     base = f"http://127.0.0.1:{web.port}"
     token = stack.token
     playlist = (
@@ -147,14 +173,17 @@ def long_requests(stack: Stack, log) -> dict:  # type: ignore[no-untyped-def]
     end = dt.datetime.now(dt.UTC).replace(microsecond=0)
     stack.set_cameras([CameraSpec("live", source="640x480")])
     log(f"  long requests: indexing {SEGMENTS} segments (7 days at {SEGMENT_SECONDS} s)")
-    _index("week", segment, store, end - dt.timedelta(seconds=SEGMENTS * SEGMENT_SECONDS), SEGMENTS)  # turned off
+    start = end - dt.timedelta(seconds=SEGMENTS * SEGMENT_SECONDS)
+    _index("week", segment, store, start, SEGMENTS)  # turned off
     stack.start_capture(name="capture-long-requests", RECORDINGS_DIR=str(store))  # its reconcile keeps the rows
     out: dict = {"targets": TARGETS, "segments": SEGMENTS, "viewers": VIEWERS, "clients": CLIENTS, "window_s": WINDOW_S}
     try:
         stack.wait_online(timeout=60)
-        old = before_tree(log)
+        old = _base_tree(BEFORE_REF, log)
         if old is not None:
-            out["before"] = _measure(stack, old, store, end)
+            log(f"  long requests: the code before ({BEFORE_REF}) on a database of its own")
+            env = _before_database(old, stack, store, start, segment.stat().st_size)
+            out["before"] = _measure(stack, old, store, end, **env)
             out["before_ref"] = BEFORE_REF
             log(f"  before ({BEFORE_REF}): {_line(out['before'])}")
         out["after"] = _measure(stack, ROOT, store, end)
