@@ -143,7 +143,8 @@ def save(driver, out: Path, name: str, width: str) -> Path:
         image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
         path = out / f"{name}-1440.jpg"
         cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    print(f"  {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KB)", flush=True)
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    print(f"  {shown} ({path.stat().st_size // 1024} KB)", flush=True)
     return path
 
 
