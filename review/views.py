@@ -41,7 +41,7 @@ PLAYLIST_LONGEST = dt.timedelta(days=7)
 SPANS_DEFAULT = dt.timedelta(hours=24)  # the timeline's default window
 SPANS_LONGEST = dt.timedelta(days=31)
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
-PLAYLIST_CHUNK = 256 * 1024  # the playlist's text leaves in pieces this big (13 MB for 7 days)
+PLAYLIST_CHUNK = 256 * 1024  # the playlist's text leaves in pieces this big (15.6 MB for 7 days)
 # A playlist names a grant that expires: never kept by a browser or a proxy (it would be a credential).
 PLAYLIST_HEADERS = {**NO_STORE, "Cache-Control": "private, no-store"}
 SEGMENT_HEADERS = {"Cache-Control": "private, max-age=3600"}  # a closed segment never changes
