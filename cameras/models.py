@@ -11,11 +11,27 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 
 from cameras.kinds import Kind, Transport
 from cameras.validation import split_credentials, validate_masks, validate_source, validate_zones
 from encryption.fields import EncryptedPasswordField
 from recordings.models import RecordMode
+
+
+class CameraQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> CameraQuerySet:
+        """The cameras `user` may watch: superusers all, others those assigned to them or their groups.
+
+        The one camera-access rule (cameras.selectors.visible_cameras is its name for the rest of
+        the house). It lives on the model's manager so that apps below cameras (events: webhooks)
+        can apply it through the model they name lazily, without importing cameras.
+        """
+        if not user or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if getattr(user, "is_superuser", False):
+            return self
+        return self.filter(Q(allowed_users=user) | Q(allowed_groups__user=user)).distinct()
 
 
 class Camera(models.Model):
@@ -105,6 +121,8 @@ class Camera(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CameraQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "name"]

@@ -10,13 +10,8 @@ from cameras.models import Camera, CameraGroup
 
 
 def visible_cameras(user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Camera]:
-    """Cameras `user` may watch, in grid order."""
-    cameras = Camera.objects.order_by("position", "name")
-    if not user or not user.is_authenticated or not user.is_active:
-        return cameras.none()
-    if getattr(user, "is_superuser", False):
-        return cameras
-    return cameras.filter(Q(allowed_users=user) | Q(allowed_groups__user=user)).distinct()
+    """Cameras `user` may watch, in grid order (the rule: Camera.objects.visible_to)."""
+    return Camera.objects.visible_to(user).order_by("position", "name")
 
 
 def visible_groups(user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[CameraGroup]:

@@ -9,9 +9,11 @@ with the row. Webhooks are where events are sent.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from encryption.fields import EncryptedPasswordField
+from events.validation import validate_webhook_url
 
 
 class Event(models.Model):
@@ -37,19 +39,37 @@ class Event(models.Model):
 
 
 class Webhook(models.Model):
-    """An address that receives a signed JSON POST when an event starts and when it ends."""
+    """An address that receives a signed JSON POST when an event starts and when it ends.
+
+    It carries the events of its cameras (none: every camera) that its owner may see, now: the owner
+    is who chose the receiver (whoever added the webhook or last changed its address), so a webhook is
+    never a way around camera access, and it dies with its owner like a stream token. A webhook made
+    before owners existed, and not through the admin, has none and delivers as configured.
+    """
 
     name = models.CharField(max_length=100)
-    url = models.URLField(max_length=500, help_text="http(s) address that receives the POSTs.")
+    url = models.URLField(
+        max_length=500,
+        validators=[validate_webhook_url],
+        help_text="http(s) address that receives the POSTs (redirects are not followed).",
+    )
     secret = EncryptedPasswordField(
         max_length=200,
         blank=True,
-        help_text="Signs each body: header X-NVR-Signature: sha256=HMAC-SHA256(secret, body), hex. "
-        "Empty: unsigned. Stored encrypted.",
+        help_text="Made by nvr and shown once. Signs each POST: X-NVR-Signature: sha256=HMAC-SHA256(secret, "
+        "X-NVR-Timestamp + '.' + body), hex. Empty: unsigned. Stored encrypted.",
     )
     enabled = models.BooleanField(default=True)
     cameras = models.ManyToManyField(
         "cameras.Camera", blank=True, related_name="webhooks", help_text="Only these cameras (none: every camera)."
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="webhooks",
+        help_text="Who chose the receiver: it gets only events of cameras they may see.",
     )
 
     def __str__(self) -> str:

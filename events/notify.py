@@ -2,9 +2,16 @@
 
 Capture never waits on a receiver: `Notifier.publish` only appends to a bounded queue
 (QUEUE_LIMIT; when full the oldest message is dropped and counted). One router thread fans
-each message out to every webhook's own bounded queue and thread, so a dead endpoint costs
-nothing but its own retries (RETRY_DELAYS), and to the MQTT client, whose own thread
-reconnects by itself.
+each message out to every webhook's own bounded queue, and to the MQTT client, whose own thread
+reconnects by itself. A fixed pool of DELIVERY_THREADS threads delivers: each takes the next
+webhook whose first message is due, one message in flight per webhook (so each receiver gets its
+messages in order), and a failed attempt is retried after RETRY_DELAYS without holding a thread
+meanwhile. So a dead endpoint costs nothing but its own retries, and a hundred webhooks cost
+DELIVERY_THREADS threads, not a hundred.
+
+Every delivery goes through the outbound policy at connect time (outbound.opener: the receiver's
+name is resolved and every address checked when the connection is made, redirects are not
+followed), and is signed with a timestamp (sign()), so a captured delivery cannot be replayed later.
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import close_old_connections
 
+from events.access import visible_cameras
 from events.mqtt import MqttPublisher
+from outbound import Purpose, Refused, check, opener
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +42,14 @@ QUEUE_LIMIT = 1000  # messages waiting, per queue
 RETRY_DELAYS = (1.0, 2.0, 5.0, 15.0, 60.0)  # seconds between the attempts of one webhook delivery
 WEBHOOK_TIMEOUT = 5.0
 WEBHOOK_REFRESH = 10.0  # how often the webhook list is read from the database
+DELIVERY_THREADS = 4  # every webhook of the process shares these (one message in flight per webhook)
 SIGNATURE_HEADER = "X-NVR-Signature"
+TIMESTAMP_HEADER = "X-NVR-Timestamp"
 
 
 @dataclass(frozen=True)
 class Target:
-    """A webhook as the delivery thread needs it (no ORM in that thread)."""
+    """A webhook as the delivery threads need it (no ORM there): its cameras as its owner may see them now."""
 
     id: int
     url: str
@@ -46,8 +57,14 @@ class Target:
     cameras: frozenset[str]  # empty: every camera
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """`sha256=` and the hex HMAC-SHA256 of `timestamp.body`: the scheme Stripe's and GitHub's receivers know.
+
+    The timestamp travels in X-NVR-Timestamp; a receiver that refuses old ones (README: 5 minutes)
+    cannot be fed a captured delivery again.
+    """
+    signed = str(timestamp).encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 class BoundedQueue:
@@ -71,26 +88,36 @@ class BoundedQueue:
                 self._ready.wait(timeout)
             return self._items.popleft() if self._items else None
 
+    def peek(self) -> object | None:
+        """The oldest item, left in the queue (None when empty)."""
+        with self._ready:
+            return self._items[0] if self._items else None
 
-class WebhookDelivery(threading.Thread):
-    """One webhook's queue and thread: POST each message, retrying with backoff, in order."""
+    def remove(self, item: object) -> None:
+        """Take `item` out if it is still the oldest (a full queue may have dropped it meanwhile)."""
+        with self._ready:
+            if self._items and self._items[0] is item:
+                self._items.popleft()
 
-    def __init__(self, target: Target, stop: threading.Event) -> None:
-        super().__init__(name=f"webhook-{target.id}", daemon=True)
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class WebhookDelivery:
+    """One webhook's queue and delivery state; the pool's threads deliver its messages in order."""
+
+    def __init__(self, target: Target) -> None:
         self.target = target
         self.queue = BoundedQueue()
-        self.stop_event = stop
-        self.retired = threading.Event()  # the webhook was changed or removed: finish the current message
+        self.retired = False  # the webhook was changed or removed: nothing more is sent
+        self.busy = False  # a pool thread is attempting its oldest message
+        self.attempts = 0  # failed attempts of the oldest message so far
+        self.due = 0.0  # monotonic time of its next attempt
         self.delivered = 0
         self.failed = 0
 
-    def run(self) -> None:
-        while not (self.stop_event.is_set() or self.retired.is_set()):
-            message = self.queue.get(timeout=0.5)
-            if message is not None:
-                self._deliver(message)  # type: ignore[arg-type]
-
-    def _deliver(self, message: dict) -> None:
+    def attempt(self, message: dict) -> str:
+        """POST `message` once; "" when the receiver took it, else what went wrong (for the log)."""
         body = json.dumps(message, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -99,35 +126,131 @@ class WebhookDelivery(threading.Thread):
             "X-NVR-Delivery": uuid.uuid4().hex,
         }
         if self.target.secret:
-            headers[SIGNATURE_HEADER] = sign(self.target.secret, body)
-        for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
-            if delay and self.stop_event.wait(delay):
-                return
-            try:
-                request = urllib.request.Request(self.target.url, data=body, headers=headers, method="POST")
-                with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:
-                    if 200 <= response.status < 300:
-                        self.delivered += 1
-                        return
-                    problem = f"answered {response.status}"
-            except urllib.error.HTTPError as error:
-                problem = f"answered {error.code}"
-            except (OSError, ValueError) as error:
-                problem = type(error).__name__
-            log.info("webhook %s: attempt %d failed (%s)", self.target.id, attempt + 1, problem)
-        self.failed += 1
-        log.warning("webhook %s: gave up on a %s message after %d attempts", self.target.id, message.get("type"),
-                    len(RETRY_DELAYS) + 1)  # fmt: skip
+            timestamp = int(time.time())  # per attempt: a retry is signed when it is sent
+            headers[TIMESTAMP_HEADER] = str(timestamp)
+            headers[SIGNATURE_HEADER] = sign(self.target.secret, timestamp, body)
+        try:
+            check(self.target.url, Purpose.WEBHOOK)
+            request = urllib.request.Request(self.target.url, data=body, headers=headers, method="POST")
+            with opener().open(request, timeout=WEBHOOK_TIMEOUT) as response:
+                return "" if 200 <= response.status < 300 else f"answered {response.status}"
+        except urllib.error.HTTPError as error:
+            if 300 <= error.code < 400:
+                return f"answered {error.code} (a redirect: not followed)"
+            return f"answered {error.code}"
+        except Refused as refusal:
+            return f"refused by the outbound policy: {refusal}"
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, Refused):
+                return f"refused by the outbound policy: {error.reason}"
+            return type(error.reason).__name__ if isinstance(error.reason, BaseException) else "unreachable"
+        except (OSError, ValueError) as error:
+            return type(error).__name__
+
+
+class DeliveryPool:
+    """DELIVERY_THREADS threads delivering every webhook's messages: one in flight per webhook, retries scheduled."""
+
+    def __init__(self, stop: threading.Event, threads: int = DELIVERY_THREADS) -> None:
+        self.stop_event = stop
+        self.deliveries: list[WebhookDelivery] = []  # in turn order: the next one served goes to the back
+        self._changed = threading.Condition()
+        self._threads = [threading.Thread(target=self._work, name=f"webhooks-{n}", daemon=True) for n in range(threads)]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def add(self, delivery: WebhookDelivery) -> None:
+        with self._changed:
+            self.deliveries.append(delivery)
+
+    def retire(self, delivery: WebhookDelivery) -> None:
+        """Send nothing more for it (an attempt under way finishes, unretried)."""
+        with self._changed:
+            delivery.retired = True
+            if delivery in self.deliveries:
+                self.deliveries.remove(delivery)
+
+    def submit(self, delivery: WebhookDelivery, message: dict) -> None:
+        delivery.queue.put(message)
+        with self._changed:
+            self._changed.notify()
+
+    def wake(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def _next(self) -> WebhookDelivery | None:
+        """Claim the next webhook whose oldest message is due, waiting until one is (None when stopping)."""
+        with self._changed:
+            while not self.stop_event.is_set():
+                now = time.monotonic()
+                due_next = now + 0.5
+                for index, delivery in enumerate(self.deliveries):
+                    if delivery.busy or not len(delivery.queue):
+                        continue
+                    if delivery.due > now:
+                        due_next = min(due_next, delivery.due)
+                        continue
+                    delivery.busy = True
+                    self.deliveries.append(self.deliveries.pop(index))  # the others go first next time
+                    return delivery
+                self._changed.wait(max(due_next - now, 0.01))
+        return None
+
+    def _work(self) -> None:
+        while (delivery := self._next()) is not None:
+            message = delivery.queue.peek()
+            problem = delivery.attempt(message) if isinstance(message, dict) else None
+            with self._changed:
+                delivery.busy = False
+                if problem is not None:
+                    self._settle(delivery, message, problem)
+                self._changed.notify_all()
+
+    def _settle(self, delivery: WebhookDelivery, message: object, problem: str) -> None:
+        """Count the attempt: done, or retried after its delay, or given up after the last one."""
+        hook = delivery.target.id
+        if not problem:
+            delivery.queue.remove(message)
+            delivery.attempts, delivery.due = 0, 0.0
+            delivery.delivered += 1
+            return
+        if delivery.retired:
+            return
+        delivery.attempts += 1
+        kind = message.get("type") if isinstance(message, dict) else None
+        log.info("webhook %s: attempt %d failed (%s)", hook, delivery.attempts, problem)
+        if delivery.attempts > len(RETRY_DELAYS):
+            delivery.queue.remove(message)
+            delivery.attempts, delivery.due = 0, 0.0
+            delivery.failed += 1
+            log.warning("webhook %s: gave up on a %s message after %d attempts", hook, kind, len(RETRY_DELAYS) + 1)
+            return
+        delivery.due = time.monotonic() + RETRY_DELAYS[delivery.attempts - 1]
 
 
 def load_targets() -> list[Target]:
+    """Enabled webhooks, each narrowed to the cameras its owner may see now (an inactive owner's: none)."""
     from events.models import Webhook
 
     close_old_connections()
-    return [
-        Target(hook.pk, hook.url, hook.secret, frozenset(camera.slug for camera in hook.cameras.all()))
-        for hook in Webhook.objects.filter(enabled=True).prefetch_related("cameras")
-    ]
+    targets = []
+    for hook in Webhook.objects.filter(enabled=True).select_related("owner").prefetch_related("cameras"):
+        cameras = frozenset(camera.slug for camera in hook.cameras.all())
+        owner = hook.owner
+        if owner is not None and not owner.is_superuser:
+            if not owner.is_active:
+                continue
+            allowed = frozenset(visible_cameras(owner).values_list("slug", flat=True))
+            cameras = cameras & allowed if cameras else allowed
+            if not cameras:
+                continue  # nothing its owner may see: "every camera" must never be what is left
+        elif owner is not None and not owner.is_active:
+            continue
+        targets.append(Target(hook.pk, hook.url, hook.secret, cameras))
+    return targets
 
 
 class Notifier:
@@ -138,6 +261,7 @@ class Notifier:
         self.mqtt = mqtt
         self.load = load
         self.stop_event = threading.Event()
+        self.pool = DeliveryPool(self.stop_event)
         self.deliveries: dict[int, WebhookDelivery] = {}
         self._targets: list[Target] = []
         self._loaded_at = 0.0
@@ -151,11 +275,13 @@ class Notifier:
     def start(self) -> Notifier:
         if self.mqtt is not None:
             self.mqtt.start()
+        self.pool.start()
         self._router.start()
         return self
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.pool.wake()
         if self.mqtt is not None:
             self.mqtt.stop()
 
@@ -178,17 +304,17 @@ class Notifier:
                 self.mqtt.event(message)
             targets = self._current_targets()
             for gone in set(self.deliveries) - {target.id for target in targets}:
-                self.deliveries.pop(gone).retired.set()
+                self.pool.retire(self.deliveries.pop(gone))
             for target in targets:
                 if target.cameras and message.get("camera") not in target.cameras:
                     continue
                 delivery = self.deliveries.get(target.id)
                 if delivery is None or delivery.target != target:
                     if delivery is not None:
-                        delivery.retired.set()
-                    delivery = self.deliveries[target.id] = WebhookDelivery(target, self.stop_event)
-                    delivery.start()
-                delivery.queue.put(message)
+                        self.pool.retire(delivery)  # changed: its queued messages were meant for the old one
+                    delivery = self.deliveries[target.id] = WebhookDelivery(target)
+                    self.pool.add(delivery)
+                self.pool.submit(delivery, message)
 
     def _current_targets(self) -> list[Target]:
         if time.monotonic() - self._loaded_at > WEBHOOK_REFRESH:

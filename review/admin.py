@@ -1,15 +1,14 @@
 """The recordings index and the events in the admin, read-only (the recorder, retention and the capture
-worker own the rows), limited to the cameras the staff user may see; archives of footage no live camera
-owns, for superusers only; and webhooks, whose secret is write-only like a camera's password.
+worker own the rows), limited to the cameras the staff user may see, filters included; archives of footage
+no live camera owns, for superusers only.
 
-It lives in review, which stands on cameras, recordings and events: those never import cameras' views.
+It lives in review, which stands on cameras, recordings and events (webhooks have their admin in events).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Max, Min, QuerySet, Sum
 from django.http import FileResponse, Http404, HttpRequest
@@ -17,17 +16,24 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from cameras.selectors import visible_cameras
-from events.models import Event, Webhook
+from events.models import Event
 from recordings.footage import delete_archive
 from recordings.models import Archive, Segment
 from recordings.store import get_store
+
+
+class VisibleCameraFilter(admin.RelatedFieldListFilter):
+    """The camera filter, naming only the cameras the user may see (Django's own lists every camera)."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(camera.pk, str(camera)) for camera in visible_cameras(request.user)]
 
 
 class ReadOnlyPerCamera(admin.ModelAdmin):
     """Rows the capture worker owns (segments, events): read-only, and only those of cameras the user may see
     (superusers also see archived segments, which no camera owns)."""
 
-    list_filter = ["camera"]
+    list_filter = [("camera", VisibleCameraFilter)]
     date_hierarchy = "start"
     list_select_related = ["camera"]
 
@@ -161,40 +167,3 @@ class EventAdmin(ReadOnlyPerCamera):
     @admin.display(description="")
     def play(self, event: Event) -> str:
         return format_html('<a href="{}">play</a>', reverse("events") + f"?camera={event.camera.slug}")
-
-
-class WebhookForm(forms.ModelForm):
-    secret = forms.CharField(
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only: leave empty to keep the stored secret. Receivers check the header "
-        "X-NVR-Signature: sha256=<hex HMAC-SHA256 of the body>.",
-    )
-    clear_secret = forms.BooleanField(required=False, help_text="Send unsigned from now on.")
-
-    url = forms.URLField(assume_scheme="https", max_length=500, help_text=Webhook._meta.get_field("url").help_text)
-
-    class Meta:
-        model = Webhook
-        fields = ["name", "url", "secret", "enabled", "cameras"]
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("clear_secret"):
-            data["secret"] = ""
-        elif not data.get("secret") and self.instance.pk:
-            data["secret"] = self.instance.secret
-        return data
-
-
-@admin.register(Webhook)
-class WebhookAdmin(admin.ModelAdmin):
-    form = WebhookForm
-    list_display = ["name", "url", "enabled"]
-    filter_horizontal = ["cameras"]
-
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if db_field.name == "cameras":  # only cameras this user may see
-            kwargs["queryset"] = visible_cameras(request.user)
-        return super().formfield_for_manytomany(db_field, request, **kwargs)

@@ -18,7 +18,7 @@ import pytest
 
 from cameras.status import camera_status
 from events.models import Event, Webhook
-from events.notify import SIGNATURE_HEADER
+from events.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.conftest import require
 from tests.factories import make_camera
 from tests.reliability.helpers import wait_until
@@ -53,7 +53,7 @@ def test_the_passing_bar_is_an_event_with_snapshot_webhook_and_mqtt(
     settings.MQTT_URL = broker.url
     client, messages = subscribe(broker)
     camera = make_camera("yard", motion=True, event_gap_seconds=1.0, max_fps=10)
-    Webhook.objects.create(name="siren", url=url, secret="hook-secret-1")
+    Webhook.objects.create(name="siren", url=url, secret="hook-secret-1")  # no owner: made outside the admin
     supervisor_thread()
 
     # The bar crosses in the first 4 s of every 30 s of capture: a slow start waits for the next crossing.
@@ -70,11 +70,13 @@ def test_the_passing_bar_is_an_event_with_snapshot_webhook_and_mqtt(
         assert data[:2] == b"\xff\xd8", name  # JPEG
     wait_until(lambda: not camera_status(camera).motion, 5, what="the motion flag to clear")
 
-    # The webhook: a start and an end, JSON, signed with the secret.
+    # The webhook: a start and an end, JSON, signed with the secret over "timestamp.body".
     wait_until(lambda: len(received) >= 2, 10, what="two webhook POSTs")
     kinds = []
     for headers, body in received[:2]:
-        expected = "sha256=" + hmac.new(b"hook-secret-1", body, hashlib.sha256).hexdigest()
+        timestamp = headers[TIMESTAMP_HEADER.lower()]
+        assert abs(int(timestamp) - time.time()) < 60
+        expected = "sha256=" + hmac.new(b"hook-secret-1", timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(headers[SIGNATURE_HEADER.lower()], expected)
         payload = json.loads(body)
         assert payload["camera"] == "yard" and payload["id"] == event.pk
