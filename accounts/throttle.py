@@ -129,13 +129,26 @@ def _count(key: str, window: float) -> int:
 def login_rate_wait(address: str) -> float:
     """Count a login form POST from `address`; seconds it must wait when over the cap (0: go on)."""
     limit = int(getattr(settings, "NVR_LOGIN_ADDRESS_MAX", ADDRESS_MAX_LOGINS))
+    return rate_wait("address", address, limit=limit, window=ADDRESS_WINDOW_SECONDS)
+
+
+def rate_wait(what: str, who: str, *, limit: int, window: float, cost: int = 1) -> float:
+    """Count `cost` uses of `what` by `who`; seconds to wait when that goes over `limit` per `window` (0: go on).
+
+    Shared by every web process (the cache is Redis). A cache outage lets the use through: a
+    broken cache must not lock operators out.
+    """
     try:
-        if _count(f"{_PREFIX}:rate:{_bucket('address', address)}", ADDRESS_WINDOW_SECONDS) <= limit:
+        key = f"{_PREFIX}:rate:{_bucket(what, who)}"
+        used = 0
+        for _ in range(cost):
+            used = _count(key, window)
+        if used <= limit:
             return 0.0
     except Exception:  # fail open, as above
-        log.warning("login throttle: cache unavailable; not limiting", exc_info=True)
+        log.warning("rate limit: cache unavailable; not limiting", exc_info=True)
         return 0.0
-    return ADDRESS_WINDOW_SECONDS
+    return window
 
 
 def remember_verified(credential: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as delete_selected_action
 from django.db.models import QuerySet
@@ -12,9 +13,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.throttle import rate_wait
 from cameras.config import CameraConfig
 from cameras.forms import MOTION_FIELDS, CameraForm
-from cameras.grab import grab_one_frame
+from cameras.grab import check_connections
 from cameras.models import Camera, CameraGroup, GroupMember
 from cameras.selectors import visible_cameras
 from cameras.status import camera_status, raw_statuses
@@ -153,17 +155,39 @@ class CameraAdmin(admin.ModelAdmin):
             camera.save(update_fields=["enabled", "updated_at"])
         self.message_user(request, f"Disabled {queryset.count()} camera(s).", messages.SUCCESS)
 
-    @admin.action(description="Test connection (grab one frame)", permissions=["view"])
-    def test_connection(self, request: HttpRequest, queryset: QuerySet[Camera]) -> TemplateResponse:
-        results = []
-        for camera in queryset[:10]:
-            result = grab_one_frame(CameraConfig.from_camera(camera))
-            image = base64.b64encode(result.jpeg).decode() if result.jpeg else ""
-            results.append({"camera": camera, "result": result, "image": image})
+    @admin.action(description="Test connection (grab one frame)", permissions=["change"])
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Camera]) -> TemplateResponse | None:
+        """Reachable (with the frame) or not, and nothing more: for who may change cameras, a few per user.
+
+        Whoever may change a camera may point it anywhere; more than "reachable" would make this a
+        scanner of the server's network (cameras.grab). NVR_CONNECTION_TEST_LIMIT cameras per user
+        per NVR_CONNECTION_TEST_WINDOW seconds.
+        """
+        cameras = list(queryset[:10])
+        wait = rate_wait(
+            "connection-test",
+            str(request.user.pk),
+            limit=settings.NVR_CONNECTION_TEST_LIMIT,
+            window=settings.NVR_CONNECTION_TEST_WINDOW,
+            cost=len(cameras),
+        )
+        if wait:
+            self.message_user(
+                request,
+                f"Too many connection tests: you may test {settings.NVR_CONNECTION_TEST_LIMIT} cameras "
+                f"every {settings.NVR_CONNECTION_TEST_WINDOW / 60:.0f} minutes. Try again later.",
+                messages.ERROR,
+            )
+            return None
+        results = check_connections([CameraConfig.from_camera(camera) for camera in cameras])
+        items = [
+            {"camera": camera, "result": result, "image": base64.b64encode(result.jpeg).decode() if result.jpeg else ""}
+            for camera, result in zip(cameras, results, strict=True)
+        ]
         context = {
             **self.admin_site.each_context(request),
             "title": "Connection test",
-            "results": results,
+            "results": items,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/cameras/test_connection.html", context)

@@ -15,10 +15,14 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
+from outbound import Refused, connect, opener
+
 PROBE_TIMEOUT = 3.0
 
 
 def _socket_problem(error: OSError) -> str:
+    if isinstance(error, Refused):
+        return f"the address is not allowed ({error})"
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"
     if isinstance(error, (TimeoutError, socket.timeout)):
@@ -42,7 +46,7 @@ def _rtsp_request(host: str, port: int, uri: str, cseq: int, auth: str | None) -
     lines = [f"DESCRIBE {uri} RTSP/1.0", f"CSeq: {cseq}", "Accept: application/sdp"]
     if auth:
         lines.append(f"Authorization: {auth}")
-    with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as sock:
+    with connect(host, port, timeout=PROBE_TIMEOUT) as sock:  # a checked address (outbound policy)
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         data = b""
         while b"\r\n\r\n" not in data and len(data) < 65536:
@@ -100,16 +104,15 @@ def probe_http(url: str, username: str, password: str) -> str | None:
     """One GET (headers only) to classify a failed HTTP open.
 
     urllib's handlers send credentials only in answer to a 401 challenge, Digest before Basic
-    (HTTPDigestAuthHandler.handler_order is lower), as FFmpeg does when capturing.
+    (HTTPDigestAuthHandler.handler_order is lower), as FFmpeg does when capturing. The opener is the
+    outbound policy's: checked addresses, and no redirect followed (a 3xx is reported as the answer).
     """
     passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
     if username:
         passwords.add_password(None, url, username, password)
-    opener = urllib.request.build_opener(
-        urllib.request.HTTPBasicAuthHandler(passwords), urllib.request.HTTPDigestAuthHandler(passwords)
-    )
+    director = opener(urllib.request.HTTPBasicAuthHandler(passwords), urllib.request.HTTPDigestAuthHandler(passwords))
     try:
-        with opener.open(url, timeout=PROBE_TIMEOUT) as response:
+        with director.open(url, timeout=PROBE_TIMEOUT) as response:
             content_type = response.headers.get("Content-Type", "")
     except urllib.error.HTTPError as error:
         if error.code == 401:

@@ -27,6 +27,7 @@ from cameras.kinds import Kind
 from cameras.probes import probe_http, probe_rtsp
 from cameras.timestamps import MISSING_LIMIT, TimestampValidator
 from cameras.validation import OutsideMediaDir, parse_resolution, resolve_file_path
+from outbound import Purpose, Refused, check_now
 
 OPEN_TIMEOUT_MS = 5000
 READ_TIMEOUT_MS = 5000
@@ -219,6 +220,16 @@ class OpenCVSource(FrameSource):
             capture.release()
 
 
+def check_address(url: str, what: str) -> None:
+    """The outbound policy right before FFmpeg connects (it resolves the name itself: docs/security.md)."""
+    try:
+        check_now(url, Purpose.CAMERA)
+    except Refused as refusal:
+        raise SourceError(f"the {what}'s address is not allowed: {refusal}", retry=False) from None
+    except OSError:
+        raise SourceError(f"could not open the {what}: unknown host") from None
+
+
 def url_with_credentials(url: str, username: str, password: str) -> str:
     """The URL handed to FFmpeg; it exists only inside the source, never in logs or pages."""
     if not username and not password:
@@ -236,6 +247,10 @@ class NetworkSource(OpenCVSource):
 
     def target(self) -> str:
         return url_with_credentials(self.config.source, self.config.username, self.config.password)
+
+    def open(self) -> None:
+        check_address(self.config.source, self.what)
+        super().open()
 
     def open_error(self) -> SourceError:
         problem = self.probe(self.config.source, self.config.username, self.config.password)
@@ -268,6 +283,7 @@ class RtspSource(FrameSource):
     def open(self) -> None:
         import av
 
+        check_address(self.config.source, self.what)
         options = {
             "rtsp_transport": self.config.rtsp_transport,
             # A shorter probe opens a 720p stream in ~0.7 s instead of ~2 s (measured): faster reconnects.

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from cameras.kinds import Kind
+from outbound import Purpose, Refused, check_now
 
 URL_SCHEMES: dict[str, tuple[str, str]] = {Kind.RTSP: ("rtsp", "rtsps"), Kind.HTTP_MJPEG: ("http", "https")}
 RESOLUTION_RE = re.compile(r"^(\d{2,4})x(\d{2,4})$")
@@ -120,6 +121,12 @@ def _validate_url(kind: str, source: str) -> str:
         raise ValidationError("The URL has no host.")
     if any(c.isspace() for c in source):
         raise ValidationError("The URL must not contain spaces.")
+    try:  # the outbound policy, now; the capture worker checks again before every connection
+        check_now(source, Purpose.CAMERA)
+    except Refused as refusal:
+        raise ValidationError("This address is not allowed: %(reason)s.", params={"reason": refusal}) from None
+    except OSError:
+        pass  # a name that does not resolve yet: the camera may come up later (its status will say)
     return source
 
 

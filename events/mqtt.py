@@ -7,7 +7,9 @@ Topics (prefix `nvr`):
 - `homeassistant/binary_sensor/nvr_<slug>/motion/config`: discovery (retained), sent when a
   capture worker takes the camera.
 
-paho-mqtt's own thread connects, reconnects and queues; publishing never blocks capture.
+paho-mqtt's own thread connects, reconnects and queues; publishing never blocks capture. The
+broker's address passes the outbound policy before every connection paho makes (`on_pre_connect`:
+a refusal is a failed connection, retried with paho's backoff); paho then resolves the name itself.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 
 from events.tracker import Change
+from outbound import Purpose, check, resolve
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +55,8 @@ class MqttPublisher:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError("MQTT_URL must look like mqtt://user:password@host:1883")
-        self.host = parts.hostname
-        self.port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        destination = check(url, Purpose.MQTT)  # Refused: a link-local, metadata... broker is never contacted
+        self.host, self.port = destination.host, destination.port
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"nvr-{id(self):x}")
         self.client.max_queued_messages_set(QUEUE_LIMIT)
         if parts.username:
@@ -61,6 +64,7 @@ class MqttPublisher:
         if parts.scheme == "mqtts":
             self.client.tls_set()
         self.client.reconnect_delay_set(1, 30)
+        self.client.on_pre_connect = self._check_address
         self.client.on_connect = self._connected
         self._announced: dict[str, str] = {}
 
@@ -86,6 +90,10 @@ class MqttPublisher:
     def _discover(self, slug: str, name: str) -> None:
         topic, config = discovery(slug, name)
         self.client.publish(topic, json.dumps(config), qos=1, retain=True)
+
+    def _check_address(self, client: mqtt.Client, userdata: object) -> None:
+        """Before every connection: the broker's addresses under the outbound policy (Refused is an OSError)."""
+        resolve(self.host, self.port)
 
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         if reason_code.is_failure:

@@ -270,7 +270,12 @@ class Notifier:
     @classmethod
     def from_settings(cls) -> Notifier:
         url = getattr(settings, "MQTT_URL", "")
-        return cls(mqtt=MqttPublisher(url) if url else None)
+        try:
+            mqtt = MqttPublisher(url) if url else None
+        except Refused as refusal:
+            log.error("mqtt: MQTT_URL is not allowed by the outbound policy (%s): MQTT is off", refusal)
+            mqtt = None
+        return cls(mqtt=mqtt)
 
     def start(self) -> Notifier:
         if self.mqtt is not None:

@@ -288,6 +288,15 @@ NVR_METRICS_NETWORKS = [
     for net in env.list("NVR_METRICS_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 ]
 
+# Outbound connections to addresses typed in (webhooks, cameras, MQTT): private LAN and loopback allowed
+# (cameras and Home Assistant live there); 0 for hosted installs. Link-local, multicast and metadata never.
+NVR_OUTBOUND_ALLOW_PRIVATE = env.bool("NVR_OUTBOUND_ALLOW_PRIVATE", default=True)
+# The admin's "Test connection": every failure answers after this long (no timing tells a closed port from
+# an open one), and a user may test this many cameras per window.
+NVR_CONNECTION_TEST_SECONDS = env.float("NVR_CONNECTION_TEST_SECONDS", default=12.0)
+NVR_CONNECTION_TEST_LIMIT = env.int("NVR_CONNECTION_TEST_LIMIT", default=20)
+NVR_CONNECTION_TEST_WINDOW = 600.0
+
 # Video files (cameras of kind "file") are read only from this folder.
 NVR_MEDIA_DIR = env("NVR_MEDIA_DIR", default=str(BASE_DIR / "var" / "media"))
 

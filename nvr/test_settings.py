@@ -19,6 +19,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # one per test run, so two runs on one machine never share a database.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}
 
+# A failed connection test answers after 3 s here, not 12 (tests/security/test_connection_test.py checks the rule).
+NVR_CONNECTION_TEST_SECONDS = float(os.environ.get("NVR_CONNECTION_TEST_SECONDS", "3"))
+
 if os.environ.get("NVR_TEST_REAL_HASHER"):
     # Servers started by the tests that measure what a real password check costs.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]

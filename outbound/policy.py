@@ -148,7 +148,7 @@ def refusal(address: IPAddress, *, allow_private: bool | None = None) -> str:
         return "a link-local address (169.254.0.0/16, fe80::/10)"
     if address.is_multicast:
         return "a multicast address"
-    if address.is_reserved:
+    if address.is_reserved and not address.is_loopback:  # ::1 lies in ::/8, reserved
         return "a reserved address"
     private = address.is_loopback or address.is_private or not address.is_global
     if private and not (private_allowed() if allow_private is None else allow_private):

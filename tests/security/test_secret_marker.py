@@ -161,7 +161,7 @@ def test_camera_passwords_appear_nowhere(rtsp, redis_url, live_web, capture_proc
                     "_selected_action": [ids["gate"], ids["badpw"], ids["deadhttp"]],
                 },
             )
-            assert "got a 320x240 frame" in action.text  # the connection test used the marker, and said so
+            assert "Reachable: a 320×240 frame" in action.text  # the connection test used the marker, and said so
             seen["POST test_connection"] = action.content
             change = client.get(f"/admin/cameras/camera/{ids['gate']}/change/")
             form = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', change.text))
