@@ -20,6 +20,7 @@ import signal
 import socket
 
 from framebus import PUBSUB_PROTOCOL, Frame
+from framebus.names import Names
 from streaming import multipart
 
 SEND_BUFFER_BYTES = int(os.environ.get("NVR_STREAM_SNDBUF", str(64 * 1024)))
@@ -86,22 +87,27 @@ class Connection(asyncio.Protocol):
             self.floor.viewers.get(self.slug, set()).discard(self.transport)
 
 
-async def subscribe(floor: Floor, redis_url: str) -> None:
+async def subscribe(floor: Floor, redis_url: str, namespace: str) -> None:
     """Every camera's frames from the nvr bus (pattern subscription, main size only)."""
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(redis_url, protocol=PUBSUB_PROTOCOL)  # as nvr subscribes (framebus)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.psubscribe("nvr:frames:*:0")
+    names = Names(namespace)
+    await pubsub.psubscribe(names.all_frames())
     while True:
         message = await pubsub.get_message(timeout=1.0)
         if message and message["type"] == "pmessage":
-            slug = message["channel"].decode().split(":")[2]
+            slug = names.slug_of(message["channel"].decode())
             floor.publish(slug, Frame.unpack(message["data"]))
 
 
-async def serve(port: int, redis_url: str, host: str = "127.0.0.1", ready=None) -> None:
-    """Serve until SIGTERM/SIGINT; `ready(port, stop)` is called once listening (stop() ends it, thread-safe)."""
+async def serve(port: int, redis_url: str, host: str = "127.0.0.1", ready=None, namespace: str = "") -> None:
+    """Serve until SIGTERM/SIGINT; `ready(port, stop)` is called once listening (stop() ends it, thread-safe).
+
+    Frames are those published in `namespace` (default: NVR_REDIS_NAMESPACE, as nvr's own processes read it).
+    """
+    namespace = namespace or os.environ.get("NVR_REDIS_NAMESPACE", "bench")
     floor = Floor()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Connection(floor), host, port, backlog=4096)
@@ -111,7 +117,7 @@ async def serve(port: int, redis_url: str, host: str = "127.0.0.1", ready=None) 
             loop.add_signal_handler(signum, stop.set)
         except (RuntimeError, ValueError):
             pass  # not the main thread (tests)
-    reader = loop.create_task(subscribe(floor, redis_url))
+    reader = loop.create_task(subscribe(floor, redis_url, namespace))
     if ready is not None:
         ready(server.sockets[0].getsockname()[1], lambda: loop.call_soon_threadsafe(stop.set))
     try:

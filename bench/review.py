@@ -438,7 +438,7 @@ def recording_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
     """
     import av
 
-    from bench.stack import CameraSpec
+    from bench.stack import NAMESPACE, CameraSpec
     from bench.suites import FrameWatcher, _cpu
     from framebus import SyncBus
     from framebus.status import CameraStatus
@@ -473,9 +473,10 @@ def recording_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
             else:
                 capture = _capture(stack, f"capture-record-{mode}", mode_store)
             stack.capture = capture
-            watcher = FrameWatcher(stack.redis.url)
+            before = code == "base"  # that code knows no Redis namespace: read its own names
+            watcher = FrameWatcher(stack.redis.url, BEFORE_NAMESPACES_FRAMES if before else "")
             watcher.start()
-            bus = SyncBus(stack.redis.url)
+            bus = _BeforeNamespaces(stack.redis.url) if before else SyncBus(stack.redis.url, namespace=NAMESPACE)
             try:
                 if code == "base":
                     time.sleep(3.0)  # its registry is its own database: wait for its cameras by their frames
@@ -549,6 +550,28 @@ def _capture(stack, name: str, store: Path):  # type: ignore[no-untyped-def]
 
     args = [sys.executable, "manage.py", "capture", "--poll", "0.5", "--lease", "4", "--backoff-cap", "2"]
     return Proc(name, args, stack.env(RECORDINGS_DIR=str(store))).start()
+
+
+# The names the code at BASE_REF gives frames and statuses (before install namespaces, framebus.names).
+BEFORE_NAMESPACES_FRAMES = "nvr:frames:*:0"
+
+
+class _BeforeNamespaces:
+    """The status reads _decoded and _wait_live make, on the names of the code before install namespaces."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url)
+
+    def statuses(self, slugs: list[str]) -> dict:
+        pipe = self.redis.pipeline(transaction=False)
+        for slug in slugs:
+            pipe.hgetall(f"nvr:status:{slug}")
+        return dict(zip(slugs, pipe.execute(), strict=True))
+
+    def close(self) -> None:
+        self.redis.close()
 
 
 def _decoded(bus, cameras, status_type) -> int:  # type: ignore[no-untyped-def]

@@ -29,6 +29,7 @@ from pathlib import Path
 from bench.procs import ROOT, VAR, Proc, free_port
 
 DESIGNS = ("floor", "nvr", "seed-gevent", "seed-flask", "seed-anchor", "nvr-daphne")
+NAMESPACE = "bench"  # the bench's Redis namespace (framebus.names), for nvr's processes and the bench's own readers
 SEED_ANCHOR = Path(os.environ.get("NVR_SEED_ANCHOR", ROOT.parent / "shared" / "anchors" / "flask-video-streaming"))
 ANCHOR_FRAMES = 45  # three seconds of the bench camera, cycled by the anchor's bench camera
 LABELS = {
@@ -69,7 +70,7 @@ class Watching(threading.Thread):
     def run(self) -> None:
         from framebus import BUS_ERRORS, SyncBus
 
-        bus = SyncBus(self.stack.redis.url)
+        bus = SyncBus(self.stack.redis.url, namespace=NAMESPACE)
         try:
             while not self.stopping.wait(1.0):
                 if not self.enabled:
@@ -105,6 +106,7 @@ class Stack:
             DATABASE_URL=f"sqlite:///{self.db_path}",
             REDIS_URL=self.redis.url,
             NVR_ALLOW_DEV_SECRET="1",
+            NVR_REDIS_NAMESPACE=NAMESPACE,
             DEBUG="0",
             LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
@@ -178,7 +180,7 @@ class Stack:
         from framebus import SyncBus
         from framebus.status import CameraStatus
 
-        bus = SyncBus(self.redis.url)
+        bus = SyncBus(self.redis.url, namespace=NAMESPACE)
         slugs = [c.slug for c in self.cameras]
         deadline = time.monotonic() + timeout
         try:
@@ -197,7 +199,7 @@ class Stack:
     def frame_size(self, slug: str) -> int:
         from framebus import SyncBus
 
-        bus = SyncBus(self.redis.url)
+        bus = SyncBus(self.redis.url, namespace=NAMESPACE)
         try:
             frame = bus.latest_frame(slug)
             return len(frame.jpeg) if frame else 0
@@ -228,7 +230,7 @@ class Stack:
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("*.jpg"):
             old.unlink()
-        bus = SyncBus(self.redis.url)
+        bus = SyncBus(self.redis.url, namespace=NAMESPACE)
         seen: set[int] = set()
         deadline = time.monotonic() + 30
         try:

@@ -46,7 +46,7 @@ async def _framebus(url: str) -> tuple[float, float]:
         if got == MESSAGES:
             done.set()
 
-    subscriber = FrameSubscriber(url, on_frame)
+    subscriber = FrameSubscriber(url, on_frame, namespace="bench-subscriber")
     subscriber.want(CHANNEL)
     await asyncio.sleep(0.5)
     got = 0

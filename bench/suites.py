@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from bench.loadgen import LoadRun
 from bench.procs import system_cpu
-from bench.stack import LABELS, CameraSpec, Stack
+from bench.stack import LABELS, NAMESPACE, CameraSpec, Stack
+from framebus.names import Names
 
 PART_MARK = b"Content-Type: image/jpeg"
 COLLAPSED_FPS = 10.0  # a design below this median is not run at larger N
@@ -285,13 +286,13 @@ def latency(stack: Stack, plan: Plan, log) -> dict:
 class FrameWatcher(threading.Thread):
     """Counts published frames and their age (receive time minus capture stamp) inside a window."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, pattern: str = "") -> None:
         super().__init__(daemon=True, name="frame-watcher")
         import redis
 
         self.client = redis.Redis.from_url(redis_url, protocol=2)  # RESP3 costs a repr per message (framebus)
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.psubscribe("nvr:frames:*:0")
+        self.pubsub.psubscribe(pattern or Names(NAMESPACE).all_frames())
         self.counting = False
         self.frames = 0
         self.ages: list[float] = []

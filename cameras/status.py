@@ -25,7 +25,7 @@ _CACHE_SECONDS = 1.0  # the admin's list asks once per row: one Redis round trip
 
 @lru_cache(maxsize=1)
 def sync_bus() -> SyncBus:
-    return SyncBus(settings.REDIS_URL)
+    return SyncBus(settings.REDIS_URL, namespace=settings.NVR_REDIS_NAMESPACE)
 
 
 _cache: dict[str, Any] = {"at": 0.0, "raw": {}}

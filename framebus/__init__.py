@@ -1,10 +1,11 @@
-"""The frame bus: the only module that knows Redis keys and channels.
+"""The frame bus: the only module that knows Redis keys and channels (named in framebus.names).
 
 Capture workers publish each JPEG once (latest-frame key with a short TTL plus one
 PUBLISH); a web process holds one subscription per watched camera and size, however
 many viewers it serves. Status, size requests, capture leases and supervisor
 heartbeats live here too, so both sides share one vocabulary and neither imports
-the other. Imports nothing of ours (see docs/design.md, invariant 7).
+the other. Every client is made for one install's namespace (`namespace=`, the setting NVR_REDIS_NAMESPACE):
+installs sharing a Redis server never hear each other. Imports nothing of ours (see docs/design.md, invariant 7).
 """
 
 from __future__ import annotations
@@ -26,16 +27,15 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from framebus.backoff import Backoff
+from framebus.names import Names
 from framebus.status import FRAME_TTL, STATUS_TTL, VIEWERS_STALE_AFTER
 
 log = logging.getLogger(__name__)
 
-PREFIX = "nvr"
 FRAME_TTL_MS = FRAME_TTL * 1000  # storage lifetimes: framebus.status decides what counts as live
 STATUS_TTL_S = STATUS_TTL
 WANT_TTL_S = 10  # a size variant is encoded while some web process asked for it recently
 VIEWERS_TTL_S = 30  # storage lifetime of a camera's viewer counts (framebus.status.VIEWERS_STALE_AFTER decides)
-STATUS_CHANNEL = f"{PREFIX}:status"
 _HEADER = struct.Struct("!4sQdHH")
 _MAGIC = b"NVR1"
 
@@ -123,34 +123,6 @@ def variant_width(asked: float | None, native: int | None) -> int:
     return variant
 
 
-def frame_channel(slug: str, width: int = 0) -> str:
-    """Channel of a camera's frames; width 0 is the camera's own size."""
-    return f"{PREFIX}:frames:{slug}:{width}"
-
-
-def _latest_key(slug: str, width: int = 0) -> str:
-    return f"{PREFIX}:latest:{slug}:{width}"
-
-
-def _status_key(slug: str) -> str:
-    return f"{PREFIX}:status:{slug}"
-
-
-def _want_key(slug: str) -> str:
-    return f"{PREFIX}:want:{slug}"
-
-
-def _viewers_key(slug: str) -> str:
-    """A hash of one camera's live viewers: one field per web process, "<count> <expires>"."""
-    return f"{PREFIX}:viewers:{slug}"
-
-
-def _lease_key(slug: str) -> str:
-    return f"{PREFIX}:lease:{slug}"
-
-
-_SUPERVISORS_KEY = f"{PREFIX}:supervisors"
-
 # What a caller catches when Redis is away; callers never import redis themselves.
 BUS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, OSError)
 
@@ -177,7 +149,8 @@ RawStatus = Mapping[Any, Any]
 class SyncBus:
     """The sync side (thread-safe): capture workers publish and hold leases; admin and commands read."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, namespace: str) -> None:
+        self.names = Names(namespace)
         self.redis = redis.Redis.from_url(url, retry=Retry(_backoff(), 3), **client_options())
         self._renew = self.redis.register_script(_RENEW_LUA)
         self._release = self.redis.register_script(_RELEASE_LUA)
@@ -186,19 +159,20 @@ class SyncBus:
         """Store the newest frame (for snapshots) and notify subscribers, in one round trip."""
         payload = frame.pack()
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(_latest_key(slug, width), payload, px=FRAME_TTL_MS)
-        pipe.publish(frame_channel(slug, width), payload)
+        pipe.set(self.names.latest(slug, width), payload, px=FRAME_TTL_MS)
+        pipe.publish(self.names.frames(slug, width), payload)
         pipe.execute()
 
     def write_status(self, slug: str, status: dict) -> None:
         """Replace the camera's status and tell dashboards it changed."""
         fields = {k: ("" if v is None else v) for k, v in status.items()}
         fields["updated_ts"] = time.time()
+        key = self.names.status(slug)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.delete(_status_key(slug))
-        pipe.hset(_status_key(slug), mapping=fields)
-        pipe.expire(_status_key(slug), STATUS_TTL_S)
-        pipe.publish(STATUS_CHANNEL, json.dumps({"slug": slug, **fields}))
+        pipe.delete(key)
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, STATUS_TTL_S)
+        pipe.publish(self.names.status_channel, json.dumps({"slug": slug, **fields}))
         pipe.execute()
 
     def statuses(self, slugs: Iterable[str]) -> dict[str, RawStatus]:
@@ -206,11 +180,11 @@ class SyncBus:
         slugs = list(slugs)
         pipe = self.redis.pipeline(transaction=False)
         for slug in slugs:
-            pipe.hgetall(_status_key(slug))
+            pipe.hgetall(self.names.status(slug))
         return dict(zip(slugs, pipe.execute(), strict=True))
 
     def latest_frame(self, slug: str, width: int = 0) -> Frame | None:
-        data = self.redis.get(_latest_key(slug, width))
+        data = self.redis.get(self.names.latest(slug, width))
         return Frame.unpack(data) if isinstance(data, bytes) else None
 
     def wanted_widths(self, slug: str) -> list[int]:
@@ -219,25 +193,25 @@ class SyncBus:
         Capture makes live JPEGs only for these: a camera nobody watches is not decoded for its live view.
         """
         now = time.time()
-        raw: list[bytes] = self.redis.zrangebyscore(_want_key(slug), now, "+inf")  # type: ignore[assignment]
+        raw: list[bytes] = self.redis.zrangebyscore(self.names.want(slug), now, "+inf")  # type: ignore[assignment]
         return sorted({int(w) for w in raw})
 
     def want_width(self, slug: str, width: int = 0) -> None:
         """Watch a size for the next WANT_TTL_S seconds (a sync reader of frames, e.g. a script or a test)."""
-        self.redis.zadd(_want_key(slug), {str(width): time.time() + WANT_TTL_S})
+        self.redis.zadd(self.names.want(slug), {str(width): time.time() + WANT_TTL_S})
 
     # Leases: one capture of each camera across all supervisors.
     def acquire_lease(self, slug: str, owner: str, seconds: float) -> bool:
-        return bool(self.redis.set(_lease_key(slug), owner, nx=True, px=int(seconds * 1000)))
+        return bool(self.redis.set(self.names.lease(slug), owner, nx=True, px=int(seconds * 1000)))
 
     def renew_lease(self, slug: str, owner: str, seconds: float) -> bool:
-        return bool(self._renew(keys=[_lease_key(slug)], args=[owner, int(seconds * 1000)]))
+        return bool(self._renew(keys=[self.names.lease(slug)], args=[owner, int(seconds * 1000)]))
 
     def release_lease(self, slug: str, owner: str) -> None:
-        self._release(keys=[_lease_key(slug)], args=[owner])
+        self._release(keys=[self.names.lease(slug)], args=[owner])
 
     def lease_owner(self, slug: str) -> str | None:
-        owner = self.redis.get(_lease_key(slug))
+        owner = self.redis.get(self.names.lease(slug))
         return owner.decode() if isinstance(owner, bytes) else None
 
     # Supervisor heartbeats: how many share the cameras.
@@ -245,13 +219,13 @@ class SyncBus:
         """Record that `owner` is alive and return how many supervisors are."""
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zadd(_SUPERVISORS_KEY, {owner: now + seconds})
-        pipe.zremrangebyscore(_SUPERVISORS_KEY, "-inf", now)
-        pipe.zcard(_SUPERVISORS_KEY)
+        pipe.zadd(self.names.supervisors, {owner: now + seconds})
+        pipe.zremrangebyscore(self.names.supervisors, "-inf", now)
+        pipe.zcard(self.names.supervisors)
         return int(pipe.execute()[-1])
 
     def leave(self, owner: str) -> None:
-        self.redis.zrem(_SUPERVISORS_KEY, owner)
+        self.redis.zrem(self.names.supervisors, owner)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
@@ -263,19 +237,20 @@ class SyncBus:
 class ViewBus:
     """The web side (asyncio): latest frames, status, size requests. One per event loop."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, namespace: str) -> None:
         self.url = url
+        self.names = Names(namespace)
         self.redis = aioredis.Redis.from_url(url, retry=AsyncRetry(_backoff(), 3), **client_options())
 
     async def latest_frame(self, slug: str, width: int = 0) -> Frame | None:
-        data = await self.redis.get(_latest_key(slug, width))
+        data = await self.redis.get(self.names.latest(slug, width))
         return Frame.unpack(data) if isinstance(data, bytes) else None
 
     async def latest_frame_and_status(self, slug: str, width: int = 0) -> tuple[Frame | None, RawStatus]:
         """The newest frame and the camera's status hash, in one round trip (snapshots)."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.get(_latest_key(slug, width))
-        pipe.hgetall(_status_key(slug))
+        pipe.get(self.names.latest(slug, width))
+        pipe.hgetall(self.names.status(slug))
         data, raw = await pipe.execute()
         return (Frame.unpack(data) if data else None), raw
 
@@ -284,12 +259,12 @@ class ViewBus:
         slugs = list(slugs)
         pipe = self.redis.pipeline(transaction=False)
         for slug in slugs:
-            pipe.hgetall(_status_key(slug))
+            pipe.hgetall(self.names.status(slug))
         return dict(zip(slugs, await pipe.execute(), strict=True))
 
     async def want_width(self, slug: str, width: int) -> None:
         """Ask capture for live frames of this size (0: the camera's own) for the next WANT_TTL_S seconds."""
-        await self.redis.zadd(_want_key(slug), {str(width): time.time() + WANT_TTL_S})
+        await self.redis.zadd(self.names.want(slug), {str(width): time.time() + WANT_TTL_S})
 
     async def report_viewers(self, process: str, counts: Mapping[str, int], gone: Iterable[str] = ()) -> None:
         """Say how many live viewers web process `process` serves per camera (each second: a count stands
@@ -297,10 +272,10 @@ class ViewBus:
         expires = time.time() + VIEWERS_STALE_AFTER
         pipe = self.redis.pipeline(transaction=False)
         for slug, count in counts.items():
-            pipe.hset(_viewers_key(slug), process, f"{count} {expires:.1f}")
-            pipe.expire(_viewers_key(slug), VIEWERS_TTL_S)
+            pipe.hset(self.names.viewers(slug), process, f"{count} {expires:.1f}")
+            pipe.expire(self.names.viewers(slug), VIEWERS_TTL_S)
         for slug in gone:
-            pipe.hdel(_viewers_key(slug), process)
+            pipe.hdel(self.names.viewers(slug), process)
         await pipe.execute()
 
     async def viewer_counts(self, slugs: Iterable[str]) -> dict[str, int]:
@@ -308,7 +283,7 @@ class ViewBus:
         slugs = list(slugs)
         pipe = self.redis.pipeline(transaction=False)
         for slug in slugs:
-            pipe.hgetall(_viewers_key(slug))
+            pipe.hgetall(self.names.viewers(slug))
         now = time.time()
         counts = {}
         for slug, fields in zip(slugs, await pipe.execute(), strict=True):
@@ -347,8 +322,9 @@ class FrameSubscriber:
     HEALTH_DEADLINE_S here; tests/streaming/test_bus_connections.py checks each of these.
     """
 
-    def __init__(self, url: str, on_frame: FrameCallback) -> None:
+    def __init__(self, url: str, on_frame: FrameCallback, *, namespace: str) -> None:
         self.url = url
+        self.names = Names(namespace)
         self.on_frame = on_frame
         self.desired: set[str] = set()
         self.reconnects = 0
@@ -411,7 +387,7 @@ class FrameSubscriber:
             self.url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=0, protocol=PUBSUB_PROTOCOL
         )
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        wanted = set(self.desired) or {f"{PREFIX}:keepalive"}  # subscribing opens the connection
+        wanted = set(self.desired) or {self.names.keepalive}  # subscribing opens the connection
         await self._pubsub.subscribe(*wanted)
         lost = loop.create_future()
         self._live = self._pubsub.connection
@@ -542,7 +518,7 @@ def _take_over(connection: Any, protocol: _Replies) -> None:
         protocol.data_received(buffered)
 
 
-async def status_updates(url: str) -> AsyncGenerator[RawStatus, None]:
+async def status_updates(url: str, *, namespace: str) -> AsyncGenerator[RawStatus, None]:
     """Every camera status capture workers publish (mappings with "slug"), until the caller stops.
 
     One pub/sub connection; meant to be read by one task per web process that fans the
@@ -550,6 +526,7 @@ async def status_updates(url: str) -> AsyncGenerator[RawStatus, None]:
     connection is reopened with backoff; statuses published meanwhile are lost, which is
     harmless because workers publish every camera's status every second.
     """
+    channel = Names(namespace).status_channel
     backoff = _reconnect_backoff()
     while True:
         client = aioredis.Redis.from_url(
@@ -557,7 +534,7 @@ async def status_updates(url: str) -> AsyncGenerator[RawStatus, None]:
         )
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(STATUS_CHANNEL)
+            await pubsub.subscribe(channel)
             while True:
                 message = await pubsub.get_message(timeout=1.0)
                 backoff.reset()

@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from framebus.names import NAMESPACE, Names, install_namespace
 from nvr.service_urls import with_password
 from recordings.sizes import SizeError, parse_floor, parse_size
 
@@ -112,6 +113,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 if env("REDIS_PASSWORD", default=""):  # likewise for Redis (compose gives its Redis a generated password)
     REDIS_URL = with_password(REDIS_URL, env("REDIS_PASSWORD"))
+# Every Redis key and channel of this install starts with nvr:<namespace>: (framebus/names.py): installs that
+# share a Redis server never see each other's frames, status or leases. Default: derived from SECRET_KEY.
+NVR_REDIS_NAMESPACE = env("NVR_REDIS_NAMESPACE", default="") or install_namespace(SECRET_KEY)
+if not NAMESPACE.fullmatch(NVR_REDIS_NAMESPACE):
+    raise ImproperlyConfigured("NVR_REDIS_NAMESPACE: 1-40 letters, digits, '-' or '_'")
 # Django's cache is Redis, shared by every web process: login throttle counts (accounts/throttle.py)
 # must not multiply with WEB_CONCURRENCY or reset on a restart. Short timeouts: a hung Redis
 # fails the cache call (the throttle then lets logins through) instead of hanging logins.
@@ -119,7 +125,7 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "nvr-cache",
+        "KEY_PREFIX": Names(NVR_REDIS_NAMESPACE).cache_prefix,
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }

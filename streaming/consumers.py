@@ -1,7 +1,7 @@
 """Live camera status for the dashboard over a WebSocket (`/ws/status/`).
 
 How a status reaches a page: capture workers PUBLISH every camera's status once a second
-on one Redis channel (`bus.STATUS_CHANNEL`). Each web process reads that channel once
+on one Redis channel (framebus.names: `Names.status_channel`). Each web process reads that channel once
 (`StatusRelay`: one pub/sub connection per event loop, opened with the first dashboard and
 closed with the last) and hands each status to the connections showing that camera.
 
@@ -89,8 +89,8 @@ class StatusListener:
 class StatusRelay:
     """The web process's one reader of the status channel, fanning statuses out to listeners."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, namespace: str) -> None:
+        self.url, self.namespace = url, namespace
         self.listeners: set[StatusListener] = set()
         self.seen: dict[str, float] = {}  # camera -> monotonic time of its last status
         self.viewers: dict[str, int] = {}  # camera -> live viewers in every web process
@@ -110,7 +110,7 @@ class StatusRelay:
             self._task = None
 
     async def _run(self) -> None:
-        updates = status_updates(self.url)
+        updates = status_updates(self.url, namespace=self.namespace)
         try:
             async for status in updates:
                 slug = status["slug"]
@@ -140,7 +140,7 @@ def get_relay() -> StatusRelay:
     loop = asyncio.get_running_loop()
     relay = _relays.get(loop)
     if relay is None:
-        relay = _relays[loop] = StatusRelay(settings.REDIS_URL)
+        relay = _relays[loop] = StatusRelay(settings.REDIS_URL, settings.NVR_REDIS_NAMESPACE)
     return relay
 
 

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit.log import ViewAudit, record_view
-from framebus import BUS_ERRORS, Frame, FrameSubscriber, RawStatus, ViewBus, frame_channel
+from framebus import BUS_ERRORS, Frame, FrameSubscriber, RawStatus, ViewBus
 from framebus.status import FRAME_STALE_AFTER, CameraStatus
 from streaming import multipart
 from streaming.offline import render_offline_jpeg
@@ -65,10 +65,10 @@ class StreamCounters:
 class Feed:
     """The newest frame of one camera at one size, shared by this process's viewers."""
 
-    def __init__(self, slug: str, width: int, name: str, counters: StreamCounters) -> None:
+    def __init__(self, slug: str, width: int, name: str, counters: StreamCounters, channel: str) -> None:
         self.slug, self.width, self.name = slug, width, name
         self.counters = counters
-        self.channel = frame_channel(slug, width)
+        self.channel = channel
         self.frame: Frame | None = None
         self.part = b""
         self.version = 0
@@ -200,9 +200,11 @@ class Viewer:
 class Hub:
     """Feeds and viewers of one event loop (one per web process)."""
 
-    def __init__(self, redis_url: str) -> None:
-        self.bus = ViewBus(redis_url)
-        self.subscribers = [FrameSubscriber(redis_url, self._on_frame) for _ in range(SUBSCRIBER_CONNECTIONS)]
+    def __init__(self, redis_url: str, namespace: str) -> None:
+        self.bus = ViewBus(redis_url, namespace=namespace)
+        self.subscribers = [
+            FrameSubscriber(redis_url, self._on_frame, namespace=namespace) for _ in range(SUBSCRIBER_CONNECTIONS)
+        ]
         self.feeds: dict[tuple[str, int], Feed] = {}
         self._by_channel: dict[str, Feed] = {}
         self.viewers: set[Viewer] = set()
@@ -285,7 +287,7 @@ class Hub:
         key = (slug, width)
         feed = self.feeds.get(key)
         if feed is None:
-            feed = self.feeds[key] = Feed(slug, width, name, self.counters)
+            feed = self.feeds[key] = Feed(slug, width, name, self.counters, self.bus.names.frames(slug, width))
             self._by_channel[feed.channel] = feed
             self._subscriber(feed.channel).want(feed.channel)
             self._ensure_maintenance()
@@ -508,5 +510,5 @@ def get_hub() -> Hub:
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)
     if hub is None:
-        hub = _hubs[loop] = Hub(settings.REDIS_URL)
+        hub = _hubs[loop] = Hub(settings.REDIS_URL, settings.NVR_REDIS_NAMESPACE)
     return hub

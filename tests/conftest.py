@@ -120,13 +120,13 @@ def capture_process(redis_url, transactional_db):
 def supervisor_thread(redis_url, transactional_db):
     """An in-process supervisor (fast poll) for tests that inspect its loops."""
     from cameras.supervisor import Supervisor
-    from framebus import SyncBus
+    from tests.support.frames import sync_bus
 
     started = []
 
     def start(**kwargs):
         options = {"poll_seconds": 0.3, "lease_seconds": 3.0, "backoff_cap": 2.0, **kwargs}
-        supervisor = Supervisor(SyncBus(redis_url), **options)
+        supervisor = Supervisor(sync_bus(redis_url), **options)
         thread = threading.Thread(target=supervisor.run, daemon=True)
         thread.start()
         started.append((supervisor, thread))

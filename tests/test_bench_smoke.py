@@ -15,6 +15,7 @@ import pytest
 from bench import floor
 from bench.loadgen import run_load
 from framebus import Frame, SyncBus
+from tests.support.frames import names
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -27,13 +28,17 @@ def floor_server(redis_server):
     started: list = []
     ready = threading.Event()
     thread = threading.Thread(
-        target=lambda: uvloop.run(floor.serve(0, redis_server.url, ready=lambda *a: (started.extend(a), ready.set()))),
+        target=lambda: uvloop.run(
+            floor.serve(
+                0, redis_server.url, ready=lambda *a: (started.extend(a), ready.set()), namespace=names().namespace
+            )
+        ),
         daemon=True,
     )
     thread.start()
     assert ready.wait(10), "floor server did not start"
     port, stop = started
-    bus = SyncBus(redis_server.url)
+    bus = SyncBus(redis_server.url, namespace=names().namespace)
     publishing = threading.Event()
     publishing.set()
 

@@ -12,13 +12,15 @@ from collections.abc import Iterator
 
 import redis
 
+from framebus.names import Names
+
 _HEADER = struct.Struct("!4sQdHH")  # framebus.Frame: magic, seq, ts, width, height
 
 
 def frames(slug: str) -> Iterator[tuple[bytes, float]]:
     client = redis.Redis.from_url(os.environ["REDIS_URL"], protocol=2)  # as nvr subscribes (framebus)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(f"nvr:frames:{slug}:0")
+    pubsub.subscribe(Names(os.environ["NVR_REDIS_NAMESPACE"]).frames(slug))
     try:
         for message in pubsub.listen():
             if message["type"] == "message":

@@ -11,7 +11,7 @@ import pytest
 from cameras.models import Camera
 from framebus import ViewBus
 from tests.factories import make_camera
-from tests.support.frames import collect_frames, decode, wait_for_status
+from tests.support.frames import collect_frames, decode, names, wait_for_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,7 +20,7 @@ def request_variant(url: str, slug: str, width: int) -> None:
     """Ask capture for a size variant, as a web process does."""
 
     async def want() -> None:
-        bus = ViewBus(url)
+        bus = ViewBus(url, namespace=names().namespace)
         await bus.want_width(slug, width)
         await bus.aclose()
 

@@ -20,10 +20,9 @@ import pytest
 from cameras.config import CameraConfig
 from cameras.outputs import CaptureOutput
 from cameras.workers import CaptureLoop
-from framebus import SyncBus
 from tests.factories import make_camera, make_token, make_user
 from tests.reliability.helpers import wait_until
-from tests.support.frames import collect_frames, wait_for_status
+from tests.support.frames import collect_frames, sync_bus, wait_for_status
 from tests.support.servers import RtspServer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -65,7 +64,7 @@ def test_an_output_written_elsewhere_gets_every_packet_and_the_pictures_it_asks_
     config = CameraConfig(slug="gate", name="Gate", kind="rtsp", source=rtsp.url("/test"), max_fps=15)
     sampler, listener = CountingOutput(fps=5), CountingOutput(fps=None)
     assert isinstance(sampler, CaptureOutput) and isinstance(listener, CaptureOutput)
-    loop = CaptureLoop(config, SyncBus(redis_url), [sampler, listener], backoff_cap=1.0)
+    loop = CaptureLoop(config, sync_bus(redis_url), [sampler, listener], backoff_cap=1.0)
     loop.start()
     try:
         wait_until(lambda: len(sampler.frames) >= 3, 20, "the first pictures")

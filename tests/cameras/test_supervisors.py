@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests.factories import make_camera
-from tests.support.frames import collect_frames, wait_for_status
+from tests.support.frames import collect_frames, names, wait_for_status
 from tests.support.processes import capture_supervisor
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -21,7 +21,7 @@ SLUGS = [f"cam-{i}" for i in range(4)]
 def lease_owners(url: str) -> dict[str, str | None]:
     client = redis.Redis.from_url(url, decode_responses=True)
     try:
-        return {slug: client.get(f"nvr:lease:{slug}") for slug in SLUGS}
+        return {slug: client.get(names().lease(slug)) for slug in SLUGS}
     finally:
         client.close()
 

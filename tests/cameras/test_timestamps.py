@@ -140,17 +140,17 @@ def ffprobe_errors(path: str) -> str:
 def test_a_stream_with_broken_timestamps_is_recorded_into_clean_segments(broken_stream, redis_url, settings, tmp_path):
     from cameras.config import CameraConfig
     from cameras.workers import CaptureLoop
-    from framebus import SyncBus
     from recordings.recorder import Recorder
     from recordings.store import LocalStore
     from tests.reliability.helpers import wait_until
+    from tests.support.frames import sync_bus
 
     settings.RECORDINGS_SEGMENT_SECONDS = 2.0
     store = LocalStore(tmp_path / "store")
     # The RTSP source reads any URL FFmpeg opens: here the generated stream, as fast as it can.
     config = CameraConfig(slug="odd", name="Odd", kind="rtsp", source=str(broken_stream), uid="odd-uid", max_fps=15)
     recorder = Recorder(config, from_packets=True, store=store)
-    loop = CaptureLoop(config, SyncBus(redis_url), [recorder], backoff_cap=60.0)
+    loop = CaptureLoop(config, sync_bus(redis_url), [recorder], backoff_cap=60.0)
     loop.start()
     try:
         wait_until(lambda: loop.reconnects >= 1, 30, "the end of the stream")  # it ends: recorded once through

@@ -68,12 +68,12 @@ def test_503_when_the_database_does_not_answer(redis_url):
 
 
 def test_a_store_the_workers_cannot_write_makes_health_degraded_not_down(live_web, redis_url):
-    from framebus import SyncBus
     from framebus.status import CameraStatus, State
     from tests.factories import make_camera
+    from tests.support.frames import sync_bus
 
     make_camera("front", record="continuous")
-    bus = SyncBus(redis_url)
+    bus = sync_bus(redis_url)
     try:
         status = CameraStatus(State.ONLINE, recording="error", recording_error="the recordings disk is full")
         bus.write_status("front", status.to_fields())

@@ -27,7 +27,7 @@ from tests.reliability.helpers import (
     wait_until,
     watch,
 )
-from tests.support.frames import wait_for_status
+from tests.support.frames import names, wait_for_status
 from tests.support.mjpeg import RawViewer
 from tests.support.processes import web_server
 
@@ -137,7 +137,7 @@ def test_5000_connect_read_disconnect_cycles_leave_nothing_behind(token, redis_u
         "open streams": metric_total(after, "nvr_stream_open_streams"),
         "feeds": metric_total(after, "nvr_stream_feeds"),
         "subscriptions": metric_total(after, "nvr_stream_subscriptions"),
-        "Redis subscribers": numsub(redis_url, "nvr:frames:front:0"),
+        "Redis subscribers": numsub(redis_url, names().frames("front")),
         "extra asyncio tasks": metric_total(after, "nvr_web_asyncio_tasks") - tasks_before,
     }
     sockets = established_connections(live_web.port)

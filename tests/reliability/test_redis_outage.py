@@ -24,7 +24,7 @@ from tests.reliability.helpers import (
     wait_until,
     watch,
 )
-from tests.support.frames import wait_for_status
+from tests.support.frames import names, wait_for_status
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -65,7 +65,7 @@ def test_twenty_viewers_and_capture_recover_within_5s_of_redis_returning(
             await asyncio.sleep(8.0)
             end = time.time()
             subscriptions = [
-                await asyncio.to_thread(numsub, redis_url, f"nvr:frames:{slug}:0") for slug in ("front", "side")
+                await asyncio.to_thread(numsub, redis_url, names().frames(slug)) for slug in ("front", "side")
             ]
             for viewer in viewers:
                 viewer.cancel()
@@ -96,7 +96,7 @@ def test_twenty_viewers_and_capture_recover_within_5s_of_redis_returning(
     for slug in ("front", "side"):
         wait_for_status(redis_url, slug, lambda s: s["state"] == "online" and s["fps"] > 8, 5)
         wait_until(
-            lambda slug=slug: numsub(redis_url, f"nvr:frames:{slug}:0") == 0,
+            lambda slug=slug: numsub(redis_url, names().frames(slug)) == 0,
             5,
             f"the web process to release {slug}'s subscription",
         )

@@ -15,9 +15,10 @@ from itertools import pairwise
 import pytest
 import redis
 
-from framebus import Frame, SyncBus
+from framebus import Frame
 from tests.factories import make_camera
 from tests.reliability.helpers import wait_until
+from tests.support.frames import names, sync_bus
 from tests.support.processes import capture_supervisor
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -34,12 +35,12 @@ class FrameRecorder(threading.Thread):
         self.url = url
         self.client = redis.Redis.from_url(url)
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.psubscribe("nvr:frames:*:0")
+        self.pubsub.psubscribe(names().all_frames())
         self.frames: dict[str, list[tuple[float, int]]] = {slug: [] for slug in SLUGS}
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        watching = SyncBus(self.url)
+        watching = sync_bus(self.url)
         renew = 0.0
         while not self.stopping.is_set():
             if time.monotonic() >= renew:  # a viewer of every camera: capture publishes only what is watched
@@ -48,7 +49,7 @@ class FrameRecorder(threading.Thread):
                 renew = time.monotonic() + 2.0
             message = self.pubsub.get_message(timeout=0.2)
             if message and message["type"] == "pmessage":
-                slug = message["channel"].decode().split(":")[2]
+                slug = names().slug_of(message["channel"].decode())
                 self.frames.setdefault(slug, []).append((time.monotonic(), Frame.unpack(message["data"]).seq))
 
     def stop(self) -> None:
@@ -70,7 +71,7 @@ class FrameRecorder(threading.Thread):
 def owners(url: str) -> dict[str, str | None]:
     client = redis.Redis.from_url(url, decode_responses=True)
     try:
-        return {slug: client.get(f"nvr:lease:{slug}") for slug in SLUGS}
+        return {slug: client.get(names().lease(slug)) for slug in SLUGS}
     finally:
         client.close()
 
@@ -78,7 +79,7 @@ def owners(url: str) -> dict[str, str | None]:
 def alive_supervisors(url: str) -> list[str]:
     client = redis.Redis.from_url(url, decode_responses=True)
     try:
-        return client.zrangebyscore("nvr:supervisors", time.time(), "+inf")
+        return client.zrangebyscore(names().supervisors, time.time(), "+inf")
     finally:
         client.close()
 

@@ -98,13 +98,14 @@ def _publishing(redis_url: str, slug: str):  # type: ignore[no-untyped-def]
     import cv2
     import numpy as np
 
-    from framebus import Frame, SyncBus
+    from framebus import Frame
+    from tests.support.frames import sync_bus
 
     stop = threading.Event()
     jpeg = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))[1].tobytes()
 
     def run() -> None:
-        bus, seq = SyncBus(redis_url), 0
+        bus, seq = sync_bus(redis_url), 0
         while not stop.wait(0.2):
             seq += 1
             bus.publish_frame(slug, Frame(seq, time.time(), 64, 48, jpeg))

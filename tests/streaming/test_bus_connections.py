@@ -23,7 +23,7 @@ import framebus
 from framebus import Frame, FrameSubscriber
 from tests.support.waiting import free_port
 
-CHANNEL = "nvr:frames:bus-test:0"
+CHANNEL = "nvr:bus-test:frames:bus-test:0"  # FrameSubscriber takes any channel it is given
 
 
 @contextmanager
@@ -67,7 +67,7 @@ async def frames_arrive(url: str, count: int = 5, *, subscriber: FrameSubscriber
             arrived.set()
 
     if subscriber is None:
-        subscriber = FrameSubscriber(url, on_frame)
+        subscriber = FrameSubscriber(url, on_frame, namespace="bus-test")
     else:
         subscriber.on_frame = on_frame
     subscriber.want(CHANNEL)

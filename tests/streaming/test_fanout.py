@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests.factories import make_camera, make_token, make_user
-from tests.support.frames import wait_for_status
+from tests.support.frames import names, wait_for_status
 from tests.support.mjpeg import RawViewer, iter_parts
 from tests.support.processes import web_server
 
@@ -47,7 +47,7 @@ def test_fifty_viewers_share_one_subscription_released_when_they_leave(camera_st
     make_camera("front", source="320x240", max_fps=10)
     wait_for_status(redis_url, "front", lambda s: s["state"] == "online", 15)
     url = f"{live_web.url}/cameras/front/stream.mjpg?token={camera_stack}"
-    channel = "nvr:frames:front:0"
+    channel = names().frames("front")
     seen: list[int] = []
 
     async def run():
@@ -134,9 +134,9 @@ def test_stalled_viewers_do_not_grow_server_memory_and_are_dropped(camera_stack,
             # machine twice took longer than 8 and 15 s here; the deadline itself is 4 s, counted from when
             # the kernel send buffer, up to 4 MB, is full.)
             deadline = time.monotonic() + 30
-            while numsub(redis_url, "nvr:frames:big:0") and time.monotonic() < deadline:
+            while numsub(redis_url, names().frames("big")) and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
-            released = numsub(redis_url, "nvr:frames:big:0") == 0
+            released = numsub(redis_url, names().frames("big")) == 0
             print(f"feed released {time.monotonic() - deadline + 30:.1f} s after the normal viewer left")
             for viewer in stalled:
                 viewer.close()

@@ -17,12 +17,12 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from framebus import Frame, SyncBus, variant_width
+from framebus import Frame, variant_width
 from streaming import grid
 from streaming.grid import TileSpec, grid_parts
 from streaming.hub import Hub
 from tests.factories import make_camera, make_user
-from tests.support.frames import wait_for_status
+from tests.support.frames import names, sync_bus, wait_for_status
 from tests.support.mjpeg import PartParser
 
 SPECS = [TileSpec("cam-a", "Cam A", 30), TileSpec("cam-b", "Cam B", 30), TileSpec("cam-c", "Cam C", 5)]
@@ -30,7 +30,7 @@ SPECS = [TileSpec("cam-a", "Cam A", 30), TileSpec("cam-b", "Cam B", 30), TileSpe
 
 @asynccontextmanager
 async def running_hub(url: str):
-    hub = Hub(url)
+    hub = Hub(url, names().namespace)
     try:
         yield hub
     finally:
@@ -69,7 +69,7 @@ class Publisher(threading.Thread):
 
     def __init__(self, url: str, slugs: list[str], fps: float, width: int = 0) -> None:
         super().__init__(daemon=True)
-        self.bus = SyncBus(url)
+        self.bus = sync_bus(url)
         self.slugs, self.interval, self.width = slugs, 1.0 / fps, width
         self.stop_event = threading.Event()
         self.last: dict[str, Frame] = {}
@@ -220,7 +220,7 @@ def test_a_tile_falls_back_to_native_size_when_the_camera_is_narrower(redis_url,
     monkeypatch.setattr(grid, "NATIVE_CHECK_SECONDS", 0.5)
 
     async def scenario():
-        bus = SyncBus(redis_url)
+        bus = sync_bus(redis_url)
         publisher = Publisher(redis_url, ["cam-a"], fps=10)  # native frames only, 320 px wide
         async with running_hub(redis_url) as hub:
             reader = Reader(grid_parts(hub, SPECS[:1], width=480))  # the camera's size is unknown at first

@@ -13,9 +13,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from framebus import STATUS_CHANNEL, SyncBus
 from tests.factories import make_camera, make_user
 from tests.streaming.test_grid import log_in
+from tests.support.frames import names, sync_bus
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def test_status_of_visible_cameras_only_pushed_once_per_process(live_web, redis_
     operator = make_user("op-status", password="pw-op-status-1")
     cameras[0].allowed_users.add(operator)
     cameras[1].allowed_users.add(operator)
-    bus = SyncBus(redis_url)
+    bus = sync_bus(redis_url)
     bus.write_status("st-a", {"state": "online", "fps": 10.0, "width": 320, "height": 240})
     headers = session_headers(live_web, "op-status", "pw-op-status-1")
 
@@ -61,12 +61,12 @@ def test_status_of_visible_cameras_only_pushed_once_per_process(live_web, redis_
             initial = await next_status(first)
             await next_status(second)
             for _ in range(50):  # the relay subscribes in its own task, just after the first dashboard
-                subscribers = redis_client.pubsub_numsub(STATUS_CHANNEL)[0][1]
+                subscribers = redis_client.pubsub_numsub(names().status_channel)[0][1]
                 if subscribers:
                     break
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.2)
-            subscribers = redis_client.pubsub_numsub(STATUS_CHANNEL)[0][1]
+            subscribers = redis_client.pubsub_numsub(names().status_channel)[0][1]
 
             await asyncio.to_thread(bus.write_status, "st-hidden", {"state": "online", "fps": 3.0})
             await asyncio.to_thread(bus.write_status, "st-a", {"state": "online", "fps": 7.5, "width": 320})
@@ -80,7 +80,7 @@ def test_status_of_visible_cameras_only_pushed_once_per_process(live_web, redis_
                 assert "st-hidden" not in stale
             went_offline_after = time.monotonic() - began
         await asyncio.sleep(0.5)
-        after_close = redis_client.pubsub_numsub(STATUS_CHANNEL)[0][1]
+        after_close = redis_client.pubsub_numsub(names().status_channel)[0][1]
         return initial, subscribers, update, stale, went_offline_after, after_close
 
     try:

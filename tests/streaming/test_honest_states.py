@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from cameras.models import Camera
-from framebus import SyncBus
 from framebus.status import AWAITING_WORKER, CLAIM_WITHIN, NO_WORKER, CameraStatus, State
 from tests.factories import make_camera, make_token, make_user
+from tests.support.frames import sync_bus
 from tests.support.processes import web_server
 
 
@@ -43,7 +43,7 @@ def test_recording_is_idle_while_the_camera_is_not_live(db, redis_url, client):
     client.force_login(make_user("chief", is_superuser=True, is_staff=True))
     make_camera("yard", record="continuous")
     make_camera("off", record="off")
-    bus = SyncBus(redis_url)
+    bus = sync_bus(redis_url)
     try:
         for state, expected, now in ((State.OFFLINE, "idle", False), (State.ONLINE, "recording", True)):
             status = CameraStatus(state, fps=5.0, last_frame_ts=time.time(), recording="recording")

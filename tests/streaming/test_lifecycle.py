@@ -20,10 +20,10 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from framebus import Frame, SyncBus
+from framebus import Frame
 from framebus.status import CameraStatus, State
 from tests.factories import make_camera, make_token, make_user
-from tests.support.frames import wait_for_status
+from tests.support.frames import sync_bus, wait_for_status
 from tests.support.mjpeg import PartParser
 from tests.support.processes import web_server
 
@@ -115,7 +115,7 @@ def test_after_a_redis_restart_the_first_requests_succeed(redis_server, redis_ur
     admin = make_user("boss", is_superuser=True, is_staff=True)
     make_camera("front", source="160x120", max_fps=5, enabled=True)
     _, token = make_token(user=admin)
-    bus = SyncBus(redis_url)
+    bus = sync_bus(redis_url)
     jpeg = _jpeg()
 
     def publish() -> None:
@@ -152,7 +152,7 @@ def test_a_viewer_leaving_right_after_the_head_is_not_an_error(redis_url, live_w
     admin = make_user("boss", is_superuser=True, is_staff=True)
     make_camera("front", source="160x120", max_fps=5)
     _, token = make_token(user=admin)
-    bus = SyncBus(redis_url)
+    bus = sync_bus(redis_url)
     now = time.time()
     bus.publish_frame("front", Frame(1, now, 64, 48, _jpeg()))
     request = f"GET /cameras/front/stream.mjpg?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
@@ -179,7 +179,7 @@ def test_snapshot_is_refused_as_soon_as_capture_reports_offline(redis_url, live_
     admin = make_user("boss", is_superuser=True, is_staff=True)
     make_camera("front", source="160x120", max_fps=5)
     _, token = make_token(user=admin)
-    bus = SyncBus(redis_url)
+    bus = sync_bus(redis_url)
     now = time.time()
     url = f"{live_web.url}/cameras/front/snapshot.jpg?token={token}"
     try:

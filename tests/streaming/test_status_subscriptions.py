@@ -14,9 +14,9 @@ import json
 import pytest
 from websockets.asyncio.client import connect
 
-from framebus import STATUS_CHANNEL
 from tests.factories import make_camera, make_user
 from tests.streaming.test_grid import log_in
+from tests.support.frames import names
 from tests.support.processes import web_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -53,7 +53,7 @@ def test_fifty_status_sockets_hold_one_subscription_per_web_process(live_web, re
             """(connections subscribed, channels they hold, subscribers of the status channel)."""
             held = subscribers(redis_client)
             channels = sum(int(c.get("sub", 0)) + int(c.get("psub", 0)) for c in held)
-            return len(held), channels, redis_client.pubsub_numsub(STATUS_CHANNEL)[0][1]
+            return len(held), channels, redis_client.pubsub_numsub(names().status_channel)[0][1]
 
         async def scenario() -> tuple[tuple[int, int, int], tuple[int, int, int]]:
             async with contextlib.AsyncExitStack() as stack:

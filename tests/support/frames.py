@@ -7,16 +7,27 @@ import time
 import cv2
 import numpy as np
 import redis
+from django.conf import settings
 
-from framebus import Frame, SyncBus, frame_channel
+from framebus import Frame, Names, SyncBus
 from framebus.status import CameraStatus
 
 FIRST_FRAME_WAIT = 3.0  # seconds: capture reads what viewers want twice a second, then makes the next frame
 
 
+def names() -> Names:
+    """The Redis names of this test run: the test settings' namespace, shared by the servers the tests start."""
+    return Names(settings.NVR_REDIS_NAMESPACE)
+
+
+def sync_bus(url: str) -> SyncBus:
+    """The capture side's bus client for this run's namespace."""
+    return SyncBus(url, namespace=settings.NVR_REDIS_NAMESPACE)
+
+
 def want_frames(url: str, slug: str, width: int = 0) -> None:
     """Say that a viewer watches the camera (capture makes live frames only then), for the next few seconds."""
-    bus = SyncBus(url)
+    bus = sync_bus(url)
     try:
         bus.want_width(slug, width)
     finally:
@@ -27,9 +38,9 @@ def collect_frames(url: str, slug: str, seconds: float, width: int = 0) -> list[
     """(receive time, frame) pairs from the camera's channel for `seconds` from its first frame, watching it as a
     viewer would (capture starts making live frames within a moment of being asked: FIRST_FRAME_WAIT at most)."""
     client = redis.Redis.from_url(url)
-    bus = SyncBus(url)
+    bus = sync_bus(url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(frame_channel(slug, width))
+    pubsub.subscribe(names().frames(slug, width))
     frames: list[tuple[float, Frame]] = []
     deadline = time.monotonic() + seconds + FIRST_FRAME_WAIT
     renew = 0.0
@@ -61,7 +72,7 @@ def wait_for_status(url: str, slug: str, predicate, timeout: float) -> dict:
 
     The status is CameraStatus's fields as capture writes them (`to_fields`), decoded by its one decoder.
     """
-    bus = SyncBus(url)
+    bus = sync_bus(url)
     deadline = time.monotonic() + timeout
     status: dict = {}
     try:

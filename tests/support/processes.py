@@ -34,6 +34,7 @@ def database_url() -> str:
 
 
 def child_env(redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a process the tests start: the test settings, database and Redis; `extra` wins."""
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="nvr.test_settings",

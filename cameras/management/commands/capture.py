@@ -36,7 +36,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        bus = SyncBus(settings.REDIS_URL)
+        bus = SyncBus(settings.REDIS_URL, namespace=settings.NVR_REDIS_NAMESPACE)
         supervisor = Supervisor(
             bus, poll_seconds=options["poll"], lease_seconds=options["lease"], backoff_cap=options["backoff_cap"]
         )

@@ -83,7 +83,7 @@ def describe_store(store: StoreUsage) -> str:
 
 def read_facts(cameras: list[Camera]) -> tuple[list[dict], str]:
     """(one dict per camera, "" or the name of the Redis error)."""
-    bus = SyncBus(settings.REDIS_URL)
+    bus = SyncBus(settings.REDIS_URL, namespace=settings.NVR_REDIS_NAMESPACE)
     try:
         statuses = bus.statuses([c.slug for c in cameras])
         owners = {c.slug: bus.lease_owner(c.slug) for c in cameras}
