@@ -284,6 +284,8 @@ LOGGING = {
 
 # nvr --------------------------------------------------------------------------
 NVR_STREAM_WRITE_DEADLINE = env.float("NVR_STREAM_WRITE_DEADLINE", default=8.0)
+# Every other response (clips, segments, pages): seconds one write may make no progress (streaming/deadline.py).
+NVR_DOWNLOAD_WRITE_DEADLINE = env.float("NVR_DOWNLOAD_WRITE_DEADLINE", default=30.0)
 NVR_STREAM_ACCESS_RECHECK = env.float("NVR_STREAM_ACCESS_RECHECK", default=15.0)
 NVR_SUPERVISOR_POLL_SECONDS = env.float("NVR_SUPERVISOR_POLL_SECONDS", default=2.0)
 NVR_LEASE_SECONDS = env.float("NVR_LEASE_SECONDS", default=8.0)

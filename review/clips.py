@@ -5,33 +5,34 @@ with the last packet before the requested end. The camera's packets are copied a
 clip keeps the codec, profile and resolution of the recording, and costs a remux (no decode).
 
 It is written as a fragmented MP4 whose moov comes first (movflags empty_moov+frag_keyframe), so
-it plays while it downloads, and streamed as it is made: the muxer writes into a small bounded
-queue that the response drains, so memory stays flat for a 24-hour clip and a slow client slows
-only the remux. Packet times are laid on the wall clock of each segment's start, so a gap in the
-recording stays a gap in the clip instead of being squeezed out.
+it plays while it downloads, and streamed as it is made, a chunk at a time: the response asks for the
+next chunk only when the client took the last, and each chunk is made by a step of the remux run on
+a pool of CLIP_WORKERS threads shared by every clip of the process. So memory stays flat for a
+24-hour clip, a slow client slows only its own remux, and a client that stops reading holds no
+thread at all (before, each clip had a thread of its own, blocked while its client did not read:
+20 stalled downloads held 41 threads, issue #23). Packet times are laid on the wall clock of each
+segment's start, so a gap in the recording stays a gap in the clip instead of being squeezed out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import datetime as dt
-import queue
+import itertools
 import threading
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
 
 from recordings.store import Store, get_store
 
 CHUNK_BYTES = 512 * 1024  # muxer output is handed to the response in pieces of this size
-CHUNK_QUEUE = 8  # pieces held at most: memory stays about 4 MB per clip, whatever its length
-_DONE = object()
-
-
-class ClipCancelled(Exception):
-    """The client went away: the remux thread stops at its next write."""
+CLIP_WORKERS = 4  # threads making the chunks of every clip of this process
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,37 +43,25 @@ class Source:
     start: dt.datetime
 
 
-class _QueueWriter:
-    """A file-like sink for the muxer that hands its bytes to the response through a bounded queue.
+class _Sink:
+    """A file-like sink for the muxer, emptied a chunk at a time by the clip's steps.
 
     The muxer writes many small pieces (box headers, one sample at a time): they are gathered
     into CHUNK_BYTES pieces, so the response hops threads once per chunk, not once per write.
     """
 
-    def __init__(self, chunks: queue.Queue, cancelled: threading.Event) -> None:
-        self.chunks, self.cancelled = chunks, cancelled
+    def __init__(self) -> None:
         self.position = 0
         self.pending = bytearray()
 
     def write(self, data: bytes) -> int:
         self.pending += data
         self.position += len(data)
-        if len(self.pending) >= CHUNK_BYTES:
-            self.flush()
         return len(data)
 
-    def flush(self) -> None:
-        if not self.pending:
-            return
+    def take(self) -> bytes:
         chunk, self.pending = bytes(self.pending), bytearray()
-        while True:
-            if self.cancelled.is_set():
-                raise ClipCancelled()
-            try:
-                self.chunks.put(chunk, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        return chunk
 
     def tell(self) -> int:
         return self.position
@@ -81,13 +70,55 @@ class _QueueWriter:
         return False
 
 
+Timed = tuple[Any, int, int]  # (packet, pts, dts)
+
+
+def _timed(container: Any, stream: Any) -> Iterator[Timed]:
+    """The stream's packets as they are read, with their times (flush packets, which have none, left out)."""
+    for packet in container.demux(stream):
+        if packet.pts is not None and packet.dts is not None:
+            yield packet, int(packet.pts), int(packet.dts)
+
+
+def _first_gop(packets: Iterator[Timed]) -> list[Timed]:
+    """The packets up to and including the second keyframe: the earliest presentation time is among them
+    (B-frames reorder within a GOP), and no more than a GOP is ever held in memory."""
+    head: list[Timed] = []
+    for item in packets:
+        head.append(item)
+        if item[0].is_keyframe and len(head) > 1:
+            break
+    return head
+
+
+def _from_keyframe_before(timeline: Iterator[Timed], start: dt.datetime, wall: Any) -> Iterator[Timed]:
+    """The packets from the last keyframe at or before `start` (from the first packet when none is), holding one GOP."""
+    held: list[Timed] = []
+    for item in timeline:
+        packet, pts, _ = item
+        if packet.is_keyframe:
+            if wall(pts) <= start:
+                held = [item]  # a later keyframe still before the start: the clip begins there
+                continue
+            yield from held
+            yield item
+            yield from timeline
+            return
+        held.append(item)
+    yield from held  # the segment ended before a keyframe after the start
+
+
 def remux(
-    sources: Sequence[Source], start: dt.datetime, end: dt.datetime, sink: _QueueWriter, store: Store | None = None
-) -> int:
+    sources: Sequence[Source], start: dt.datetime, end: dt.datetime, sink: _Sink, store: Store | None = None
+) -> Generator[int, None, None]:
     """Copy the video packets of `sources` between the keyframe at or before `start` and `end` into `sink`.
 
-    Returns the number of packets written. Stops early at a segment whose stream parameters differ
-    from the first one (a camera reconfigured mid-span): one MP4 holds one set of parameters.
+    A generator: it pauses (yielding the packets written so far) whenever `sink` holds a chunk, and
+    finishes the file when it ends or is closed. Packets are read as they are muxed, one GOP ahead
+    at most, so a paused clip holds a chunk and a GOP, not a segment (a 10 s segment of a 6 Mbit/s
+    camera is 8 MB: 20 paused clips held 185 MB when each read its segment whole). Stops early at a
+    segment whose stream parameters differ from the first one (a camera reconfigured mid-span): one
+    MP4 holds one set of parameters.
     """
     store = store or get_store()
     output = av.open(sink, "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"})
@@ -107,29 +138,28 @@ def remux(
                 elif params != template:
                     break
                 time_base = stream.time_base or Fraction(1, 90_000)
-                # (packet, pts, dts): packets without times (flush packets) are left out.
-                timed = [(p, p.pts, p.dts) for p in container.demux(stream) if p.pts is not None and p.dts is not None]
-                packets = [(p, int(pts), int(dts)) for p, pts, dts in timed]
-                if not packets:
+                packets = _timed(container, stream)
+                head = _first_gop(packets)
+                if not head:
                     continue
-                first_pts = min(pts for _, pts, _ in packets)
+                first_pts = min(pts for _, pts, _ in head)
 
                 def wall(
                     pts: int, source: Source = source, first: int = first_pts, base: Fraction = time_base
                 ) -> dt.datetime:
                     return source.start + dt.timedelta(seconds=float((pts - first) * base))
 
+                timeline: Iterator[Timed] = itertools.chain(head, packets)
                 if index == 0:
-                    keyframes = [i for i, (p, pts, _) in enumerate(packets) if p.is_keyframe and wall(pts) <= start]
-                    packets = packets[keyframes[-1] if keyframes else 0 :]
-                    if packets:
-                        origin = wall(packets[0][1])
-                if origin is None:
-                    origin = wall(packets[0][1])
-                shift = round((source.start - origin).total_seconds() / time_base) - first_pts
-                for packet, pts, dts in packets:
+                    timeline = _from_keyframe_before(timeline, start, wall)
+                shift: int | None = None
+                for packet, pts, dts in timeline:
+                    if origin is None:
+                        origin = wall(pts)
+                    if shift is None:
+                        shift = round((source.start - origin).total_seconds() / time_base) - first_pts
                     if wall(pts) >= end:
-                        return written
+                        return
                     pts, dts = pts + shift, dts + shift
                     if last_dts is not None and dts <= last_dts:
                         dts = last_dts + 1
@@ -139,48 +169,79 @@ def remux(
                     packet.stream = out_stream
                     output.mux(packet)
                     written += 1
-        return written
+                    if len(sink.pending) >= CHUNK_BYTES:
+                        yield written
     finally:
         output.close()
-        sink.flush()
+
+
+class ClipMaker:
+    """One clip's remux, advanced a chunk at a time; the lock keeps a step and a close apart."""
+
+    def __init__(self, sources: Sequence[Source], start: dt.datetime, end: dt.datetime) -> None:
+        self.sink = _Sink()
+        self._steps = remux(sources, start, end, self.sink)
+        self._lock = threading.Lock()
+        self._done = False
+
+    def step(self) -> bytes | None:
+        """The next chunk of the file, None once it is all out (runs on the pool)."""
+        with self._lock:
+            if self._done:
+                return None
+            try:
+                next(self._steps)
+            except StopIteration:
+                self._done = True
+                give_back_memory()
+                return self.sink.take() or None  # the end of the file, written when the remux closed it
+            return self.sink.take()
+
+    def close(self) -> None:
+        """Stop the remux and free its files (a client that left; runs on the pool after any step under way)."""
+        with self._lock:
+            if not self._done:
+                self._done = True
+                self._steps.close()
+                self.sink.take()
+                give_back_memory()
+
+
+_libc = ctypes.CDLL(None)
+_malloc_trim = getattr(_libc, "malloc_trim", None)  # glibc's; absent elsewhere (musl), where this does nothing
+
+
+def give_back_memory() -> None:
+    """Return the memory a finished clip freed to the system.
+
+    FFmpeg allocates packets through malloc; once freed, glibc keeps them in its arenas (one per
+    thread that allocated), so a burst of clips left the web process large for good. Measured with
+    20 paused clips of 8 MB segments: 230 MB resident after they were closed, 45 MB after malloc_trim.
+    """
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _workers() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=CLIP_WORKERS, thread_name_prefix="nvr-clip")
+    return _pool
 
 
 async def clip_bytes(sources: Sequence[Source], start: dt.datetime, end: dt.datetime) -> AsyncGenerator[bytes, None]:
-    """The clip's bytes as they are made; closing the generator stops the remux."""
-    chunks: queue.Queue = queue.Queue(maxsize=CHUNK_QUEUE)
-    cancelled = threading.Event()
-    failure: list[BaseException] = []
+    """The clip's bytes as they are made; closing the generator stops the remux.
 
-    def run() -> None:
-        try:
-            remux(sources, start, end, _QueueWriter(chunks, cancelled))
-        except ClipCancelled:
-            pass
-        except Exception as error:  # noqa: BLE001 - reported to the response below
-            failure.append(error)
-        finally:
-            while True:
-                try:
-                    chunks.put(_DONE, timeout=0.5)
-                    break
-                except queue.Full:
-                    if cancelled.is_set():
-                        break
-
-    thread = threading.Thread(target=run, name="nvr-clip", daemon=True)
-    thread.start()
+    A chunk is made only when the previous one was taken, on the shared pool: a client that stops
+    reading leaves its clip paused in memory with no thread, until the write deadline lets it go.
+    """
+    maker = ClipMaker(sources, start, end)
+    loop = asyncio.get_running_loop()
     try:
-        while True:
-            chunk = await asyncio.to_thread(chunks.get)
-            if chunk is _DONE:
-                break
+        while (chunk := await loop.run_in_executor(_workers(), maker.step)) is not None:
             yield chunk
-        if failure:
-            raise failure[0]
     finally:
-        cancelled.set()
-        while thread.is_alive():
-            try:
-                chunks.get_nowait()
-            except queue.Empty:
-                await asyncio.sleep(0.05)
+        _workers().submit(maker.close)  # not awaited: a cancelled response does not wait for its files to close

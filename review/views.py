@@ -13,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import re
 import time
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import urlencode
 
@@ -24,16 +27,18 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.views.decorators.http import require_GET
 
 from audit.log import Kind, record
+from cameras.models import Camera
 from recordings.store import get_store
 from review import grants, selectors
-from review.clips import clip_bytes
+from review.clips import Source, clip_bytes
 from review.mp4 import NotFragmented, init_length
 from review.previews import preview_jpeg
 from review.ranges import serve_window
 from review.times import parse_span, parse_time
-from streaming.auth import actor_of
+from streaming.auth import Access, actor_of
+from streaming.directwrite import connection_of
 from streaming.errors import NO_STORE, Unavailable, refusals_as_responses
-from streaming.hub import get_hub
+from streaming.hub import ClosingStream, get_hub
 from streaming.views import number_option, visible_camera
 
 PLAYLIST_DEFAULT = dt.timedelta(hours=1)  # what a playlist without start and end covers: the last hour
@@ -45,6 +50,7 @@ PLAYLIST_CHUNK = 256 * 1024  # the playlist's text leaves in pieces this big (15
 # A playlist names a grant that expires: never kept by a browser or a proxy (it would be a credential).
 PLAYLIST_HEADERS = {**NO_STORE, "Cache-Control": "private, no-store"}
 SEGMENT_HEADERS = {"Cache-Control": "private, max-age=3600"}  # a closed segment never changes
+CLIP_RECHECK_SECONDS = 1.0  # a clip's access is asked afresh this often: revoked, it ends within 2 s
 PREVIEW_HEADERS = {"Cache-Control": "private, max-age=86400"}  # a keyframe of a closed segment never changes
 
 
@@ -121,10 +127,45 @@ def _open_segment(key: str) -> tuple[BinaryIO, int, int]:
         raise
 
 
-@require_GET
-@refusals_as_responses
-async def clip(request: HttpRequest, slug: str) -> StreamingHttpResponse:
-    """`/cameras/<slug>/clip.mp4?start=&end=`: one MP4 of the span, remuxed without re-encoding, streamed."""
+CLIP_PATH = re.compile(r"/cameras/(?P<slug>[-a-zA-Z0-9_]+)/clip\.mp4")  # served by the stream fast path (apps.py)
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """A clip request, checked and parsed before the first byte: what is sent, then how (review.clips)."""
+
+    camera: Camera
+    access: Access
+    sources: list[Source]
+    start: dt.datetime
+    end: dt.datetime
+
+    @property
+    def headers(self) -> dict[str, str]:
+        seconds = int((self.end - self.start).total_seconds())
+        name = f"{self.camera.slug}-{self.start.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}-{seconds}s.mp4"
+        return {"Content-Type": "video/mp4", **NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'}
+
+    async def body(self, transport: asyncio.Transport | None) -> AsyncGenerator[bytes, None]:
+        """The clip inside the viewer lifecycle, as a finite body: withdrawn access cuts it (the hub aborts
+        `transport`: a broken transfer, never a clean end that would pass for the whole span)."""
+        slug = self.camera.slug
+
+        async def still_allowed() -> bool:
+            return await self.access.still_allows(slug, fresh=True)
+
+        async with (
+            get_hub().viewer(
+                f"clip:{slug}", still_allowed, transport=transport, recheck_every=CLIP_RECHECK_SECONDS, finite=True
+            ),
+            aclosing(clip_bytes(self.sources, self.start, self.end)) as chunks,
+        ):
+            async for chunk in chunks:
+                yield chunk
+
+
+async def plan_clip(request: HttpRequest, slug: str) -> ClipPlan:
+    """Authorise a clip request and find its segments (refusals are raised)."""
     camera, access = await visible_camera(request, slug)
     longest = dt.timedelta(seconds=settings.NVR_CLIP_MAX_SECONDS)
     start, end = parse_span(request, default=dt.timedelta(minutes=1), longest=longest)
@@ -132,22 +173,23 @@ async def clip(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     if not sources:
         raise Http404("Nothing was recorded in that span.")
     record(Kind.CLIP, actor=actor_of(access, request), camera=(camera.pk, camera.slug), detail=_span(start, end))
+    return ClipPlan(camera, access, sources, start, end)
 
-    async def body() -> AsyncGenerator[bytes, None]:
-        async def still_allowed() -> bool:
-            return await access.still_allows(camera.slug)
 
-        async with get_hub().viewer(f"clip:{camera.slug}", still_allowed) as viewer:
-            async for chunk in clip_bytes(sources, start, end):
-                if viewer.revoked.is_set():
-                    return
-                yield chunk
+@require_GET
+@refusals_as_responses
+async def clip(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    """`/cameras/<slug>/clip.mp4?start=&end=`: one MP4 of the span, remuxed without re-encoding, streamed.
 
-    name = f"{camera.slug}-{start.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}-{int((end - start).total_seconds())}s.mp4"
+    Under nvr.asgi the URL is served by streaming.fastpath from the same plan (no thread held per
+    download); this view serves it anywhere else (Django's test client, another ASGI server).
+    """
+    plan = await plan_clip(request, slug)
+    headers = plan.headers
     return StreamingHttpResponse(
-        body(),
-        content_type="video/mp4",
-        headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'},
+        ClosingStream(plan.body(connection_of(getattr(request, "scope", {})))),  # a cut clip stops its remux at once
+        content_type=headers.pop("Content-Type"),
+        headers=headers,
     )
 
 

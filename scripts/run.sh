@@ -3,7 +3,14 @@
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every file this run makes is its user's alone (0600): .env holds SECRET_KEY and FIELD_ENCRYPTION_KEY, the
+# SQLite database holds password hashes and webhook secrets, and the recordings are private footage.
+umask 077
 scripts/venv.sh
+if [ -f .env ] && [ -n "$(find .env -perm /077)" ]; then
+  chmod 600 .env
+  echo "nvr: .env was readable by other users; made it private (mode 600): it holds the secret keys"
+fi
 if [ ! -f .env ]; then
   key=$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))")
   field_key=$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(32))")

@@ -146,8 +146,14 @@ class Access:
         """The camera if this access may watch it, else None (unknown and forbidden look alike)."""
         return await _cameras.get((self.key, slug), lambda: self.cameras().filter(slug=slug).afirst())
 
-    async def still_allows(self, slug: str) -> bool:
-        """Re-check an open stream: a revoked token, a deactivated user or a removed permission ends it."""
+    async def still_allows(self, slug: str, *, fresh: bool = False) -> bool:
+        """Re-check an open stream: a revoked token, a deactivated user or a removed permission ends it.
+
+        `fresh` asks the database now instead of sharing the answer of the last ACCESS_MEMO_SECONDS
+        (clips: a revoked token ends a download within 2 s; there are few of them, not crowds).
+        """
+        if fresh:
+            return await self._still_allows(slug)
         return await _rechecks.get((self.key, slug), lambda: self._still_allows(slug))
 
     async def _still_allows(self, slug: str) -> bool:

@@ -261,4 +261,6 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
                     gone = CameraStatus(State.OFFLINE, error=WORKER_GONE)
                     items.append(public_status(slug, gone, relay.viewers.get(slug, 0)))
             if items:
+                viewer.sending_since = time.monotonic()  # a socket that stops draining meets the hub's write deadline
                 await self.send_json({"type": "status", "cameras": items})
+                viewer.sending_since = None

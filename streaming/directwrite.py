@@ -10,7 +10,8 @@ imports uvicorn (and runs under daphne without it).
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 DIRECT_WRITE = "nvr.direct_write"  # the scope extension's name
 
@@ -39,3 +40,9 @@ class DirectWrite:
     def chunked(self) -> bool:
         """Whether the response uses chunked transfer encoding (known once its head was sent)."""
         return bool(self._cycle.chunked_encoding)
+
+
+def connection_of(scope: Mapping[str, Any]) -> asyncio.Transport | None:
+    """The request's connection, when the server gives it (nvr.server does, for GET): to abort a response cut short."""
+    direct = (scope.get("extensions") or {}).get(DIRECT_WRITE)
+    return direct.transport if isinstance(direct, DirectWrite) else None

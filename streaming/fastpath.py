@@ -13,7 +13,12 @@ in Django's order, except the few NOT_FOR_STREAMS names with the reason they do 
 streaming.directwrite.DirectWrite in the scope) a camera's feed writes every part to the
 connection itself, so a frame costs one loop over the viewers rather than one task
 wake-up and `send` per viewer; elsewhere, and for the grid, each part goes out in one `send`.
-Everything else is Django's.
+
+Long downloads that other apps register (`serve_downloads`: review's clips) come this way too,
+for the same reason: under Django each open download held a thread of its own for as long as it
+lasted (20 stalled clips, +20 threads). They are planned by the app (or refused) inside the same
+middleware, then sent in pieces of at most WRITE_PIECE bytes, each within NVR_DOWNLOAD_WRITE_DEADLINE;
+one cut short ends without its last chunk, a broken transfer. Everything else is Django's.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import logging
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from asgiref.sync import markcoroutinefunction, sync_to_async
 from django.conf import settings
@@ -35,7 +41,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
 
-from streaming.directwrite import DIRECT_WRITE, DirectWrite
+from streaming.directwrite import DIRECT_WRITE, DirectWrite, connection_of
+
+log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[Mapping[str, Any]]]
@@ -45,10 +53,33 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Whole-path patterns (fullmatch: `$` would also match before a trailing newline, `%0A`).
 STREAM_PATH = re.compile(r"/cameras/(?P<slug>[-a-zA-Z0-9_]+)/stream\.mjpg")
 GRID_PATH = re.compile(r"/grid/stream\.mjpg")
+WRITE_PIECE = 64 * 1024  # a download is sent in pieces of this size, each under the write deadline (as Django's)
+
+
+class Download(Protocol):
+    """A finite response an app serves through the fast path: its head, then its body."""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response head's headers, Content-Type included."""
+        ...
+
+    def body(self, transport: asyncio.Transport | None) -> AsyncGenerator[bytes, None]:
+        """The bytes, inside the hub's viewer lifecycle (`transport`: the connection to reset when cut)."""
+        ...
+
+
+Planner = Callable[..., Awaitable[Download]]  # (request, **the path's named groups) -> Download, or a refusal raised
+_downloads: list[tuple[re.Pattern[str], Planner]] = []
+
+
+def serve_downloads(path: re.Pattern[str], planner: Planner) -> None:
+    """Serve GETs whose whole path matches `path` by the fast path, planned by `planner` (an app's ready())."""
+    _downloads.append((path, planner))
 
 
 def stream_fast_path(django_app: ASGIApp) -> ASGIApp:
-    """Wrap the Django ASGI app so GET stream URLs skip Django's request machinery."""
+    """Wrap the Django ASGI app so GET stream and download URLs skip Django's request machinery."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -56,6 +87,9 @@ def stream_fast_path(django_app: ASGIApp) -> ASGIApp:
                 return await serve(scope, receive, send, slug=match["slug"])
             if GRID_PATH.fullmatch(scope["path"]):
                 return await serve(scope, receive, send, slug=None)
+            for path, planner in _downloads:
+                if match := path.fullmatch(scope["path"]):
+                    return await serve_download(scope, receive, send, planner, match.groupdict())
         await django_app(scope, receive, send)
 
     return app
@@ -217,15 +251,7 @@ async def serve(scope: Scope, receive: Receive, send: Send, *, slug: str | None)
         return await _send_response(send, answer)
     plan = planned[0]
 
-    task = asyncio.current_task()
-    assert task is not None
-
-    async def until_disconnect() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        task.cancel()
-
-    watcher = asyncio.get_running_loop().create_task(until_disconnect())
+    watcher = _cancel_on_disconnect(receive)
     direct: DirectWrite | None = scope.get("extensions", {}).get(DIRECT_WRITE)
     if slug is None or not plan.can_write_direct:
         direct = None
@@ -244,12 +270,84 @@ async def serve(scope: Scope, receive: Receive, send: Send, *, slug: str | None)
         # Access was withdrawn: end the response, but never wait on a peer that stopped reading.
         async with asyncio.timeout(settings.NVR_STREAM_WRITE_DEADLINE):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except (asyncio.CancelledError, TimeoutError, OSError):
-        # The viewer left (or vanished right after the response head), or its write missed the
-        # hub's deadline: this is the request's boundary, so it ends here, quietly, and the
-        # server closes the connection.
+    except TimeoutError:
+        # The last write of a revoked stream made no progress: the peer stopped reading. Abort, as the hub
+        # does at its deadline: a close would wait for a buffer that never drains.
+        connection = connection_of(scope)
+        if connection is not None:
+            connection.abort()
+    except (asyncio.CancelledError, OSError):
+        # The viewer left (or vanished right after the response head), or the hub cut it at its
+        # deadline: this is the request's boundary, so it ends here, quietly.
         pass
     finally:
         watcher.cancel()
         if body is not None:
             await body.aclose()
+
+
+def _cancel_on_disconnect(receive: Receive) -> asyncio.Task:
+    """A task that cancels the current one when the client disconnects (cancel it when the response ends)."""
+    task = asyncio.current_task()
+    assert task is not None
+
+    async def until_disconnect() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        task.cancel()
+
+    return asyncio.get_running_loop().create_task(until_disconnect())
+
+
+async def serve_download(scope: Scope, receive: Receive, send: Send, planner: Planner, groups: dict[str, str]) -> None:
+    """One download: planned (or refused) inside the middleware as its Django view would be, then sent piece by
+    piece under the write deadline.
+
+    Cut short (the hub cut it: access withdrawn; the client left; a piece missed the deadline), it
+    ends without its last chunk, so the client sees a broken transfer and never takes part of a
+    clip for the whole span.
+    """
+    refusals, refusal_response = _late()[5:]
+    request = ASGIRequest(scope, io.BytesIO())
+    planned: list[tuple[Download, StreamingHttpResponse]] = []
+
+    async def plan_or_refuse(request: HttpRequest) -> HttpResponseBase:
+        try:
+            download = await planner(request, **groups)
+        except refusals as error:
+            return refusal_response(error)
+        finally:
+            _release_database_soon()
+        headers = dict(download.headers)
+        head = StreamingHttpResponse((), content_type=headers.pop("Content-Type"), headers=headers)
+        planned.append((download, head))
+        return head
+
+    answer = await stream_middleware()(request, plan_or_refuse)
+    if not planned or answer is not planned[0][1]:
+        return await _send_response(send, answer)
+    download, head = planned[0]
+    transport = connection_of(scope)
+    seconds = settings.NVR_DOWNLOAD_WRITE_DEADLINE
+    watcher = _cancel_on_disconnect(receive)
+    body = download.body(transport)
+    try:
+        async with asyncio.timeout(seconds):
+            await send({"type": "http.response.start", "status": head.status_code, "headers": _head_items(head)})
+        async for chunk in body:
+            for start in range(0, len(chunk), WRITE_PIECE):
+                async with asyncio.timeout(seconds):
+                    await send(
+                        {"type": "http.response.body", "body": chunk[start : start + WRITE_PIECE], "more_body": True}
+                    )
+        async with asyncio.timeout(seconds):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except TimeoutError:
+        log.info("download %s dropped (no write progress for %.0fs)", scope["path"], seconds)
+        if transport is not None:
+            transport.abort()  # not close(): that waits for a buffer a stalled peer never drains
+    except (asyncio.CancelledError, OSError):
+        pass  # cut by the hub, or the client left: the request ends here, without its last chunk
+    finally:
+        watcher.cancel()
+        await body.aclose()

@@ -36,7 +36,7 @@ from framebus.status import CameraStatus
 from streaming import multipart
 from streaming.auth import Access, actor_of
 from streaming.errors import NO_STORE, refusals_as_responses
-from streaming.hub import AccessCheck, ClosingStream, Feed, Hub, always_allowed, get_hub
+from streaming.hub import AccessCheck, ClosingStream, Feed, Hub, Viewer, always_allowed, get_hub
 from streaming.views import authorize, number_option
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ async def grid_parts(
     async with hub.viewer("grid", still_allowed, audit=audit) as viewer, contextlib.AsyncExitStack() as stack:
         for tile in tiles:
             stack.push_async_callback(_release, tile)  # the tile's stack at exit: a fallback replaces it
-            await _watch(hub, tile, wake)
+            await _watch(hub, tile, wake, viewer)
         yield multipart.STREAM_START
         next_check = time.monotonic() + NATIVE_CHECK_SECONDS
         while not viewer.revoked.is_set():
@@ -153,7 +153,7 @@ async def grid_parts(
             now = time.monotonic()
             if now >= next_check:
                 next_check = now + NATIVE_CHECK_SECONDS
-                await _fall_back_to_native(hub, tiles, wake)
+                await _fall_back_to_native(hub, tiles, wake, viewer)
             if sent_any:
                 continue
             if soonest is None:
@@ -166,16 +166,16 @@ async def _release(tile: _Tile) -> None:
     await tile.stack.aclose()
 
 
-async def _watch(hub: Hub, tile: _Tile, wake: asyncio.Event) -> None:
+async def _watch(hub: Hub, tile: _Tile, wake: asyncio.Event, viewer: Viewer) -> None:
     """Hold the tile's feed at `tile.width` and be woken by its frames until `tile.stack` closes."""
-    tile.feed = await tile.stack.enter_async_context(hub.watch(tile.spec.slug, tile.width, tile.spec.name))
+    tile.feed = await tile.stack.enter_async_context(hub.watch(tile.spec.slug, tile.width, tile.spec.name, viewer))
     tile.feed.listeners.add(wake)
     tile.stack.callback(tile.feed.listeners.discard, wake)
     tile.sent = 0
     wake.set()  # the feed may already hold a frame
 
 
-async def _fall_back_to_native(hub: Hub, tiles: list[_Tile], wake: asyncio.Event) -> None:
+async def _fall_back_to_native(hub: Hub, tiles: list[_Tile], wake: asyncio.Event, viewer: Viewer) -> None:
     """Switch tiles that never got a variant frame to the native size if the camera is not wider.
 
     At connect time an offline camera's size is unknown; when it comes online smaller than
@@ -194,7 +194,7 @@ async def _fall_back_to_native(hub: Hub, tiles: list[_Tile], wake: asyncio.Event
             await tile.stack.aclose()
             tile.stack = contextlib.AsyncExitStack()
             tile.width = 0
-            await _watch(hub, tile, wake)
+            await _watch(hub, tile, wake, viewer)
 
 
 def _slugs(raw: str | None) -> list[str] | None:

@@ -14,11 +14,18 @@ per process runs the re-checks, shows the offline card on feeds whose camera is 
 keeps asking capture for the frames its feeds carry (capture makes live JPEGs only for cameras and
 sizes someone watches), drops viewers whose socket stopped draining (write deadline), and tells the
 bus how many viewers each camera has here (a camera page shows every process's total).
+
+A viewer that is dropped (its write deadline passed), or a finite body (a clip) whose access is
+withdrawn, is cut at once by the hub itself (`Hub._cut`): the feeds it holds are released, so the
+last one out unsubscribes now, its connection is aborted (never closed: a close waits for a buffer
+a stalled peer never drains) and its task cancelled. Nothing waits for the task to unwind first.
+A finite body cut short so ends as a broken transfer, never as a clean end a client would trust.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import uuid
@@ -165,20 +172,24 @@ class Feed:
 
 @dataclass(eq=False)
 class Viewer:
-    """One open long response (a stream, a grid, a playlist...), from registration to removal."""
+    """One open long response (a stream, a grid, a clip...), from registration to removal."""
 
     label: str  # what it watches (a camera slug, "grid"), for logs
     task: asyncio.Task | None
     still_allowed: AccessCheck = always_allowed
     revoked: asyncio.Event = field(default_factory=asyncio.Event)  # set when access is gone: end now
     recheck_at: float = 0.0
+    recheck_every: float = 15.0  # seconds between access re-checks (NVR_STREAM_ACCESS_RECHECK unless asked)
+    deadline: float = 8.0  # seconds a write may make no progress (NVR_STREAM_WRITE_DEADLINE unless asked)
+    finite: bool = False  # a body with an end (a clip): withdrawn access cuts it at once, as a broken transfer
     sending_since: float | None = None
     frames: int = 0
     skipped: int = 0
     started: float = field(default_factory=time.monotonic)
-    transport: asyncio.Transport | None = None  # set for a direct viewer: its feed writes to it
+    transport: asyncio.Transport | None = None  # its connection, when the server gives it (direct writes, aborts)
     chunked: bool = False  # the direct viewer's response uses chunked transfer encoding
     feeds: list[Feed] = field(default_factory=list)  # feeds writing to it directly
+    holds: list[Feed] = field(default_factory=list)  # feeds it keeps subscribed (Hub.watch): released when cut
 
     def attach(self, feed: Feed) -> None:
         """Let `feed` write its parts to this viewer's transport until the viewer ends."""
@@ -250,23 +261,29 @@ class Hub:
         *,
         transport: asyncio.Transport | None = None,
         chunked: bool = False,
+        recheck_every: float | None = None,
+        finite: bool = False,
         audit: ViewAudit | None = None,
     ) -> AsyncIterator[Viewer]:
         """Register one long response for the duration of the block; every stream path uses this.
 
-        While the block runs, the maintenance task calls `still_allowed()` every
-        NVR_STREAM_ACCESS_RECHECK seconds and sets `viewer.revoked` when it says no: the
-        response must end then (the paths here all do). A viewer whose writes make no
-        progress for NVR_STREAM_WRITE_DEADLINE seconds has its connection aborted and its task
-        cancelled. On exit it is removed from every feed, whatever ended it, and a view with
-        `audit` leaves one row in the audit trail (queued: audit.writer writes it off the loop).
+        While the block runs, the maintenance task calls `still_allowed()` every `recheck_every`
+        seconds (NVR_STREAM_ACCESS_RECHECK by default) and sets `viewer.revoked` when it says no:
+        a live stream must end then (the paths here all do); a `finite` body (a clip) is cut by the
+        hub at once. A viewer whose writes make no progress for NVR_STREAM_WRITE_DEADLINE seconds
+        is cut too (Hub._cut). On exit it is removed from every feed, whatever ended it, and a view
+        with `audit` leaves one row in the audit trail (queued: audit.writer writes it off the loop).
         """
         began = timezone.now()
+        every = self.recheck_seconds if recheck_every is None else recheck_every
         viewer = Viewer(
             label,
             asyncio.current_task(),
             still_allowed,
-            recheck_at=time.monotonic() + self.recheck_seconds,
+            recheck_at=time.monotonic() + every,
+            recheck_every=every,
+            deadline=self.write_deadline,
+            finite=finite,
             transport=transport,
             chunked=chunked,
         )
@@ -282,25 +299,56 @@ class Hub:
                 record_view(audit, started=began, ended=timezone.now(), frames=viewer.frames)
 
     @asynccontextmanager
-    async def watch(self, slug: str, width: int, name: str) -> AsyncIterator[Feed]:
-        """Hold a feed for the duration of the block; the last one out unsubscribes."""
+    async def watch(self, slug: str, width: int, name: str, viewer: Viewer | None = None) -> AsyncIterator[Feed]:
+        """Hold a feed for the duration of the block, for `viewer` (cut, it lets go at once); the last one out unsubscribes."""
         key = (slug, width)
         feed = self.feeds.get(key)
+        new = feed is None
         if feed is None:
             feed = self.feeds[key] = Feed(slug, width, name, self.counters, self.bus.names.frames(slug, width))
             self._by_channel[feed.channel] = feed
             self._subscriber(feed.channel).want(feed.channel)
             self._ensure_maintenance()
-            await self._prime(feed)
         feed.viewers += 1
+        if viewer is not None:
+            viewer.holds.append(feed)
         try:
+            if new:
+                await self._prime(feed)
             yield feed
         finally:
-            feed.viewers -= 1
-            if feed.viewers == 0 and self.feeds.get(key) is feed:
-                del self.feeds[key]
-                del self._by_channel[feed.channel]
-                self._subscriber(feed.channel).unwant(feed.channel)
+            if viewer is None or feed in viewer.holds:  # else the hub let go of it when it cut the viewer
+                if viewer is not None:
+                    viewer.holds.remove(feed)
+                self._release(feed)
+
+    def _release(self, feed: Feed) -> None:
+        """One holder fewer; the last one out unsubscribes."""
+        feed.viewers -= 1
+        key = (feed.slug, feed.width)
+        if feed.viewers == 0 and self.feeds.get(key) is feed:
+            del self.feeds[key]
+            del self._by_channel[feed.channel]
+            self._subscriber(feed.channel).unwant(feed.channel)
+
+    def _cut(self, viewer: Viewer) -> None:
+        """End `viewer` now: its feeds let go, its connection aborted, its task cancelled.
+
+        Not `transport.close()`: that waits for the queued bytes to drain, which a stalled or
+        vanished peer never does (docs/facts.md: the socket would stay until TCP gives up). And
+        not waiting for the task's own cleanup either: a task that is slow to unwind (a loaded
+        machine, a write blocked in the server) must not keep a camera subscribed.
+        """
+        self.viewers.discard(viewer)
+        for feed in viewer.feeds:
+            feed.direct.discard(viewer)
+        holds, viewer.holds = viewer.holds, []
+        for feed in holds:
+            self._release(feed)
+        if viewer.transport is not None:
+            viewer.transport.abort()
+        if viewer.task is not None:
+            viewer.task.cancel()
 
     async def _prime(self, feed: Feed) -> None:
         """Ask capture for the feed's frames (it makes none for a camera nobody watches), and start the
@@ -341,7 +389,12 @@ class Hub:
     # Maintenance -------------------------------------------------------------------
     def _ensure_maintenance(self) -> None:
         if self._maintenance is None or self._maintenance.done():
-            self._maintenance = asyncio.get_running_loop().create_task(self._maintain(), name="nvr-hub-maintenance")
+            # In a context of its own: it outlives the request that starts it, and a task inherits its creator's
+            # context, in which Django's request keeps a thread for sync calls (the re-checks') that would then
+            # never be given back (asgiref's ThreadSensitiveContext ends with the request).
+            self._maintenance = asyncio.get_running_loop().create_task(
+                self._maintain(), name="nvr-hub-maintenance", context=contextvars.Context()
+            )
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
         """Run `job` beside the maintenance loop (never blocking it), keeping a reference until it ends."""
@@ -373,7 +426,7 @@ class Hub:
         now = time.monotonic()
         for viewer in list(self.viewers):
             if viewer.recheck_at <= now and not viewer.revoked.is_set():
-                viewer.recheck_at = now + self.recheck_seconds
+                viewer.recheck_at = now + viewer.recheck_every
                 self._spawn(self._recheck(viewer))
 
     async def _recheck(self, viewer: Viewer) -> None:
@@ -387,6 +440,9 @@ class Hub:
             log.info("stream %s: access withdrawn; ending it", viewer.label)
             self.counters.revoked += 1
             viewer.revoked.set()
+            if viewer.finite:
+                self._cut(viewer)  # a clip that ended cleanly would pass for the whole span: break it
+                return
             for feed in viewer.feeds:
                 feed.direct.discard(viewer)
             for feed in self.feeds.values():
@@ -394,19 +450,12 @@ class Hub:
                     listener.set()
 
     def _enforce_write_deadline(self) -> None:
-        limit = time.monotonic() - self.write_deadline
+        now = time.monotonic()
         for viewer in list(self.viewers):
-            if viewer.sending_since is not None and viewer.sending_since < limit and viewer.task is not None:
-                log.info("stream %s: viewer dropped (no write progress for %.0fs)", viewer.label, self.write_deadline)
+            if viewer.sending_since is not None and viewer.sending_since < now - viewer.deadline:
+                log.info("stream %s: viewer dropped (no write progress for %.0fs)", viewer.label, viewer.deadline)
                 self.counters.deadline_drops += 1
-                self.viewers.discard(viewer)
-                for feed in viewer.feeds:
-                    feed.direct.discard(viewer)
-                if viewer.transport is not None:
-                    # Not close(): that waits for the queued bytes to drain, which a stalled or
-                    # vanished peer never does (docs/facts.md: the socket would stay until TCP gives up).
-                    viewer.transport.abort()
-                viewer.task.cancel()
+                self._cut(viewer)
 
     async def _show_offline_frames(self) -> None:
         """Push the offline card to feeds whose camera is not live: silent for FRAME_STALE_AFTER,

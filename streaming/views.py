@@ -88,7 +88,7 @@ class StreamPlan:
         camera = self.camera
         async with (
             hub.viewer(camera.slug, self.still_allowed, audit=self.audit) as viewer,
-            hub.watch(camera.slug, self.width, camera.name) as feed,
+            hub.watch(camera.slug, self.width, camera.name, viewer) as feed,
         ):
             async for chunk in hub.stream(feed, viewer, fps=self.fps):
                 yield chunk
@@ -100,7 +100,7 @@ class StreamPlan:
             hub.viewer(
                 camera.slug, self.still_allowed, transport=transport, chunked=chunked, audit=self.audit
             ) as viewer,
-            hub.watch(camera.slug, self.width, camera.name) as feed,
+            hub.watch(camera.slug, self.width, camera.name, viewer) as feed,
         ):
             viewer.attach(feed)
             await viewer.revoked.wait()

@@ -147,6 +147,10 @@ class ManagedProcess:
         """User + system CPU time of the process and its live descendants so far."""
         return sum(pid_cpu_seconds(pid) for pid in self.pids())
 
+    def threads(self) -> int:
+        """Threads of the process and its live descendants."""
+        return sum(pid_threads(pid) for pid in self.pids())
+
     def __enter__(self) -> ManagedProcess:
         return self.start()
 
@@ -177,6 +181,14 @@ def pid_cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pid_threads(pid: int) -> int:
+    """Threads of one process (0 when it is gone)."""
+    try:
+        return len(list(Path(f"/proc/{pid}/task").iterdir()))
+    except OSError:
+        return 0
 
 
 def pid_rss_bytes(pid: int) -> int:

@@ -20,15 +20,20 @@ T0 = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)).replace(microsecond=0)
 STARTS = (0, 10, 20, 30, 60)  # seconds after T0: four segments in a row (40 s), a gap, one more
 
 
-def make_segment(path: Path, seconds: int = SEGMENT_SECONDS, offset: int = 0) -> None:
-    """An fMP4 segment whose picture shows its own time (testsrc), starting `offset` seconds in."""
+def make_segment(path: Path, seconds: int = SEGMENT_SECONDS, offset: int = 0, *, noise: int = 0) -> None:
+    """An fMP4 segment whose picture shows its own time (testsrc), starting `offset` seconds in.
+
+    `noise` (0-100) adds moving grain, coded at high quality: a camera's megabytes instead of testsrc's kilobytes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    picture = f"testsrc=size=640x360:rate={FPS}" + (f",noise=alls={noise}:allf=t+u" if noise else "")
+    quality = ["-crf", "18"] if noise else []
     subprocess.run(
         [
             "ffmpeg", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc=size=640x360:rate={FPS}",
+            "-f", "lavfi", "-i", picture,
             "-ss", str(offset), "-t", str(seconds),
-            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-pix_fmt", "yuv420p",
+            "-c:v", "libx264", "-preset", "veryfast", *quality, "-profile:v", "high", "-pix_fmt", "yuv420p",
             "-g", str(FPS), "-keyint_min", str(FPS), "-sc_threshold", "0",
             "-output_ts_offset", str(offset),  # the recorder's segments go on one media clock
             "-movflags", "frag_keyframe+empty_moov+default_base_moof+frag_discont", "-avoid_negative_ts", "disabled",
