@@ -7,7 +7,7 @@ import base64
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as delete_selected_action
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -194,10 +194,15 @@ class CameraAdmin(admin.ModelAdmin):
 
 
 class GroupMemberInline(admin.TabularInline):
+    """A group's cameras the user may see; the others are neither shown nor touched when the group is saved."""
+
     model = GroupMember
     extra = 3
     fields = ["camera", "position"]
     ordering = ["position"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[GroupMember]:
+        return super().get_queryset(request).filter(camera__in=visible_cameras(request.user).values("pk"))
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "camera":  # only cameras this user may see
@@ -214,9 +219,14 @@ class CameraGroupAdmin(admin.ModelAdmin):
     filter_horizontal = ["allowed_users", "allowed_groups"]
     inlines = [GroupMemberInline]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CameraGroup]:
+        """Each group with the number of its cameras the user may see (never how many they may not)."""
+        visible = visible_cameras(request.user).values("pk")
+        return super().get_queryset(request).annotate(seen=Count("members", filter=Q(members__camera__in=visible)))
+
     @admin.display(description="cameras")
     def size(self, group: CameraGroup) -> int:
-        return group.members.count()
+        return getattr(group, "seen", 0)
 
     @admin.display(description="wall screen")
     def wall(self, group: CameraGroup) -> str:

@@ -180,7 +180,6 @@ class Viewer:
     revoked: asyncio.Event = field(default_factory=asyncio.Event)  # set when access is gone: end now
     recheck_at: float = 0.0
     recheck_every: float = 15.0  # seconds between access re-checks (NVR_STREAM_ACCESS_RECHECK unless asked)
-    deadline: float = 8.0  # seconds a write may make no progress (NVR_STREAM_WRITE_DEADLINE unless asked)
     finite: bool = False  # a body with an end (a clip): withdrawn access cuts it at once, as a broken transfer
     sending_since: float | None = None
     frames: int = 0
@@ -282,7 +281,6 @@ class Hub:
             still_allowed,
             recheck_at=time.monotonic() + every,
             recheck_every=every,
-            deadline=self.write_deadline,
             finite=finite,
             transport=transport,
             chunked=chunked,
@@ -450,10 +448,10 @@ class Hub:
                     listener.set()
 
     def _enforce_write_deadline(self) -> None:
-        now = time.monotonic()
+        limit = time.monotonic() - self.write_deadline
         for viewer in list(self.viewers):
-            if viewer.sending_since is not None and viewer.sending_since < now - viewer.deadline:
-                log.info("stream %s: viewer dropped (no write progress for %.0fs)", viewer.label, viewer.deadline)
+            if viewer.sending_since is not None and viewer.sending_since < limit:
+                log.info("stream %s: viewer dropped (no write progress for %.0fs)", viewer.label, self.write_deadline)
                 self.counters.deadline_drops += 1
                 self._cut(viewer)
 

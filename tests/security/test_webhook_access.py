@@ -11,27 +11,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import Permission
-from django.test import Client
 
 from events.models import Webhook
 from tests.factories import make_camera, make_user
+from tests.security.test_admin_privileges import client_for, staff
 
 pytestmark = pytest.mark.django_db
 
 HOOKS = "/admin/events/webhook/"
-
-
-def staff(username: str, *codenames: str):  # type: ignore[no-untyped-def]
-    user = make_user(username, is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    return user
-
-
-def client_for(user) -> Client:  # type: ignore[no-untyped-def]
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -140,3 +127,25 @@ def test_segment_and_event_filters_name_only_the_users_cameras(site):
         assert response.status_code == 200, path
         options = re.findall(r"camera__id__exact=\d+\">([^<]+)<", response.content.decode())
         assert options == ["Front", "Side"], (path, options)
+
+
+def test_camera_groups_count_and_show_only_the_users_cameras_and_keep_the_others(site):
+    from cameras.models import CameraGroup, GroupMember
+
+    editor = staff("grouper", "view_cameragroup", "change_cameragroup")
+    site["front"].allowed_users.add(editor)
+    group = CameraGroup.objects.create(name="Gates", slug="gates")
+    GroupMember.objects.create(group=group, camera=site["front"], position=1)
+    GroupMember.objects.create(group=group, camera=site["back"], position=2)
+    client = client_for(editor)
+    listing = client.get("/admin/cameras/cameragroup/").content.decode()
+    assert re.search(r'<td class="field-size">1</td>', listing), listing  # not 2: the back camera is not theirs
+    change = client.get(f"/admin/cameras/cameragroup/{group.pk}/change/").content.decode()
+    assert "Back" not in change
+    form = {"name": "Gates", "slug": "gates", "members-TOTAL_FORMS": "1", "members-INITIAL_FORMS": "1",
+            "members-MIN_NUM_FORMS": "0", "members-MAX_NUM_FORMS": "1000", "members-0-id": str(group.members.get(
+                camera=site["front"]).pk), "members-0-group": str(group.pk), "members-0-camera": str(site["front"].pk),
+            "members-0-position": "1"}  # fmt: skip
+    saved = client.post(f"/admin/cameras/cameragroup/{group.pk}/change/", form)
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    assert set(group.members.values_list("camera__slug", flat=True)) == {"front", "back"}  # untouched
