@@ -172,8 +172,10 @@ def test_compose_defaults_are_the_settings_defaults(fresh_config):
         "print(json.dumps(values))"
     )
 
+    key = secrets.token_urlsafe(50)  # one install: settings derived from the key (the Redis namespace) agree
+
     def settings_with(extra: dict[str, str]) -> dict:
-        env = python_on_path_env(**extra)
+        env = python_on_path_env(**{"SECRET_KEY": key, **extra})
         for name in environment:
             if name not in extra:
                 env.pop(name, None)
