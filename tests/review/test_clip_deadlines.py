@@ -172,3 +172,19 @@ def test_a_revoked_token_cuts_a_stalled_and_a_slow_clip_within_2_s_as_broken_tra
     assert slow_took <= 2.0 + 0.2, slow_took  # (the reader notices at its next read, 0.1 s apart)
     assert not slow.clean_end()  # a broken transfer: no terminating chunk
     assert b"200 OK" in slow.received[:100]
+
+
+def test_a_stalled_recording_download_is_let_go_at_the_deadline(web, token_row, grainy_recordings):
+    """Every response Django sends has the write deadline too (streaming.deadline): a recorded segment of a few
+    megabytes asked for and never read is let go after 5 s (before, it held its request until TCP gave up)."""
+    _, rows = grainy_recordings
+    client = ClipClient(web.port, f"/cameras/yard/recordings/{rows[0].pk}/media.mp4?token={token_row[1]}")
+    try:
+        time.sleep(1.0)
+        assert client.open()
+        asked = time.monotonic()
+        wait_until(lambda: not client.open(), 15, what="the stalled download let go")
+        print(f"\nstalled segment download let go {time.monotonic() - asked + 1:.1f} s after it was asked for")
+    finally:
+        client.close()
+    assert "response to /cameras/yard/recordings/" in web.log() and "dropped (no write progress for 5s)" in web.log()

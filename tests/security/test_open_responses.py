@@ -166,3 +166,57 @@ def test_a_password_change_ends_basic_streams_and_voids_the_old_header(redis_url
         server.stop()
     assert ended and after < 4.0, after
     assert again.status_code == 401  # the old password opens nothing new, although its check was cached
+
+
+def test_a_revoked_stream_whose_viewer_stopped_reading_is_let_go(redis_url):
+    """Revoked while its client reads nothing: the stream's last write cannot complete, so the connection is
+    aborted at the write deadline (before, it was closed, which waits for a buffer the client never drains)."""
+    import threading
+
+    import cv2
+    import numpy as np
+
+    from framebus import Frame
+    from tests.reliability.helpers import wait_until
+    from tests.support.frames import sync_bus
+    from tests.support.mjpeg import RawViewer
+    from tests.support.sockets import held
+
+    make_camera("front")
+    row, token = make_token(user=make_user("boss", is_superuser=True))
+    noise = np.random.default_rng(1).integers(0, 255, (480, 640, 3), np.uint8)
+    jpeg = cv2.imencode(".jpg", noise, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()  # ~200 KB: buffers fill at once
+    stop = threading.Event()
+
+    def publish() -> None:
+        bus, seq = sync_bus(redis_url), 0
+        while not stop.wait(0.2):
+            seq += 1
+            bus.publish_frame("front", Frame(seq, time.time(), 640, 480, jpeg))
+        bus.close()
+
+    threading.Thread(target=publish, daemon=True).start()
+    server = web_server(redis_url, NVR_STREAM_ACCESS_RECHECK="1", NVR_STREAM_WRITE_DEADLINE="3").start()
+    try:
+
+        async def scenario() -> float:
+            viewer = RawViewer(server.port, f"/cameras/front/stream.mjpg?token={token}", rcvbuf=4096)
+            await viewer.connect()
+            assert viewer.writer is not None
+            port = viewer.writer.get_extra_info("sockname")[1]
+            await asyncio.sleep(0.5)  # it reads nothing from here on
+            from django.utils import timezone
+
+            row.revoked_at = timezone.now()
+            await row.asave()
+            revoked = time.monotonic()
+            await asyncio.to_thread(wait_until, lambda: not held(server.port, port), 15, "the stalled stream let go")
+            viewer.close()
+            return time.monotonic() - revoked
+
+        after = asyncio.run(scenario())
+    finally:
+        stop.set()
+        server.stop()
+    print(f"\nrevoked stalled stream let go after {after:.1f} s (re-check 1 s, write deadline 3 s)")
+    assert after < 8.0, after
