@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 
-from streaming.directwrite import connection_of
+from streaming.directwrite import connection_of, reset
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def write_deadline(app: ASGIApp) -> ASGIApp:
             except TimeoutError:
                 log.info("response to %s dropped (no write progress for %.0fs)", scope.get("path", "?"), seconds)
                 if transport is not None:
-                    transport.abort()
+                    reset(transport)
                     await asyncio.sleep(0)  # the server hears of the lost connection before the app returns
                 raise asyncio.CancelledError() from None  # Django ends the request as it does on a disconnect
 

@@ -41,7 +41,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
 
-from streaming.directwrite import DIRECT_WRITE, DirectWrite, connection_of
+from streaming.directwrite import DIRECT_WRITE, DirectWrite, connection_of, reset
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ async def serve(scope: Scope, receive: Receive, send: Send, *, slug: str | None)
         # does at its deadline: a close would wait for a buffer that never drains.
         connection = connection_of(scope)
         if connection is not None:
-            connection.abort()
+            reset(connection)
     except (asyncio.CancelledError, OSError):
         # The viewer left (or vanished right after the response head), or the hub cut it at its
         # deadline: this is the request's boundary, so it ends here, quietly.
@@ -345,7 +345,7 @@ async def serve_download(scope: Scope, receive: Receive, send: Send, planner: Pl
     except TimeoutError:
         log.info("download %s dropped (no write progress for %.0fs)", scope["path"], seconds)
         if transport is not None:
-            transport.abort()  # not close(): that waits for a buffer a stalled peer never drains
+            reset(transport)  # not close(): that waits for a buffer a stalled peer never drains
     except (asyncio.CancelledError, OSError):
         pass  # cut by the hub, or the client left: the request ends here, without its last chunk
     finally:

@@ -43,6 +43,7 @@ from audit.log import ViewAudit, record_view
 from framebus import BUS_ERRORS, Frame, FrameSubscriber, RawStatus, ViewBus
 from framebus.status import FRAME_STALE_AFTER, CameraStatus
 from streaming import multipart
+from streaming.directwrite import reset
 from streaming.offline import render_offline_jpeg
 
 log = logging.getLogger(__name__)
@@ -330,7 +331,7 @@ class Hub:
             self._subscriber(feed.channel).unwant(feed.channel)
 
     def _cut(self, viewer: Viewer) -> None:
-        """End `viewer` now: its feeds let go, its connection aborted, its task cancelled.
+        """End `viewer` now: its feeds let go, its connection reset, its task cancelled.
 
         Not `transport.close()`: that waits for the queued bytes to drain, which a stalled or
         vanished peer never does (docs/facts.md: the socket would stay until TCP gives up). And
@@ -344,7 +345,7 @@ class Hub:
         for feed in holds:
             self._release(feed)
         if viewer.transport is not None:
-            viewer.transport.abort()
+            reset(viewer.transport)
         if viewer.task is not None:
             viewer.task.cancel()
 
