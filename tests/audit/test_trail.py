@@ -15,8 +15,9 @@ from audit import services
 from audit.log import Actor, Kind, record
 from audit.models import AuditEntry, ChainHead
 from audit.writer import get_writer
-from framebus import Frame, SyncBus
+from framebus import Frame
 from tests.factories import make_camera, make_token, make_user
+from tests.support.frames import sync_bus
 from tests.support.processes import web_server
 from tests.support.recorded import recordings, segment_files  # noqa: F401 - fixtures
 from tests.support.waiting import wait_until
@@ -79,7 +80,7 @@ def test_retention_removes_the_oldest_entries_and_the_chain_still_verifies(setti
 
 
 def _publish(redis_url: str, slug: str, stop: threading.Event) -> None:
-    bus = SyncBus(redis_url)
+    bus = sync_bus(redis_url)
     jpeg = b"\xff\xd8" + b"x" * 2000 + b"\xff\xd9"
     seq = 0
     while not stop.is_set():
