@@ -53,7 +53,7 @@ class CameraAdmin(admin.ModelAdmin):
     filter_horizontal = ["allowed_users", "allowed_groups"]
     actions = ["enable_cameras", "disable_cameras", "test_connection", "delete_selected"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "kind", "source", "enabled", "position"]}),
+        (None, {"fields": ["name", "slug", "kind", "source", "sub_source", "enabled", "position"]}),
         ("Credentials (network cameras)", {"fields": ["username", "password", "clear_password"]}),
         ("Capture", {"fields": ["max_fps", "max_width", "jpeg_quality", "rtsp_transport"]}),
         ("Recording", {"fields": ["record", "retention_days"]}),
@@ -164,12 +164,19 @@ class CameraAdmin(admin.ModelAdmin):
         per NVR_CONNECTION_TEST_WINDOW seconds.
         """
         cameras = list(queryset[:10])
+        # Every stream is tested (a camera's sub stream too) and counts toward the limit.
+        streams: list[tuple[Camera, str, CameraConfig]] = []
+        for camera in cameras:
+            config = CameraConfig.from_camera(camera)
+            streams.append((camera, "", config))
+            if (sub := config.sub_stream()) is not None:
+                streams.append((camera, "sub stream", sub))
         wait = rate_wait(
             "connection-test",
             str(request.user.pk),
             limit=settings.NVR_CONNECTION_TEST_LIMIT,
             window=settings.NVR_CONNECTION_TEST_WINDOW,
-            cost=len(cameras),
+            cost=len(streams),
         )
         if wait:
             self.message_user(
@@ -179,10 +186,15 @@ class CameraAdmin(admin.ModelAdmin):
                 messages.ERROR,
             )
             return None
-        results = check_connections([CameraConfig.from_camera(camera) for camera in cameras])
+        results = check_connections([config for _, _, config in streams])
         items = [
-            {"camera": camera, "result": result, "image": base64.b64encode(result.jpeg).decode() if result.jpeg else ""}
-            for camera, result in zip(cameras, results, strict=True)
+            {
+                "camera": camera,
+                "stream": stream,
+                "result": result,
+                "image": base64.b64encode(result.jpeg).decode() if result.jpeg else "",
+            }
+            for (camera, stream, _), result in zip(streams, results, strict=True)
         ]
         context = {
             **self.admin_site.each_context(request),

@@ -7,7 +7,7 @@ and comparing two snapshots tells the supervisor when a loop must restart.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from recordings.models import RecordMode
@@ -24,6 +24,7 @@ class CameraConfig:
     id: int | None = None  # the registry's primary key (the recordings index refers to it)
     uid: str = ""  # names the camera's footage in the store (never repeats, unlike a slug)
     source: str = ""
+    sub_source: str = ""  # an RTSP camera's low-resolution stream (pictures for the grid and motion), or none
     username: str = ""
     password: str = ""
     max_fps: int = 15
@@ -47,6 +48,7 @@ class CameraConfig:
             name=camera.name,
             kind=camera.kind,
             source=camera.source,
+            sub_source=camera.sub_source,
             username=camera.username,
             password=camera.password,
             max_fps=camera.max_fps,
@@ -61,6 +63,10 @@ class CameraConfig:
             motion_masks_json=json.dumps(camera.motion_masks),
             event_gap_seconds=camera.event_gap_seconds,
         )
+
+    def sub_stream(self) -> CameraConfig | None:
+        """The config its sub stream's connection is opened with (the camera's credentials), or None."""
+        return replace(self, source=self.sub_source, sub_source="") if self.sub_source else None
 
     def __repr__(self) -> str:  # never show credentials, even in a traceback
         return f"CameraConfig(slug={self.slug!r}, kind={self.kind!r})"

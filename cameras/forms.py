@@ -25,6 +25,7 @@ CAMERA_FIELDS = [
     "slug",
     "kind",
     "source",
+    "sub_source",
     "username",
     "password",
     "enabled",

@@ -28,11 +28,27 @@ ENCODE_EMA_WEIGHT = 0.1  # weight of the newest encode time in the moving averag
 
 
 class LivePublisher:
-    """One camera's live JPEGs on the bus (capture thread only)."""
+    """One camera's live JPEGs on the bus (one capture thread at a time).
 
-    def __init__(self, config: CameraConfig, bus: SyncBus) -> None:
+    A camera with a sub stream has two: one fed by the sub stream (`variants_only`: the size variants
+    no wider than its pictures, the grid's tiles; `pictures_from_sub_stream`, cameras.outputs), and one
+    fed by the main stream for the rest (the camera's own size, wider variants), which `defers_to` it.
+    """
+
+    def __init__(
+        self,
+        config: CameraConfig,
+        bus: SyncBus,
+        *,
+        variants_only: bool = False,
+        defers_to: LivePublisher | None = None,
+    ) -> None:
         self.config = config
         self.bus = bus
+        self.variants_only = variants_only
+        self.pictures_from_sub_stream = variants_only
+        self.defers_to = defers_to
+        self._width: int | None = None  # of the pictures it was last handed
         self.seq = 0
         self._wanted: list[int] = []
         self._next_wanted = 0.0
@@ -40,17 +56,24 @@ class LivePublisher:
         self._bus_down = False
 
     def frame_interval(self) -> float | None:
-        return 1.0 / self.config.max_fps if self._wanted_widths() else None
+        return 1.0 / self.config.max_fps if self._serving() else None
+
+    def serves(self, width: int) -> bool:
+        """Whether this publisher makes the frames of a wanted size (the other one makes the rest)."""
+        if not self.variants_only:
+            return self.defers_to is None or not self.defers_to.serves(width)
+        return width > 0 and (self._width is None or width <= self._width)
 
     def packet(self, packet: Any) -> None:
         """The live picture is made from decoded frames only."""
 
     def frame(self, image: np.ndarray, ts: float) -> None:
         """Encode each wanted size of this frame once and publish it."""
-        wanted = self._wanted_widths()
+        height, width = image.shape[:2]
+        self._width = width
+        wanted = self._serving()
         if not wanted:
             return
-        height, width = image.shape[:2]
         self.seq += 1
         started = time.perf_counter()
         full: Frame | None = None
@@ -81,6 +104,10 @@ class LivePublisher:
 
     def status(self) -> Mapping[str, object]:
         return {"encode_ms": round(self._encode_ms, 3) if self._wanted else 0.0}
+
+    def _serving(self) -> list[int]:
+        """The wanted sizes this publisher makes."""
+        return [width for width in self._wanted_widths() if self.serves(width)]
 
     def _wanted_widths(self) -> list[int]:
         """Sizes web processes watch, read at most every WANTED_REFRESH seconds (none while Redis is away)."""

@@ -14,7 +14,13 @@ from django.db import models
 from django.db.models import Q
 
 from cameras.kinds import Kind, Transport
-from cameras.validation import split_credentials, validate_masks, validate_source, validate_zones
+from cameras.validation import (
+    split_credentials,
+    validate_masks,
+    validate_source,
+    validate_sub_source,
+    validate_zones,
+)
 from encryption.fields import EncryptedPasswordField
 from recordings.models import RecordMode
 
@@ -50,6 +56,14 @@ class Camera(models.Model):
         max_length=500,
         blank=True,
         help_text="Device index or path, URL (without credentials), file path, or WIDTHxHEIGHT for a test pattern.",
+    )
+    # The camera's low-resolution stream: the grid's pictures and motion come from it, the main stream is
+    # recorded (one connection per stream: at most two per camera). Same credentials as `source`.
+    sub_source = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="RTSP cameras: the low-resolution sub stream's URL (without credentials), for the grid and motion "
+        "detection; the main stream is recorded. Empty: the main stream does everything.",
     )
     username = models.CharField(max_length=150, blank=True)
     # Encrypted at rest (encryption/fields.py); reads and writes here see the plain password.
@@ -131,12 +145,16 @@ class Camera(models.Model):
         return self.name
 
     def clean(self) -> None:
-        """Validate `source` for the kind and move URL credentials into their fields."""
+        """Validate `source` (and `sub_source`) for the kind and move URL credentials into their fields."""
         self._move_url_credentials()
         try:
             self.source = validate_source(self.kind, self.source)
         except ValidationError as error:
             raise ValidationError({"source": error.messages}) from None
+        try:
+            self.sub_source = validate_sub_source(self.kind, self.sub_source)
+        except ValidationError as error:
+            raise ValidationError({"sub_source": error.messages}) from None
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         # Credentials never stay in the URL, even when code skips full_clean().
@@ -149,20 +167,28 @@ class Camera(models.Model):
 
         Whoever may edit a camera could otherwise point it at a server of their own and receive
         the password from the capture worker. A password given together with the new address is kept.
+        The camera's servers are those of its main and its sub stream: a new one among them forgets it too.
         """
         if not self.pk or not self.password:
             return
-        old = Camera.objects.filter(pk=self.pk).values_list("source", "password").first()
-        if old is None or old[1] != self.password:
+        old = Camera.objects.filter(pk=self.pk).values_list("source", "sub_source", "password").first()
+        if old is None or old[2] != self.password:
             return  # new camera, or a new password given with the change
-        if server_address(old[0]) != server_address(self.source):
+        if not servers_of(self.source, self.sub_source) <= servers_of(old[0], old[1]):
             self.password = ""
 
     def _move_url_credentials(self) -> None:
-        if self.kind in (Kind.RTSP, Kind.HTTP_MJPEG) and self.source:
-            clean_url, user, password = split_credentials(self.source.strip())
-            if user or password:  # credentials typed into the URL are the newest intent
-                self.source = clean_url
+        """Credentials typed into a URL are the newest intent: they go to the camera's fields (one account
+        for both streams), and the URLs keep none."""
+        if self.kind not in (Kind.RTSP, Kind.HTTP_MJPEG):
+            return
+        for field in ("source", "sub_source"):
+            url = getattr(self, field)
+            if not url:
+                continue
+            clean_url, user, password = split_credentials(url.strip())
+            if user or password:
+                setattr(self, field, clean_url)
                 self.username = user
                 self.password = password
 
@@ -174,6 +200,11 @@ def server_address(url: str) -> tuple[str, str, int | None]:
         return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
     except ValueError:
         return ("", url, None)
+
+
+def servers_of(*urls: str) -> set[tuple[str, str, int | None]]:
+    """The servers a camera's URLs name (empty ones left out)."""
+    return {server_address(url) for url in urls if url}
 
 
 class CameraGroup(models.Model):

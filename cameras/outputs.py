@@ -12,6 +12,12 @@ wants a decoded picture (`frame_interval`), and a camera whose outputs all say N
 (an RTSP camera recorded but neither watched nor watched for motion: bench capture measures it).
 Sources without compressed video (test pattern, webcam, MJPEG, file, Pi) deliver pictures only.
 Outputs run on the capture thread: they must never block for long and never raise.
+
+A camera may have a sub stream (`sub_source`, a second connection at low resolution). An output whose
+class or instance says `pictures_from_sub_stream = True` (motion, the grid's JPEGs) is handed the sub
+stream's pictures while it is live, and the main stream's while it is not (connecting, failed); all
+other outputs get the main stream (packets for recording and relaying, pictures). Either way an
+output is handed pictures by one thread at a time.
 """
 
 from __future__ import annotations

@@ -92,6 +92,12 @@ def camera_facts(camera: Camera, status: CameraStatus, usage: CameraUsage | None
         "timestamps_repaired": status.timestamps_repaired,
         "packets_dropped": status.packets_dropped,
         "last_error": status.error,
+        "sub_source": camera.sub_source,  # the URL only: credentials never leave their fields
+        "sub_stream": status.sub_stream.value,  # where pictures come from (framebus.status.SubStream)
+        "sub_stream_error": status.sub_stream_error,
+        "sub_width": status.sub_width or None,
+        "sub_height": status.sub_height or None,
+        "sub_decoded": status.sub_decoded,
         "record": camera.record,
         "recording": recording_state(camera, status).value,
         "recording_now": recording_state(camera, status) is RecordingState.RECORDING,

@@ -41,8 +41,17 @@ STALL_SECONDS = 30.0  # a loop that made no progress this long is abandoned and 
 def outputs_for(
     config: CameraConfig, *, bus: SyncBus, store: Store, notifier: Notifier | None = None
 ) -> list[CaptureOutput]:
-    """A camera's capture outputs, from its fields: the one place that names them (cameras.outputs)."""
-    outputs: list[CaptureOutput] = [LivePublisher(config, bus)]
+    """A camera's capture outputs, from its fields: the one place that names them (cameras.outputs).
+
+    A camera with a sub stream gets two live publishers: the grid's sizes from the sub stream, the camera's
+    own size (and wider ones) from the main stream; motion takes its pictures from the sub stream too.
+    """
+    outputs: list[CaptureOutput]
+    if config.sub_source:
+        grid = LivePublisher(config, bus, variants_only=True)
+        outputs = [LivePublisher(config, bus, defers_to=grid), grid]
+    else:
+        outputs = [LivePublisher(config, bus)]
     if config.record != RecordMode.OFF:
         # Only the lease holder runs the loop, so only it records; a takeover starts a new segment.
         kind = SOURCES.get(config.kind)  # an unknown kind fails in the loop, with its message

@@ -103,6 +103,16 @@ def validate_source(kind: str, source: str) -> str:
     raise ValidationError("Unknown camera kind.")
 
 
+def validate_sub_source(kind: str, sub_source: str) -> str:
+    """A sub stream is an RTSP camera's second URL, checked like its main one; empty means none."""
+    sub_source = (sub_source or "").strip()
+    if not sub_source:
+        return ""
+    if kind != Kind.RTSP:
+        raise ValidationError("Only RTSP cameras have a sub stream: leave this empty.")
+    return _validate_url(kind, sub_source)
+
+
 def _validate_url(kind: str, source: str) -> str:
     schemes = URL_SCHEMES[kind]
     if not source:

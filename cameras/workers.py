@@ -21,7 +21,7 @@ from cameras.outputs import CaptureOutput
 from cameras.sources import FrameSource, SourceError, source_for
 from framebus import BUS_ERRORS, SyncBus
 from framebus.backoff import Backoff
-from framebus.status import STATUS_INTERVAL, CameraStatus, State
+from framebus.status import STATUS_INTERVAL, CameraStatus, State, SubStream
 from imaging import fit_width, fitted_size
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,34 @@ class FpsCap:
         return True
 
 
+class Dispatch:
+    """Which outputs get a decoded picture: each at the rate it asked for (an FpsCap per output)."""
+
+    def __init__(self) -> None:
+        self.caps: dict[int, tuple[float, FpsCap]] = {}  # per output (by identity): its interval, and its cap
+
+    def due(self, wants: Sequence[tuple[CaptureOutput, float | None]], now: float) -> list[CaptureOutput]:
+        due = []
+        for output, interval in wants:
+            if interval is None:
+                continue
+            cap = self.caps.get(id(output))
+            if cap is None or cap[0] != interval:
+                cap = self.caps[id(output)] = (interval, FpsCap(1.0 / interval))
+            if cap[1].take(now):
+                due.append(output)
+        return due
+
+
 class CaptureLoop(threading.Thread):
-    """Captures one camera for its outputs until stop() is called."""
+    """Captures one camera for its outputs until stop() is called.
+
+    A camera with a sub stream (`config.sub_source`) is read over two connections: this thread reads the
+    main stream (its packets go to every output: recording, relay), and a SubStreamReader thread reads the
+    sub stream for the outputs that take their pictures from it (`pictures_from_sub_stream`: the grid's
+    JPEGs, motion). While the sub stream has failed, this thread hands them pictures of the main stream
+    instead, and the status says so (framebus.status.SubStream).
+    """
 
     def __init__(
         self, config: CameraConfig, bus: SyncBus, outputs: Sequence[CaptureOutput], *, backoff_cap: float = 30.0
@@ -90,9 +116,19 @@ class CaptureLoop(threading.Thread):
         super().__init__(name=f"capture-{config.slug}", daemon=True)
         self.config = config
         self.bus = bus
-        self.outputs = list(outputs)
-        self.backoff = Backoff(1.0, backoff_cap)
         self.stop_event = threading.Event()
+        sub_config = config.sub_stream()
+        prefer_sub = [o for o in outputs if sub_config is not None and getattr(o, "pictures_from_sub_stream", False)]
+        self.all_outputs = list(outputs)  # every one gets the main stream's packets
+        self.outputs = [o for o in outputs if o not in prefer_sub]  # fed pictures by this thread, always
+        self.sub_outputs = prefer_sub  # fed by the sub stream while it is live, else by this thread
+        self.pictures_lock = threading.Lock()  # one thread at a time hands pictures to an output
+        self.sub = (
+            SubStreamReader(sub_config, self.sub_outputs, self.pictures_lock, self.stop_event, backoff_cap=backoff_cap)
+            if sub_config is not None and prefer_sub
+            else None
+        )
+        self.backoff = Backoff(1.0, backoff_cap)
         self.reconnects = 0
         self.frames = 0  # pictures taken (within max_fps), decoded or not
         self.decoded = 0  # of earlier connections; the current source counts its own
@@ -113,6 +149,35 @@ class CaptureLoop(threading.Thread):
 
     # Lifecycle -----------------------------------------------------------------
     def run(self) -> None:
+        if self.sub is not None:
+            self.sub.start()
+        try:
+            self._run()
+        finally:
+            self._stop_sub()
+
+    def _stop_sub(self) -> None:
+        """End the sub stream's thread (it shares the stop event), then what its outputs hold open."""
+        if self.sub is None:
+            return
+        self.stop_event.set()
+        self.sub.join(timeout=10.0)
+        for output in self.sub_outputs:
+            try:
+                output.disconnected("stopped")
+            except Exception:
+                log.exception("camera %s: an output failed to close", self.config.slug)
+
+    def _feeding(self) -> list[CaptureOutput]:
+        """The outputs this thread hands pictures to now: its own, and the sub stream's once that failed.
+
+        Not while the sub stream is first connecting (under a second): the main stream would be decoded for
+        nothing (bench capture: a recorded camera with motion on its sub stream decodes no main picture)."""
+        if self.sub is not None and self.sub.state is not SubStream.FALLBACK:
+            return self.outputs
+        return self.outputs + self.sub_outputs
+
+    def _run(self) -> None:
         connected_before = False
         while not self.stop_event.is_set():
             self.last_progress = time.monotonic()
@@ -143,8 +208,9 @@ class CaptureLoop(threading.Thread):
             self.stop_event.wait(self.backoff.next())
 
     def _end_connection(self, source: FrameSource | None, reason: str) -> None:
-        """Tell every output (an outage is a gap in the recording, an open event ends), then close the source."""
-        for output in self.outputs:
+        """Tell every output it feeds (an outage is a gap in the recording, an open event ends), then close the
+        source. Outputs a live sub stream feeds go on with it."""
+        for output in self._feeding():
             try:
                 output.disconnected(reason)
             except Exception:
@@ -162,14 +228,14 @@ class CaptureLoop(threading.Thread):
             log.debug("camera %s: close failed", self.config.slug, exc_info=True)
 
     def _packet(self, packet: object) -> None:
-        for output in self.outputs:
+        for output in self.all_outputs:
             output.packet(packet)
 
     def _capture(self, source: FrameSource) -> None:
         intake = FpsCap(self.config.max_fps)  # the rate the camera is captured at, decoded or not
-        caps: dict[int, tuple[float, FpsCap]] = {}  # per output: the interval it asked for, and its cap
+        dispatch = Dispatch()
         while not self.stop_event.is_set():
-            wants = [(output, output.frame_interval()) for output in self.outputs]
+            wants = [(output, output.frame_interval()) for output in self._feeding()]
             decoded = source.grab(decode=any(interval is not None for _, interval in wants))
             now = time.monotonic()
             self.last_progress = now
@@ -182,21 +248,13 @@ class CaptureLoop(threading.Thread):
                 continue
             self.frames += 1
             self._meter.tick(now)
-            due = []
-            if decoded:
-                for index, (output, interval) in enumerate(wants):
-                    if interval is None:
-                        continue
-                    cap = caps.get(index)
-                    if cap is None or cap[0] != interval:
-                        cap = caps[index] = (interval, FpsCap(1.0 / interval))
-                    if cap[1].take(now):
-                        due.append(output)
+            due = dispatch.due(wants, now) if decoded else []
             if due:
                 image = fit_width(source.retrieve(), self.config.max_width)
                 self._resolution = (image.shape[1], image.shape[0])
-                for output in due:
-                    output.frame(image, self._last_frame_ts)
+                with self.pictures_lock:
+                    for output in due:
+                        output.frame(image, self._last_frame_ts)
             elif (size := source.size()) is not None:
                 self._resolution = fitted_size(*size, self.config.max_width)
             self._report(State.ONLINE)
@@ -224,8 +282,10 @@ class CaptureLoop(threading.Thread):
 
     def _outputs_status(self) -> dict[str, Any]:
         fields: dict[str, Any] = {}
-        for output in self.outputs:
+        for output in self.all_outputs:
             fields.update(output.status())
+        if self.sub is not None:
+            fields.update(self.sub.status())
         return fields
 
     def _outputs_states(self) -> dict[str, object]:
@@ -264,3 +324,97 @@ class CaptureLoop(threading.Thread):
             self.bus.write_status(self.config.slug, self.status().to_fields())
         except BUS_ERRORS:
             pass
+
+
+class SubStreamReader(threading.Thread):
+    """A camera's sub stream: a second connection whose pictures feed the outputs that take them from it.
+
+    Its packets go nowhere (the main stream is the one recorded and relayed); it decodes only while one of
+    its outputs asks for a picture. It reconnects by itself, with backoff, until the camera's loop stops
+    (`stop_event` is the loop's); meanwhile the loop feeds those outputs from the main stream.
+    """
+
+    def __init__(
+        self,
+        config: CameraConfig,
+        outputs: Sequence[CaptureOutput],
+        pictures_lock: threading.Lock,
+        stop_event: threading.Event,
+        *,
+        backoff_cap: float = 30.0,
+    ) -> None:
+        super().__init__(name=f"capture-{config.slug}-sub", daemon=True)
+        self.config = config
+        self.outputs = list(outputs)
+        self.pictures_lock = pictures_lock
+        self.stop_event = stop_event
+        self.backoff = Backoff(1.0, backoff_cap)
+        self.state = SubStream.CONNECTING
+        self.error = ""
+        self.size = (0, 0)
+        self.decoded = 0  # of earlier connections; the current source counts its own
+        self._source: FrameSource | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.state is SubStream.LIVE
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            source = None
+            try:
+                source = source_for(self.config)  # no packet sink: the sub stream is not recorded
+                source.open()
+                self._source = source
+                self._capture(source)
+            except SourceError as error:
+                self._failed(str(error))
+            except Exception as error:
+                self._failed(f"internal error ({type(error).__name__})")
+                log.exception("camera %s: sub stream failed", self.config.slug)
+            finally:
+                if source is not None:
+                    self.decoded += source.decoded
+                    self._source = None
+                    try:
+                        source.close()
+                    except Exception:
+                        log.debug("camera %s: sub stream close failed", self.config.slug, exc_info=True)
+            self.stop_event.wait(self.backoff.next())
+
+    def _failed(self, reason: str) -> None:
+        if self.stop_event.is_set():
+            return
+        if self.state is not SubStream.FALLBACK or reason != self.error:
+            log.warning("camera %s: sub stream: %s (pictures from the main stream)", self.config.slug, reason)
+        self.state, self.error = SubStream.FALLBACK, reason
+
+    def _capture(self, source: FrameSource) -> None:
+        dispatch = Dispatch()
+        while not self.stop_event.is_set():
+            wants = [(output, output.frame_interval()) for output in self.outputs]
+            decoded = source.grab(decode=any(interval is not None for _, interval in wants))
+            if (size := source.size()) is not None:
+                self.size = fitted_size(*size, self.config.max_width)
+            if self.state is not SubStream.LIVE:
+                log.info("camera %s: sub stream live (pictures from it)", self.config.slug)
+                self.state, self.error = SubStream.LIVE, ""
+                self.backoff.reset()
+            due = dispatch.due(wants, time.monotonic()) if decoded else []
+            if due:
+                image = fit_width(source.retrieve(), self.config.max_width)
+                self.size = (image.shape[1], image.shape[0])
+                ts = time.time()
+                with self.pictures_lock:
+                    for output in due:
+                        output.frame(image, ts)
+
+    def status(self) -> dict[str, Any]:
+        source = self._source
+        return {
+            "sub_stream": self.state,
+            "sub_stream_error": self.error,
+            "sub_width": self.size[0],
+            "sub_height": self.size[1],
+            "sub_decoded": self.decoded + (source.decoded if source is not None else 0),
+        }

@@ -45,7 +45,9 @@ def _utc(epoch: float) -> dt.datetime:
 
 
 class MotionWatcher:
-    """One camera's motion detection and events, fed by its capture loop (capture thread only)."""
+    """One camera's motion detection and events, fed by its capture loop (one capture thread at a time)."""
+
+    pictures_from_sub_stream = True  # a camera's low-resolution stream is enough, and cheaper (cameras.outputs)
 
     def __init__(self, config: Any, pictures: PictureStore, notify: Notify | None = None) -> None:
         self.config = config

@@ -76,6 +76,27 @@ _LABELS = {
     State.UNKNOWN: "Status unknown",
 }
 
+
+class SubStream(StrEnum):
+    """Where a camera with a sub stream takes its pictures (grid, motion) from; the value travels on the bus."""
+
+    NONE = ""  # the camera has no sub stream: the main stream does everything
+    CONNECTING = "connecting"  # first opening (under a second): pictures wait for it
+    LIVE = "live"  # pictures come from the sub stream; the main stream is only recorded (and relayed)
+    FALLBACK = "fallback"  # the sub stream failed (sub_stream_error says why): pictures come from the main stream
+
+    @property
+    def label(self) -> str:
+        return _SUB_LABELS[self]
+
+
+_SUB_LABELS = {
+    SubStream.NONE: "",
+    SubStream.CONNECTING: "sub stream connecting",
+    SubStream.LIVE: "pictures from the sub stream",
+    SubStream.FALLBACK: "sub stream failed: pictures from the main stream",
+}
+
 NO_WORKER = "no capture worker reports this camera"
 AWAITING_WORKER = "waiting for a capture worker to start it"
 WORKER_GONE = "capture stopped reporting"
@@ -91,6 +112,13 @@ def _number(raw: Mapping[str, object], key: str) -> float:
         return float(_text(raw.get(key) or 0))
     except ValueError:
         return 0.0
+
+
+def _sub_stream(value: object) -> SubStream:
+    try:
+        return SubStream(_text(value or ""))
+    except ValueError:
+        return SubStream.NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +141,11 @@ class CameraStatus:
     recording: str = ""  # the recorder's state, when the camera records
     recording_error: str = ""
     motion: bool = False  # motion is being detected right now (an event is open)
+    sub_stream: SubStream = SubStream.NONE  # where the pictures come from, for a camera with a sub stream
+    sub_stream_error: str = ""  # why the sub stream failed (FALLBACK)
+    sub_width: int = 0  # the sub stream's picture size, once known
+    sub_height: int = 0
+    sub_decoded: int = 0  # pictures decoded from the sub stream since the loop started
 
     @classmethod
     def from_fields(
@@ -158,6 +191,11 @@ class CameraStatus:
             recording=_text(fields.get("recording") or ""),
             recording_error=_text(fields.get("recording_error") or ""),
             motion=_text(fields.get("motion") or "0") == "1",
+            sub_stream=_sub_stream(fields.get("sub_stream")),
+            sub_stream_error=_text(fields.get("sub_stream_error") or ""),
+            sub_width=int(_number(fields, "sub_width")),
+            sub_height=int(_number(fields, "sub_height")),
+            sub_decoded=int(_number(fields, "sub_decoded")),
         )
         if status.state is not State.DISABLED and status.updated_ts and now - status.updated_ts > STATUS_STALE_AFTER:
             return replace(status, state=State.OFFLINE, fps=0.0, motion=False, error=status.error or WORKER_GONE)
@@ -191,4 +229,5 @@ class CameraStatus:
         fields["state"] = self.state.value
         fields["last_error"] = self.error
         fields["motion"] = int(self.motion)
+        fields["sub_stream"] = self.sub_stream.value
         return fields

@@ -8,6 +8,9 @@ another Python). tests/support/servers.py:RtspServer starts it as a subprocess.
     /usr/bin/python3 tests/support/rtsp_server.py --port 8554 --mount /cam1 --mount /cam2 \
         [--width 640 --height 480 --fps 15] [--user U --password P] [--exit-on-stdin-eof]
 
+A mount may carry its own size and an audio track: `--mount /main:1280x720:aac --mount /sub:320x180`
+(audio: aac, pcmu or pcma; a 440 Hz tone, 8 kHz mono for G.711, 16 kHz for AAC, as cameras send).
+
 Each mount is a shared live pipeline: videotestsrc (a moving ball, so frames differ)
 -> x264enc (zerolatency, a keyframe every second so a reconnecting client gets a
 picture fast) -> RTP. With --user/--password, clients must authenticate (Basic);
@@ -50,18 +53,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.mount = ["/" + m.lstrip("/") for m in (args.mount or ["/test"])]
+    for spec in args.mount:
+        try:
+            parse_mount(spec, args.width, args.height)
+        except ValueError as error:
+            parser.error(str(error))
     if (args.user is None) != (args.password is None):
         parser.error("--user and --password go together")
     return args
 
 
-def launch_line(width: int, height: int, fps: int, pattern: str = "ball") -> str:
+AUDIO = {
+    "aac": "audio/x-raw,rate=16000,channels=1 ! avenc_aac ! rtpmp4gpay name=pay1 pt=97",
+    "pcmu": "audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 pt=0",
+    "pcma": "audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1 pt=8",
+}
+
+
+def parse_mount(spec: str, width: int, height: int) -> tuple[str, int, int, str]:
+    """(path, width, height, audio) of `/path[:WIDTHxHEIGHT][:aac|pcmu|pcma]`."""
+    path, *options = spec.split(":")
+    audio = ""
+    for option in filter(None, options):
+        if "x" in option and all(part.isdigit() for part in option.split("x", 1)):
+            width, height = (int(part) for part in option.split("x", 1))
+        elif option in AUDIO:
+            audio = option
+        else:
+            raise ValueError(f"mount {spec!r}: unknown option {option!r}")
+    return path, width, height, audio
+
+
+def launch_line(width: int, height: int, fps: int, pattern: str = "ball", audio: str = "") -> str:
+    sound = (
+        f"audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! {AUDIO[audio]} "
+        if audio
+        else ""
+    )
     return (
         f"( videotestsrc is-live=true pattern={pattern} "
         f"! video/x-raw,width={width},height={height},framerate={fps}/1 "
         # bframes=0 and a short GOP: low latency and fast (re)connection for clients.
         f"! x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max={max(fps, 1)} "
-        "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+        f"! rtph264pay name=pay0 pt=96 config-interval=1 {sound})"
     )
 
 
@@ -80,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         server.set_auth(auth)
 
     mounts = server.get_mount_points()
-    for path in args.mount:
+    for spec in args.mount:
+        path, width, height, audio = parse_mount(spec, args.width, args.height)
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(launch_line(args.width, args.height, args.fps, args.pattern))
+        factory.set_launch(launch_line(width, height, args.fps, args.pattern, audio))
         factory.set_shared(True)
         if args.user is not None:
             # Without these permissions an authenticated client still gets 401.

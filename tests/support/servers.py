@@ -231,7 +231,7 @@ class RtspServer(_ChildServer):
     ) -> None:
         self.port = port
         self.pattern = pattern
-        self.mounts = ["/" + m.lstrip("/") for m in mounts]
+        self.mounts = ["/" + m.lstrip("/") for m in mounts]  # "/path[:WIDTHxHEIGHT][:aac|pcmu|pcma]"
         self.width, self.height, self.fps = width, height, fps
         self.user, self.password = user, password
         self.proc: subprocess.Popen | None = None
@@ -312,8 +312,9 @@ class RtspServer(_ChildServer):
         return "".join(self._stderr_tail)
 
     def url(self, mount: str = "/test", user: str | None = None, password: str | None = None) -> str:
-        """rtsp://[user:password@]127.0.0.1:PORT/mount (credentials only when given)."""
+        """rtsp://[user:password@]127.0.0.1:PORT/mount (credentials only when given; a mount's options left out)."""
         auth = f"{user}:{password}@" if user is not None else ""
+        mount = mount.split(":", 1)[0]
         return f"rtsp://{auth}127.0.0.1:{self.port}/{mount.lstrip('/')}"
 
     def stop(self, timeout: float = 5.0) -> None:

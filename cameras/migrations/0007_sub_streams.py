@@ -1,0 +1,22 @@
+"""A camera's sub stream: its low-resolution RTSP URL (the grid's pictures and motion come from it)."""
+
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("cameras", "0006_camera_uid"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="camera",
+            name="sub_source",
+            field=models.CharField(
+                blank=True,
+                help_text="RTSP cameras: the low-resolution sub stream's URL (without credentials), for the grid "
+                "and motion detection; the main stream is recorded. Empty: the main stream does everything.",
+                max_length=500,
+            ),
+        ),
+    ]
