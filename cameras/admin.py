@@ -56,7 +56,7 @@ class CameraAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "kind", "source", "sub_source", "enabled", "position"]}),
         ("Credentials (network cameras)", {"fields": ["username", "password", "clear_password"]}),
         ("Capture", {"fields": ["max_fps", "max_width", "jpeg_quality", "rtsp_transport"]}),
-        ("Recording", {"fields": ["record", "retention_days"]}),
+        ("Recording", {"fields": ["record", "audio", "retention_days"]}),
         (
             "Motion and events (draw zones and masks on the picture below the fields)",
             {"fields": tuple(MOTION_FIELDS)},

@@ -32,6 +32,7 @@ class CameraConfig:
     jpeg_quality: int = 80
     rtsp_transport: str = "tcp"
     record: str = RecordMode.OFF
+    audio: bool = True  # record the camera's sound with its video
     motion: bool = False
     motion_sensitivity: int = 50
     motion_min_size: float = 0.5  # percent of the picture
@@ -56,6 +57,7 @@ class CameraConfig:
             jpeg_quality=camera.jpeg_quality,
             rtsp_transport=camera.rtsp_transport,
             record=camera.record,
+            audio=camera.audio,
             motion=camera.motion,
             motion_sensitivity=camera.motion_sensitivity,
             motion_min_size=camera.motion_min_size,

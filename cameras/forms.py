@@ -35,6 +35,7 @@ CAMERA_FIELDS = [
     "rtsp_transport",
     "position",
     "record",
+    "audio",
     "retention_days",
     *MOTION_FIELDS,
 ]

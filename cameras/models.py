@@ -87,6 +87,10 @@ class Camera(models.Model):
         default=Record.CONTINUOUS,
         help_text="Keep the video: the camera's own packets as they are (RTSP), or H.264 encoded once (other kinds).",
     )
+    audio = models.BooleanField(
+        default=True,
+        help_text="Record the camera's sound with its video (AAC as it comes; G.711 and others converted to AAC).",
+    )
     retention_days = models.PositiveSmallIntegerField(
         default=7,
         validators=[MinValueValidator(1), MaxValueValidator(3650)],

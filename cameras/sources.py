@@ -304,7 +304,10 @@ class RtspSource(FrameSource):
         # thread hand-offs and a frame of delay per thread. Measured, 16 RTSP 720p cameras on 2 cores:
         # 151 % -> 134 % CPU, frame age at publish p50 45 -> 26 ms, RSS 370 -> 304 MB (bench capture).
         self.stream.thread_count = 1
-        self.packets = self.container.demux(self.stream)
+        # The camera's sound goes to the outputs with the video (the recorder keeps it), never decoded here.
+        audio = self.container.streams.audio
+        self.audio = audio[0] if audio and self.config.audio else None
+        self.packets = self.container.demux(*(s for s in (self.stream, self.audio) if s is not None))
         self.timestamps = TimestampValidator()
         self.frame: Any = None  # the newest decoded av.VideoFrame
         self.decoding = False  # the decoder has seen every packet since a keyframe
@@ -334,6 +337,10 @@ class RtspSource(FrameSource):
             if not self.timestamps.check(packet):
                 if self.timestamps.missing > MISSING_LIMIT:
                     raise SourceError(f"the {self.what} sends packets without timestamps")
+                continue
+            if packet.stream is not self.stream:  # sound: to the outputs as it came
+                if sink is not None:
+                    sink(packet)
                 continue
             self._remember(packet)
             decoded = self._decode(packet) if decode else self._pause()

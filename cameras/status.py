@@ -102,6 +102,8 @@ def camera_facts(camera: Camera, status: CameraStatus, usage: CameraUsage | None
         "recording": recording_state(camera, status).value,
         "recording_now": recording_state(camera, status) is RecordingState.RECORDING,
         "recording_error": status.recording_error,
+        "audio": camera.audio,
+        "recording_audio": status.recording_audio,
         "motion": camera.motion,
         "motion_now": status.motion,
         "stored_bytes": usage.bytes,

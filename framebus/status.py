@@ -140,6 +140,8 @@ class CameraStatus:
     packets_dropped: int = 0  # packets dropped there (no timestamp, or one going backwards)
     recording: str = ""  # the recorder's state, when the camera records
     recording_error: str = ""
+    recording_audio: str = ""  # the camera's sound in its recording: "aac (copied)", "pcm_mulaw (converted to AAC)",
+    # "none: <why>" for a codec that cannot be recorded, "" for none
     motion: bool = False  # motion is being detected right now (an event is open)
     sub_stream: SubStream = SubStream.NONE  # where the pictures come from, for a camera with a sub stream
     sub_stream_error: str = ""  # why the sub stream failed (FALLBACK)
@@ -190,6 +192,7 @@ class CameraStatus:
             packets_dropped=int(_number(fields, "packets_dropped")),
             recording=_text(fields.get("recording") or ""),
             recording_error=_text(fields.get("recording_error") or ""),
+            recording_audio=_text(fields.get("recording_audio") or ""),
             motion=_text(fields.get("motion") or "0") == "1",
             sub_stream=_sub_stream(fields.get("sub_stream")),
             sub_stream_error=_text(fields.get("sub_stream_error") or ""),

@@ -76,7 +76,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
     cameras = [
         camera
         async for camera in Camera.objects.only(
-            "slug", "name", "kind", "enabled", "position", "record", "motion", "updated_at", "sub_source"
+            "slug", "name", "kind", "enabled", "position", "record", "motion", "updated_at", "sub_source", "audio"
         )
     ]
     hub = get_hub()

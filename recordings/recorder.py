@@ -55,6 +55,9 @@ class CameraToRecord(Protocol):
     @property
     def max_fps(self) -> int: ...
 
+    @property
+    def audio(self) -> bool: ...
+
 
 def index_segment(camera_id: int | None, closed: ClosedSegment) -> None:
     """Add a closed segment to the index (its file is complete in the store; the reconcile retries a failure)."""
@@ -87,7 +90,9 @@ class Recorder:
         self.from_packets = from_packets
         self.store = store or get_store()
         seconds = settings.RECORDINGS_SEGMENT_SECONDS
-        self.packets = PacketWriter(self.store, camera.uid, segment_seconds=seconds, on_closed=self._closed)
+        self.packets = PacketWriter(
+            self.store, camera.uid, segment_seconds=seconds, on_closed=self._closed, audio=camera.audio
+        )
         self.frames = FrameEncoder(
             self.store, camera.uid, fps=camera.max_fps, segment_seconds=seconds, on_closed=self._closed
         )
@@ -105,7 +110,10 @@ class Recorder:
         if not self.from_packets or self._paused():
             return
         try:
-            self.packets.write(packet, packet.stream, dt.datetime.now(dt.UTC))
+            if packet.stream.type == "audio":
+                self.packets.write_audio(packet)  # into the open segment; cut at video keyframes only
+            else:
+                self.packets.write(packet, packet.stream, dt.datetime.now(dt.UTC))
         except Exception as error:  # noqa: BLE001 - never into the capture loop
             self._failed(error)
 
@@ -127,7 +135,11 @@ class Recorder:
             self._failed(error)
 
     def status(self) -> Mapping[str, object]:
-        return {"recording": self.state.value, "recording_error": self.error}
+        return {
+            "recording": self.state.value,
+            "recording_error": self.error,
+            "recording_audio": self.packets.audio_plan.describe if self.from_packets else "",
+        }
 
     # Internals ----------------------------------------------------------------------------
     def _paused(self) -> bool:

@@ -21,6 +21,7 @@ from fractions import Fraction
 
 import av
 
+from recordings.audio import AacConverter, AudioMode, AudioPlan, plan_for
 from recordings.store import Store, segment_key
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class SegmentFile:
         self.part = store.staging(self.key)
         self.container = av.open(str(self.part), "w", format="mp4", options=options)
         self.stream: av.VideoStream | None = None
+        self.audio: av.AudioStream | None = None  # the camera's sound, when it is recorded (recordings.audio)
         self.first_pts: int | None = None
         self.last_end: int | None = None  # pts + duration of the latest packet
         self.time_base: Fraction | None = None
@@ -106,6 +108,22 @@ class SegmentFile:
         packet.stream = self.stream
         try:
             self.container.mux(packet)  # re-times the packet to the file's stream
+        finally:
+            if stream is not None:
+                packet.stream = stream
+            packet.time_base, packet.pts, packet.dts = time_base, pts, dts
+
+    def mux_audio(self, packet: av.Packet, *, copied: bool) -> None:
+        """Write an audio packet: the camera's own (copied, given back as it came) or one encoded for this file."""
+        if self.audio is None or self.first_pts is None:
+            return  # the file starts with its first keyframe
+        if not copied:
+            self.container.mux(packet)
+            return
+        stream, pts, dts, time_base = packet.stream, packet.pts, packet.dts, packet.time_base
+        packet.stream = self.audio
+        try:
+            self.container.mux(packet)
         finally:
             if stream is not None:
                 packet.stream = stream
@@ -145,10 +163,19 @@ class SegmentFile:
 
 
 class PacketWriter:
-    """Stream copy: the camera's own packets into segments (RTSP H.264/H.265)."""
+    """Stream copy: the camera's own packets into segments (RTSP H.264/H.265), with its sound (recordings.audio).
+
+    Segments are cut at video keyframes only; audio packets go into the segment open when they come.
+    """
 
     def __init__(
-        self, store: Store, camera_uid: str, *, segment_seconds: float, on_closed: Callable[[ClosedSegment], None]
+        self,
+        store: Store,
+        camera_uid: str,
+        *,
+        segment_seconds: float,
+        on_closed: Callable[[ClosedSegment], None],
+        audio: bool = True,
     ) -> None:
         self.store, self.camera_uid, self.segment_seconds, self.on_closed = (
             store,
@@ -156,9 +183,47 @@ class PacketWriter:
             segment_seconds,
             on_closed,
         )
+        self.audio = audio  # the camera's switch: record its sound
         self.current: SegmentFile | None = None
         self.template: av.VideoStream | None = None
         self.next_start: dt.datetime | None = None  # where the next segment of this connection begins
+        self.audio_plan = AudioPlan(AudioMode.NONE)
+        self.audio_template: av.AudioStream | None = None
+        self.converter: AacConverter | None = None
+
+    def _new_connection(self, template: av.VideoStream) -> None:
+        """Decide what becomes of this connection's audio (its container's first audio stream)."""
+        streams = template.container.streams.audio if self.audio else ()
+        self.audio_template = streams[0] if streams else None
+        plan = plan_for(self.audio_template)
+        if plan.mode is AudioMode.UNSUPPORTED and plan != self.audio_plan:
+            log.warning("camera %s: %s", self.camera_uid, plan.reason)
+        self.audio_plan = plan
+        self.converter = None
+        if plan.mode is AudioMode.CONVERT:
+            try:
+                self.converter = AacConverter(self.audio_template)
+            except Exception as error:  # noqa: BLE001 - a codec FFmpeg lists but cannot set up
+                self.audio_plan = AudioPlan(
+                    AudioMode.UNSUPPORTED, plan.codec, f"audio codec {plan.codec} cannot be converted ({error})"
+                )
+                log.warning("camera %s: %s", self.camera_uid, self.audio_plan.reason)
+
+    def write_audio(self, packet: av.Packet) -> None:
+        """Add one packet of the camera's sound to the open segment (none before its first keyframe)."""
+        current = self.current
+        if current is None or current.audio is None or packet.stream is not self.audio_template:
+            return
+        if self.converter is None:
+            current.mux_audio(packet, copied=True)
+            return
+        try:
+            encoded = self.converter.encode(packet, current.audio)
+        except Exception:
+            log.debug("camera %s: an audio packet could not be converted", self.camera_uid, exc_info=True)
+            return
+        for item in encoded:
+            current.mux_audio(item, copied=False)
 
     def write(self, packet: av.Packet, template: av.VideoStream, now: dt.datetime) -> None:
         """Add one packet; a keyframe after the segment length starts a new file."""
@@ -167,6 +232,7 @@ class PacketWriter:
             self.close()  # a new connection: a new segment, never one stretched over the gap
             self.next_start = None
             current = None
+            self._new_connection(template)
         if current is None:
             if not packet.is_keyframe:
                 return  # a segment starts with a keyframe: wait for one
@@ -190,6 +256,10 @@ class PacketWriter:
             start = self.next_start
         segment = SegmentFile(self.store, self.camera_uid, start)
         segment.stream = segment.container.add_stream_from_template(template)
+        if self.converter is not None:
+            segment.audio = self.converter.add_stream(segment.container)
+        elif self.audio_plan.mode is AudioMode.COPY and self.audio_template is not None:
+            segment.audio = segment.container.add_stream_from_template(self.audio_template)
         self.current, self.template = segment, template
         return segment
 
@@ -199,6 +269,9 @@ class PacketWriter:
         if current is None:
             return
         try:
+            if self.converter is not None and current.audio is not None:
+                for packet in self.converter.flush(current.audio):
+                    current.mux_audio(packet, copied=False)
             closed = current.finish()
         except Exception:
             current.part.unlink(missing_ok=True)

@@ -73,21 +73,32 @@ class _Sink:
 Timed = tuple[Any, int, int]  # (packet, pts, dts)
 
 
-def _timed(container: Any, stream: Any) -> Iterator[Timed]:
-    """The stream's packets as they are read, with their times (flush packets, which have none, left out)."""
-    for packet in container.demux(stream):
+def _timed(container: Any, *streams: Any) -> Iterator[Timed]:
+    """The streams' packets as they are read, with their times (flush packets, which have none, left out)."""
+    for packet in container.demux(*streams):
         if packet.pts is not None and packet.dts is not None:
             yield packet, int(packet.pts), int(packet.dts)
+
+
+def _is_picture(packet: Any) -> bool:
+    return packet.stream.type == "video"
+
+
+def _is_keyframe(packet: Any) -> bool:
+    """A video keyframe (FFmpeg marks every audio packet a keyframe: those never start a GOP)."""
+    return bool(packet.is_keyframe) and _is_picture(packet)
 
 
 def _first_gop(packets: Iterator[Timed]) -> list[Timed]:
     """The packets up to and including the second keyframe: the earliest presentation time is among them
     (B-frames reorder within a GOP), and no more than a GOP is ever held in memory."""
     head: list[Timed] = []
+    pictures = 0
     for item in packets:
         head.append(item)
-        if item[0].is_keyframe and len(head) > 1:
+        if _is_keyframe(item[0]) and pictures:
             break
+        pictures += _is_picture(item[0])
     return head
 
 
@@ -96,7 +107,7 @@ def _from_keyframe_before(timeline: Iterator[Timed], start: dt.datetime, wall: A
     held: list[Timed] = []
     for item in timeline:
         packet, pts, _ = item
-        if packet.is_keyframe:
+        if _is_keyframe(packet):
             if wall(pts) <= start:
                 held = [item]  # a later keyframe still before the start: the clip begins there
                 continue
@@ -111,7 +122,8 @@ def _from_keyframe_before(timeline: Iterator[Timed], start: dt.datetime, wall: A
 def remux(
     sources: Sequence[Source], start: dt.datetime, end: dt.datetime, sink: _Sink, store: Store | None = None
 ) -> Generator[int, None, None]:
-    """Copy the video packets of `sources` between the keyframe at or before `start` and `end` into `sink`.
+    """Copy the video packets of `sources` between the keyframe at or before `start` and `end` into `sink`,
+    and their sound over the same time (when the first segment has sound: the camera's audio switch).
 
     A generator: it pauses (yielding the packets written so far) whenever `sink` holds a chunk, and
     finishes the file when it ends or is closed. Packets are read as they are muxed, one GOP ahead
@@ -123,6 +135,9 @@ def remux(
     store = store or get_store()
     output = av.open(sink, "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"})
     out_stream: av.VideoStream | None = None
+    out_audio: av.AudioStream | None = None
+    sound: tuple[str, int] | None = None  # the first segment's audio codec and rate: later ones must match
+    last_audio_dts: int | None = None
     origin: dt.datetime | None = None  # wall time of the clip's first packet
     template = None
     last_dts: int | None = None
@@ -131,18 +146,25 @@ def remux(
         for index, source in enumerate(sources):
             with store.open(source.key) as file, av.open(file, "r") as container:
                 stream = container.streams.video[0]
+                audio = container.streams.audio[0] if container.streams.audio else None
                 params = (stream.codec_context.name, stream.codec_context.width, stream.codec_context.height)
+                heard = (audio.codec_context.name, audio.codec_context.sample_rate) if audio is not None else None
                 if template is None:
                     template = params
                     out_stream = output.add_stream_from_template(stream)
+                    if audio is not None:
+                        out_audio, sound = output.add_stream_from_template(audio), heard
                 elif params != template:
                     break
+                if heard != sound:
+                    audio = None  # sound that differs from the clip's first (or none there): left out
                 time_base = stream.time_base or Fraction(1, 90_000)
-                packets = _timed(container, stream)
+                packets = _timed(container, *(s for s in (stream, audio) if s is not None))
                 head = _first_gop(packets)
-                if not head:
+                if not any(_is_picture(packet) for packet, _, _ in head):
                     continue
-                first_pts = min(pts for _, pts, _ in head)
+                first_pts = min(pts for packet, pts, _ in head if _is_picture(packet))
+                first_seconds = first_pts * time_base
 
                 def wall(
                     pts: int, source: Source = source, first: int = first_pts, base: Fraction = time_base
@@ -154,6 +176,21 @@ def remux(
                     timeline = _from_keyframe_before(timeline, start, wall)
                 shift: int | None = None
                 for packet, pts, dts in timeline:
+                    if not _is_picture(packet):
+                        if origin is None or out_audio is None:
+                            continue  # sound before the clip's first picture
+                        base = packet.time_base
+                        at = source.start + dt.timedelta(seconds=float(pts * base - first_seconds))
+                        if not origin <= at < end:
+                            continue
+                        audio_shift = round(((source.start - origin).total_seconds() - first_seconds) / base)
+                        pts, dts = pts + audio_shift, dts + audio_shift
+                        if last_audio_dts is not None and dts <= last_audio_dts:
+                            continue
+                        packet.pts, packet.dts, last_audio_dts = pts, dts, dts
+                        packet.stream = out_audio
+                        output.mux(packet)
+                        continue
                     if origin is None:
                         origin = wall(pts)
                     if shift is None:

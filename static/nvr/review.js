@@ -141,6 +141,7 @@
         return;
       }
       if (this.loading) return;
+      if (this.video.muted === sound) this.video.muted = !sound; // a new recording starts muted (player.js)
       const target = this.recording.mediaTime(wall);
       if (target === null) {
         this.say("No recording here");
@@ -359,6 +360,7 @@
   }
 
   // Wiring -----------------------------------------------------------------------------------
+  let sound = false; // recordings play muted until the user unmutes them (the camera's audio, when recorded)
   const params = new URLSearchParams(location.search);
   const startParam = params.get("t");
   const parsed = startParam ? (/^\d+(\.\d+)?$/.test(startParam) ? Number(startParam) * 1000 : Date.parse(startParam)) : NaN;
@@ -415,6 +417,17 @@
     seek(next);
   }
 
+  function setSound(on) {
+    sound = on;
+    // In the click's own handler: browsers let a page unmute a playing video only on a user gesture.
+    tiles.forEach((tile) => (tile.video.muted = !on));
+    const button = controls ? controls.querySelector("[data-action=sound]") : null;
+    if (button) {
+      button.textContent = on ? "Mute" : "Unmute";
+      button.setAttribute("aria-pressed", String(on));
+    }
+  }
+
   function togglePlay() {
     if (!active) {
       seek(clock.now());
@@ -469,6 +482,7 @@
       } else if (action === "zoom-in" && timeline) timeline.setZoom(timeline.zoom + 1, active ? clock.now() : null);
       else if (action === "zoom-out" && timeline) timeline.setZoom(timeline.zoom - 1, active ? clock.now() : null);
       else if (action === "live") goLive();
+      else if (action === "sound") setSound(!sound);
       updateButtons();
     });
     if (picker) {
@@ -491,6 +505,7 @@
     else if ((event.key === "+" || event.key === "=") && timeline) timeline.setZoom(timeline.zoom + 1, active ? now : null);
     else if ((event.key === "-" || event.key === "_") && timeline) timeline.setZoom(timeline.zoom - 1, active ? now : null);
     else if (event.key === "Home") goLive();
+    else if (event.key === "m" || event.key === "M") setSound(!sound);
     else return;
     event.preventDefault();
   });

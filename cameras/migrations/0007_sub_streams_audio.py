@@ -1,4 +1,5 @@
-"""A camera's sub stream: its low-resolution RTSP URL (the grid's pictures and motion come from it)."""
+"""A camera's sub stream (its low-resolution RTSP URL: the grid's pictures and motion come from it), and
+its audio switch (record the camera's sound, on by default)."""
 
 from django.db import migrations, models
 
@@ -9,6 +10,15 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name="camera",
+            name="audio",
+            field=models.BooleanField(
+                default=True,
+                help_text="Record the camera's sound with its video (AAC as it comes; G.711 and others converted "
+                "to AAC).",
+            ),
+        ),
         migrations.AddField(
             model_name="camera",
             name="sub_source",
