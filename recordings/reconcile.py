@@ -79,12 +79,15 @@ def salvage(store: Store, key: str, part: Path) -> bool:
             av.open(str(temporary), "w", format="mp4", options=MUXER_OPTIONS) as out,
         ):
             stream = source.streams.video[0]
+            audio = source.streams.audio[0] if source.streams.audio else None  # the camera's sound, if recorded
             out_stream = out.add_stream_from_template(stream)
+            out_audio = out.add_stream_from_template(audio) if audio is not None else None
             try:
-                for packet in source.demux(stream):
+                for packet in source.demux(*(s for s in (stream, audio) if s is not None)):
                     if packet.dts is None:
                         continue
-                    packet.stream = out_stream
+                    audible = out_audio is not None and packet.stream.type == "audio"
+                    packet.stream = out_audio if audible and out_audio is not None else out_stream
                     out.mux(packet)
                     copied += 1
             except av.error.FFmpegError:

@@ -6,8 +6,6 @@ The segments are ffmpeg's testsrc with a 440 Hz tone in AAC, laid out as the rec
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -18,7 +16,7 @@ from tests.browser.test_dashboard import PASSWORD, log_in
 from tests.factories import make_user
 from tests.reliability.helpers import wait_until
 from tests.support.processes import web_server
-from tests.support.recorded import FPS, SEGMENT_SECONDS, STARTS, T0, record_camera
+from tests.support.recorded import SEGMENT_SECONDS, STARTS, T0, record_camera, segment_with_sound
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -27,25 +25,6 @@ const box = arguments[0].getBoundingClientRect();
 const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
 return hit === arguments[0] || arguments[0].contains(hit);
 """
-
-
-def segment_with_sound(path: Path, offset: int) -> None:
-    """A segment like tests.support.recorded's, with an AAC track (16 kHz mono, as a camera's microphone)."""
-    subprocess.run(
-        [
-            "ffmpeg", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc=size=640x360:rate={FPS}",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000",
-            "-ss", str(offset), "-t", str(SEGMENT_SECONDS),
-            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", str(FPS), "-sc_threshold", "0",
-            "-c:a", "aac", "-ac", "1", "-b:a", "32k",
-            "-output_ts_offset", str(offset),
-            "-movflags", "frag_keyframe+empty_moov+default_base_moof+frag_discont", "-avoid_negative_ts", "disabled",
-            "-f", "mp4", str(path),
-        ],
-        check=True,
-        timeout=60,
-    )  # fmt: skip
 
 
 @pytest.fixture

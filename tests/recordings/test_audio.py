@@ -17,6 +17,7 @@ from tests.factories import make_camera, make_token, make_user
 from tests.recordings.test_recording import ffprobe, segments
 from tests.support.frames import wait_for_status
 from tests.support.processes import web_server
+from tests.support.recorded import segment_with_sound
 from tests.support.servers import RtspServer
 from tests.support.waiting import wait_until
 
@@ -94,3 +95,19 @@ def test_aac_is_copied_g711_converted_and_the_switch_off_records_none(
         heard = float(streams["audio"]["duration"]) - float(streams["audio"].get("start_time", 0))
         seen = float(info["format"]["duration"]) - float(info["format"].get("start_time", 0))
         assert heard > 4.0 and abs(heard - seen) < 0.5, (path.name, heard, seen)
+
+
+def test_an_interrupted_segment_keeps_its_sound_when_salvaged(tmp_path):
+    from recordings.reconcile import salvage
+    from recordings.store import LocalStore
+
+    whole = tmp_path / "whole.mp4"
+    segment_with_sound(whole, 0)
+    part = tmp_path / "store" / "cam" / "seg.mp4.part"
+    part.parent.mkdir(parents=True)
+    data = whole.read_bytes()
+    part.write_bytes(data[: len(data) * 2 // 3])  # the writer was killed two thirds in
+    store = LocalStore(str(tmp_path / "store"))
+    assert salvage(store, "cam/seg.mp4", part)
+    streams = codecs(tmp_path / "store" / "cam" / "seg.mp4")
+    assert streams["video"]["codec_name"] == "h264" and streams["audio"]["codec_name"] == "aac", streams

@@ -44,6 +44,25 @@ def make_segment(path: Path, seconds: int = SEGMENT_SECONDS, offset: int = 0, *,
     )  # fmt: skip
 
 
+def segment_with_sound(path: Path, offset: int) -> None:
+    """A segment like tests.support.recorded's, with an AAC track (16 kHz mono, as a camera's microphone)."""
+    subprocess.run(
+        [
+            "ffmpeg", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", f"testsrc=size=640x360:rate={FPS}",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000",
+            "-ss", str(offset), "-t", str(SEGMENT_SECONDS),
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", str(FPS), "-sc_threshold", "0",
+            "-c:a", "aac", "-ac", "1", "-b:a", "32k",
+            "-output_ts_offset", str(offset),
+            "-movflags", "frag_keyframe+empty_moov+default_base_moof+frag_discont", "-avoid_negative_ts", "disabled",
+            "-f", "mp4", str(path),
+        ],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def segment_files(tmp_path_factory) -> list[Path]:
     """Five 10 s segments (made once per session)."""
