@@ -23,6 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PARTS = (
     "all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "long", "recording", "events",
+    "substreams",
     "storm", "report",
 )  # fmt: skip
 BENCH_ONLY = ("flask", "gunicorn", "gevent", "matplotlib")
@@ -212,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
 
             log("motion detection cost")
             results["events"] = events_cost(stack, plan, log)
+        if args.part in ("all", "substreams"):
+            from bench.substreams import substream_cost
+
+            log("sub streams: capture cost against today's path")
+            results["substreams"] = substream_cost(stack, plan, log)
         if args.part in ("all", "storm", "fanout"):
             from bench.suites import idle_web
 

@@ -291,6 +291,10 @@ def markdown(results: dict) -> str:
         from bench.events import markdown as events_markdown
 
         lines += events_markdown(results["events"])
+    if results.get("substreams"):
+        from bench.substreams import markdown as substreams_markdown
+
+        lines += substreams_markdown(results["substreams"])
     if results.get("storm"):
         from bench.storm import markdown as storm_markdown
 

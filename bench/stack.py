@@ -51,6 +51,7 @@ class CameraSpec:
     max_fps: int = 15
     record: str = "off"  # the fan-out benchmarks measure live capture alone; bench recording turns it on
     motion: bool = False  # likewise motion detection: bench events turns it on
+    sub_source: str = ""  # the camera's sub stream (bench substreams)
 
 
 class Watching(threading.Thread):
@@ -65,6 +66,7 @@ class Watching(threading.Thread):
         super().__init__(daemon=True, name="bench-watching")
         self.stack = stack
         self.enabled = True
+        self.width = 0  # the size watched: the camera's own, or a grid tile's
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -77,7 +79,7 @@ class Watching(threading.Thread):
                     continue
                 try:
                     for camera in list(self.stack.cameras):
-                        bus.want_width(camera.slug, 0)
+                        bus.want_width(camera.slug, self.width)
                 except BUS_ERRORS:
                     pass  # Redis restarting: the next round asks again
         finally:
@@ -156,6 +158,7 @@ class Stack:
                     "max_fps": spec.max_fps,
                     "record": spec.record,
                     "motion": spec.motion,
+                    "sub_source": spec.sub_source,
                     "enabled": True,
                     "position": position,
                 },

@@ -20,7 +20,7 @@ from cameras.grab import check_connections
 from cameras.models import Camera, CameraGroup, GroupMember
 from cameras.selectors import visible_cameras
 from cameras.status import camera_status, raw_statuses
-from framebus.status import CameraStatus
+from framebus.status import CameraStatus, SubStream
 from recordings.footage import delete_footage, footage_of
 from recordings.selectors import camera_usage
 
@@ -103,7 +103,12 @@ class CameraAdmin(admin.ModelAdmin):
 
     @admin.display(description="last error")
     def last_error(self, camera: Camera) -> str:
-        return self._status(camera).error
+        """The capture's error, and a failed sub stream's (its pictures come from the main stream meanwhile)."""
+        status = self._status(camera)
+        problems = [status.error] if status.error else []
+        if status.sub_stream is SubStream.FALLBACK:
+            problems.append(f"{status.sub_stream.label} ({status.sub_stream_error})")
+        return "; ".join(problems)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Camera]:
         """Staff act only on the cameras they may see (superusers: all); actions inherit this."""

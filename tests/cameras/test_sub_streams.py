@@ -158,6 +158,12 @@ def test_pictures_come_from_the_sub_stream_recording_from_the_main_and_a_failed_
         print(f"\nfell back {time.monotonic() - killed:.1f} s after the sub stream died: {status['sub_stream_error']}")
         assert status["state"] == "online" and status["sub_stream_error"]
         assert camera_status(camera).sub_stream is SubStream.FALLBACK
+        from django.contrib import admin as django_admin
+
+        from cameras.admin import CameraAdmin
+
+        shown = CameraAdmin(Camera, django_admin.site).last_error(camera)
+        assert shown.startswith("sub stream failed: pictures from the main stream ("), shown  # the admin's list says so
         assert grid_sizes(redis_url, "gate") == {(320, 180)}, "the grid's pictures now come from the main stream"
         decoded = wait_for_status(redis_url, "gate", lambda s: s["decoded"] > 0, 5)["decoded"]
         assert decoded > 0, "motion is fed from the main stream"

@@ -10,6 +10,8 @@ another Python). tests/support/servers.py:RtspServer starts it as a subprocess.
 
 A mount may carry its own size and an audio track: `--mount /main:1280x720:aac --mount /sub:320x180`
 (audio: aac, pcmu or pcma; a 440 Hz tone, 8 kHz mono for G.711, 16 kHz for AAC, as cameras send).
+`--mount /main:file=/path/video.mp4` serves an MP4's H.264 as it is, in real time (no encoder: a benchmark's
+1080p cameras cost the machine almost nothing); it ends with the file.
 
 Each mount is a shared live pipeline: videotestsrc (a moving ball, so frames differ)
 -> x264enc (zerolatency, a keyframe every second so a reconnecting client gets a
@@ -70,21 +72,25 @@ AUDIO = {
 }
 
 
-def parse_mount(spec: str, width: int, height: int) -> tuple[str, int, int, str]:
-    """(path, width, height, audio) of `/path[:WIDTHxHEIGHT][:aac|pcmu|pcma]`."""
+def parse_mount(spec: str, width: int, height: int) -> tuple[str, int, int, str, str]:
+    """(path, width, height, audio, file) of `/path[:WIDTHxHEIGHT][:aac|pcmu|pcma][:file=PATH]`."""
     path, *options = spec.split(":")
-    audio = ""
+    audio = file = ""
     for option in filter(None, options):
-        if "x" in option and all(part.isdigit() for part in option.split("x", 1)):
+        if option.startswith("file="):
+            file = option.removeprefix("file=")
+        elif "x" in option and all(part.isdigit() for part in option.split("x", 1)):
             width, height = (int(part) for part in option.split("x", 1))
         elif option in AUDIO:
             audio = option
         else:
             raise ValueError(f"mount {spec!r}: unknown option {option!r}")
-    return path, width, height, audio
+    return path, width, height, audio, file
 
 
-def launch_line(width: int, height: int, fps: int, pattern: str = "ball", audio: str = "") -> str:
+def launch_line(width: int, height: int, fps: int, pattern: str = "ball", audio: str = "", file: str = "") -> str:
+    if file:
+        return f"( filesrc location={file} ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )"
     sound = (
         f"audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! {AUDIO[audio]} "
         if audio
@@ -115,10 +121,10 @@ def main(argv: list[str] | None = None) -> int:
 
     mounts = server.get_mount_points()
     for spec in args.mount:
-        path, width, height, audio = parse_mount(spec, args.width, args.height)
+        path, width, height, audio, file = parse_mount(spec, args.width, args.height)
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(launch_line(width, height, args.fps, args.pattern, audio))
-        factory.set_shared(True)
+        factory.set_launch(launch_line(width, height, args.fps, args.pattern, audio, file))
+        factory.set_shared(not file)  # a file is read per client, from its start (cheap: no encoder)
         if args.user is not None:
             # Without these permissions an authenticated client still gets 401.
             perms = GstRtspServer.RTSPPermissions()
