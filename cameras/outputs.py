@@ -37,7 +37,9 @@ class CaptureOutput(Protocol):
 
     def packet(self, packet: Any) -> None:
         """A compressed packet as the camera sent it (an av.Packet; `packet.stream` says which stream), its
-        timestamps already checked (cameras.timestamps). Leave it as it came: other outputs get it next."""
+        timestamps already checked (cameras.timestamps). Leave it as it came: other outputs get it next.
+        Video packets go to every output; the camera's audio packets only to those that say
+        `takes_audio = True` (the recorder)."""
 
     def frame(self, image: np.ndarray, ts: float) -> None:
         """A decoded BGR picture (downscaled to the camera's max_width) captured at `ts` (Unix seconds),

@@ -119,7 +119,8 @@ class CaptureLoop(threading.Thread):
         self.stop_event = threading.Event()
         sub_config = config.sub_stream()
         prefer_sub = [o for o in outputs if sub_config is not None and getattr(o, "pictures_from_sub_stream", False)]
-        self.all_outputs = list(outputs)  # every one gets the main stream's packets
+        self.all_outputs = list(outputs)  # every one gets the main stream's video packets
+        self.audio_outputs = [o for o in outputs if getattr(o, "takes_audio", False)]
         self.outputs = [o for o in outputs if o not in prefer_sub]  # fed pictures by this thread, always
         self.sub_outputs = prefer_sub  # fed by the sub stream while it is live, else by this thread
         self.pictures_lock = threading.Lock()  # one thread at a time hands pictures to an output
@@ -227,7 +228,11 @@ class CaptureLoop(threading.Thread):
         except Exception:
             log.debug("camera %s: close failed", self.config.slug, exc_info=True)
 
-    def _packet(self, packet: object) -> None:
+    def _packet(self, packet: Any) -> None:
+        if packet.stream.type == "audio":  # sound only to the outputs that ask for it (cameras.outputs)
+            for output in self.audio_outputs:
+                output.packet(packet)
+            return
         for output in self.all_outputs:
             output.packet(packet)
 

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 COPIED = frozenset({"aac"})  # carried by MP4 and played by browsers as they are
 AAC_BIT_RATE = 32_000  # bits/s: plenty for a camera's microphone (8-16 kHz, mono)
+AAC_RATES = frozenset({8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000})
 
 
 class AudioMode(StrEnum):
@@ -70,7 +71,8 @@ class AacConverter:
     """One connection's audio decoded and encoded to AAC; each segment gets its own encoder (`open`)."""
 
     def __init__(self, stream: Any) -> None:
-        self.rate = min(stream.codec_context.sample_rate, 48_000)
+        rate = stream.codec_context.sample_rate
+        self.rate = rate if rate in AAC_RATES else 16_000  # AAC has a fixed set of rates: others are resampled
         self.layout = "mono" if stream.codec_context.channels <= 1 else "stereo"
         self.resampler = av.AudioResampler(format="fltp", layout=self.layout, rate=self.rate)
         self.fifo = av.AudioFifo()

@@ -85,6 +85,8 @@ def index_segment(camera_id: int | None, closed: ClosedSegment) -> None:
 class Recorder:
     """One camera's recording, fed by its capture loop (from the capture thread only)."""
 
+    takes_audio = True  # the camera's sound is recorded with its video (recordings.audio)
+
     def __init__(self, camera: CameraToRecord, *, from_packets: bool, store: Store | None = None) -> None:
         self.camera = camera
         self.from_packets = from_packets

@@ -256,10 +256,17 @@ class PacketWriter:
             start = self.next_start
         segment = SegmentFile(self.store, self.camera_uid, start)
         segment.stream = segment.container.add_stream_from_template(template)
-        if self.converter is not None:
-            segment.audio = self.converter.add_stream(segment.container)
-        elif self.audio_plan.mode is AudioMode.COPY and self.audio_template is not None:
-            segment.audio = segment.container.add_stream_from_template(self.audio_template)
+        try:
+            if self.converter is not None:
+                segment.audio = self.converter.add_stream(segment.container)
+            elif self.audio_plan.mode is AudioMode.COPY and self.audio_template is not None:
+                segment.audio = segment.container.add_stream_from_template(self.audio_template)
+        except Exception as error:  # noqa: BLE001 - the sound never costs the picture
+            self.audio_plan = AudioPlan(
+                AudioMode.UNSUPPORTED, self.audio_plan.codec, f"the sound cannot be recorded ({error})"
+            )
+            self.converter = None
+            log.warning("camera %s: %s", self.camera_uid, self.audio_plan.reason)
         self.current, self.template = segment, template
         return segment
 
