@@ -29,36 +29,41 @@ def codecs(path: Path) -> dict[str, dict]:
     return {stream["codec_type"]: stream for stream in ffprobe(str(path))["streams"]}
 
 
-def test_aac_is_copied_g711_converted_and_the_switch_off_records_none(
-    rtsp_available, redis_url, settings, tmp_path, supervisor_thread
+def test_aac_is_copied_g711_converted_unknown_left_out_and_the_switch_off_records_none(
+    rtsp_available, redis_url, settings, tmp_path, supervisor_thread, caplog
 ):
     settings.RECORDINGS_DIR = str(tmp_path / "store")
     settings.RECORDINGS_SEGMENT_SECONDS = 2.0
     store = Path(settings.RECORDINGS_DIR)
-    server = RtspServer(mounts=["/aac:320x240:aac", "/mu:320x240:pcmu"], fps=10).start()
+    server = RtspServer(mounts=["/aac:320x240:aac", "/mu:320x240:pcmu", "/odd:320x240:mystery"], fps=10).start()
     try:
         make_camera("aac", kind="rtsp", source=server.url("/aac"), record="continuous")
         make_camera("mu", kind="rtsp", source=server.url("/mu"), record="continuous")
         make_camera("quiet", kind="rtsp", source=server.url("/aac"), record="continuous", audio=False)
+        make_camera("odd", kind="rtsp", source=server.url("/odd"), record="continuous")
         supervisor_thread(keep_recordings=False)
         statuses = {
             slug: wait_for_status(redis_url, slug, lambda s: s["state"] == "online" and s["recording"], 20)
-            for slug in ("aac", "mu", "quiet")
+            for slug in ("aac", "mu", "quiet", "odd")
         }
-        wait_until(lambda: all(len(segments(slug)) >= 3 for slug in ("aac", "mu", "quiet")), 40, "three segments each")
+        wait_until(
+            lambda: all(len(segments(slug)) >= 3 for slug in ("aac", "mu", "quiet", "odd")), 40, "three segments each"
+        )
     finally:
         server.stop()
     assert statuses["aac"]["recording_audio"] == "aac (copied)"
     assert statuses["mu"]["recording_audio"] == "pcm_mulaw (converted to AAC)"
     assert statuses["quiet"]["recording_audio"] == ""
-    for slug in ("aac", "mu", "quiet"):
+    assert statuses["odd"]["recording_audio"] == "none: unknown audio codec, recorded without sound"
+    assert "unknown audio codec" in caplog.text  # and the log says so
+    for slug in ("aac", "mu", "quiet", "odd"):
         rows = segments(slug)
         for row in rows[:3]:
             streams = codecs(store / row.key)
             video = streams["video"]
             assert (video["codec_name"], video["width"], video["height"]) == ("h264", 320, 240)
             assert (row.width, row.height) == (320, 240) and row.duration >= 2.0  # cut at keyframes as before
-            if slug == "quiet":
+            if slug in ("quiet", "odd"):
                 assert "audio" not in streams, (slug, streams)
                 continue
             audio = streams["audio"]

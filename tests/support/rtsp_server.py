@@ -9,7 +9,7 @@ another Python). tests/support/servers.py:RtspServer starts it as a subprocess.
         [--width 640 --height 480 --fps 15] [--user U --password P] [--exit-on-stdin-eof]
 
 A mount may carry its own size and an audio track: `--mount /main:1280x720:aac --mount /sub:320x180`
-(audio: aac, pcmu or pcma; a 440 Hz tone, 8 kHz mono for G.711, 16 kHz for AAC, as cameras send).
+(audio: aac, pcmu, pcma, or mystery, a codec nobody knows; a 440 Hz tone, 8 kHz mono for G.711, 16 kHz for AAC, as cameras send).
 `--mount /main:file=/path/video.mp4` serves an MP4's H.264 as it is, in real time (no encoder: a benchmark's
 1080p cameras cost the machine almost nothing); it ends with the file.
 
@@ -69,11 +69,15 @@ AUDIO = {
     "aac": "audio/x-raw,rate=16000,channels=1 ! avenc_aac ! rtpmp4gpay name=pay1 pt=97",
     "pcmu": "audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 pt=0",
     "pcma": "audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1 pt=8",
+    # A codec no client knows: G.711 announced under a made-up name (the SDP says X-NVR-MYSTERY).
+    "mystery": "audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay pt=97 ! capssetter join=false replace=true "
+    'caps="application/x-rtp,media=(string)audio,clock-rate=(int)8000,encoding-name=(string)X-NVR-MYSTERY,'
+    'payload=(int)97" name=pay1',
 }
 
 
 def parse_mount(spec: str, width: int, height: int) -> tuple[str, int, int, str, str]:
-    """(path, width, height, audio, file) of `/path[:WIDTHxHEIGHT][:aac|pcmu|pcma][:file=PATH]`."""
+    """(path, width, height, audio, file) of `/path[:WIDTHxHEIGHT][:aac|pcmu|pcma|mystery][:file=PATH]`."""
     path, *options = spec.split(":")
     audio = file = ""
     for option in filter(None, options):
