@@ -67,8 +67,10 @@ class CameraConfig:
         )
 
     def sub_stream(self) -> CameraConfig | None:
-        """The config its sub stream's connection is opened with (the camera's credentials), or None."""
-        return replace(self, source=self.sub_source, sub_source="") if self.sub_source else None
+        """The config its sub stream's connection is opened with (the camera's credentials), or None.
+
+        Its sound is not read: the main stream's is the one recorded."""
+        return replace(self, source=self.sub_source, sub_source="", audio=False) if self.sub_source else None
 
     def __repr__(self) -> str:  # never show credentials, even in a traceback
         return f"CameraConfig(slug={self.slug!r}, kind={self.kind!r})"
