@@ -173,7 +173,7 @@ class CaptureLoop(threading.Thread):
         """The outputs this thread hands pictures to now: its own, and the sub stream's once that failed.
 
         Not while the sub stream is first connecting (under a second): the main stream would be decoded for
-        nothing (bench capture: a recorded camera with motion on its sub stream decodes no main picture)."""
+        nothing (bench substreams: a recorded camera with motion on its sub stream decodes no main picture)."""
         if self.sub is not None and self.sub.state is not SubStream.FALLBACK:
             return self.outputs
         return self.outputs + self.sub_outputs

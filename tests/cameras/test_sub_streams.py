@@ -8,6 +8,7 @@ picture's size says which stream it came from, and the sub one can be killed alo
 from __future__ import annotations
 
 import io
+import threading
 import time
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def test_pictures_come_from_the_sub_stream_recording_from_the_main_and_a_failed_
             event_gap_seconds=0.5,
             max_fps=10,
         )
-        supervisor_thread(keep_recordings=False)
+        supervisor = supervisor_thread(keep_recordings=False)
         status = wait_for_status(redis_url, "gate", lambda s: s["state"] == "online" and s["sub_stream"] == "live", 20)
         assert (status["width"], status["height"]) == MAIN  # the camera's own size is the main stream's
         # Recorded and watched for motion, nobody watching live: the main stream is not decoded at all.
@@ -171,6 +172,11 @@ def test_pictures_come_from_the_sub_stream_recording_from_the_main_and_a_failed_
         sub.restart()
         wait_for_status(redis_url, "gate", lambda s: s["sub_stream"] == "live", 20)
         assert grid_sizes(redis_url, "gate") == {SUB}
+
+        # The camera's loop owns its sub stream's thread: stopping it ends both.
+        assert any(thread.name == "capture-gate-sub" for thread in threading.enumerate())
+        supervisor.stop()
+        wait_until(lambda: not any(t.name.startswith("capture-gate") for t in threading.enumerate()), 15, "both ended")
     finally:
         main.stop()
         sub.stop()
