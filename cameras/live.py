@@ -103,6 +103,8 @@ class LivePublisher:
         """Nothing is open between frames."""
 
     def status(self) -> Mapping[str, object]:
+        if self.variants_only and not self._serving():
+            return {}  # the main stream's publisher says what encoding costs
         return {"encode_ms": round(self._encode_ms, 3) if self._wanted else 0.0}
 
     def _serving(self) -> list[int]:

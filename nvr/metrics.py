@@ -32,7 +32,7 @@ from audit.writer import get_writer
 from cameras.models import Camera
 from cameras.status import camera_facts, status_from
 from framebus import BUS_ERRORS, RawStatus
-from framebus.status import State
+from framebus.status import State, SubStream
 from recordings.recorder import RecordingState
 from recordings.selectors import CameraUsage, StoreUsage, camera_usage, store_usage
 from streaming.errors import NO_STORE
@@ -157,6 +157,11 @@ class Snapshot(Collector):
         recording = GaugeMetricFamily(
             "nvr_camera_recording", "Recording state: 1 for the current state.", labels=["camera", "state"]
         )
+        sub_stream = GaugeMetricFamily(
+            "nvr_camera_sub_stream",
+            "Where a camera with a sub stream takes its pictures: 1 for the current state (fallback: the main stream).",
+            labels=["camera", "state"],
+        )
         motion = _gauge("nvr_camera_motion", "1 while motion is detected (an event is open); cameras with motion on.")
         stored = _gauge("nvr_recordings_bytes", "Bytes of recordings stored for the camera.")
         stored_seconds = _gauge("nvr_recordings_seconds", "Seconds of video stored for the camera.")
@@ -186,6 +191,10 @@ class Snapshot(Collector):
                 recording.add_metric([fact["slug"], recording_state.value], int(fact["recording"] == recording_state))
             if fact["motion"]:
                 motion.add_metric(slug, int(fact["motion_now"]))
+            if fact["sub_source"]:
+                for sub_state in SubStream:
+                    if sub_state is not SubStream.NONE:
+                        sub_stream.add_metric([fact["slug"], sub_state.value], int(fact["sub_stream"] == sub_state))
             stored.add_metric(slug, fact["stored_bytes"])
             stored_seconds.add_metric(slug, fact["stored_hours"] * 3600)
             if fact["oldest_recording"]:
@@ -204,6 +213,7 @@ class Snapshot(Collector):
             dropped,
             recording,
             motion,
+            sub_stream,
             stored,
             stored_seconds,
             oldest,

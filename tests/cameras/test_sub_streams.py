@@ -111,10 +111,11 @@ def grid_sizes(redis_url: str, slug: str, width: int = 320) -> set[tuple[int, in
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_pictures_come_from_the_sub_stream_recording_from_the_main_and_a_failed_sub_falls_back(
-    rtsp_available, redis_url, settings, tmp_path, supervisor_thread
+    rtsp_available, redis_url, settings, tmp_path, supervisor_thread, live_web
 ):
     from events.models import Event
     from recordings.models import Segment
+    from tests.ops.test_metrics import scrape, value
 
     settings.RECORDINGS_DIR = str(tmp_path / "store")
     settings.RECORDINGS_SEGMENT_SECONDS = 2.0
@@ -165,6 +166,9 @@ def test_pictures_come_from_the_sub_stream_recording_from_the_main_and_a_failed_
 
         shown = CameraAdmin(Camera, django_admin.site).last_error(camera)
         assert shown.startswith("sub stream failed: pictures from the main stream ("), shown  # the admin's list says so
+        samples = scrape(live_web.url)  # and /metrics
+        assert value(samples, "nvr_camera_sub_stream", camera="gate", state="fallback") == 1
+        assert value(samples, "nvr_camera_sub_stream", camera="gate", state="live") == 0
         assert grid_sizes(redis_url, "gate") == {(320, 180)}, "the grid's pictures now come from the main stream"
         decoded = wait_for_status(redis_url, "gate", lambda s: s["decoded"] > 0, 5)["decoded"]
         assert decoded > 0, "motion is fed from the main stream"
