@@ -22,6 +22,7 @@ from django.db import close_old_connections
 from cameras.config import CameraConfig
 from cameras.live import LivePublisher
 from cameras.outputs import CaptureOutput
+from cameras.relay import H264Relay
 from cameras.sources import SOURCES
 from cameras.workers import CaptureLoop
 from events.notify import Notifier
@@ -43,9 +44,11 @@ def outputs_for(
 ) -> list[CaptureOutput]:
     """A camera's capture outputs, from its fields: the one place that names them (cameras.outputs)."""
     outputs: list[CaptureOutput] = [LivePublisher(config, bus)]
+    kind = SOURCES.get(config.kind)  # an unknown kind fails in the loop, with its message
+    if kind and kind.delivers_packets:  # before the recorder: it sees each packet as the camera sent it
+        outputs.append(H264Relay(config, bus))
     if config.record != RecordMode.OFF:
         # Only the lease holder runs the loop, so only it records; a takeover starts a new segment.
-        kind = SOURCES.get(config.kind)  # an unknown kind fails in the loop, with its message
         outputs.append(Recorder(config, from_packets=bool(kind and kind.delivers_packets), store=store))
     if config.motion:
         outputs.append(MotionWatcher(config, store, notifier.publish if notifier is not None else None))
