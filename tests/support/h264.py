@@ -35,8 +35,9 @@ def mp4_units(path: Path) -> list[bytes]:
     return units
 
 
-def ffprobe_video(target: str) -> dict:
-    """ffprobe's view of the first video stream of a file or URL (codec, width, height, frames read)."""
+def ffprobe_video(target: str, *, count: bool = True) -> dict:
+    """ffprobe's view of the first video stream of a file or URL (codec, width, height; frames read when
+    `count`, never for a stream that does not end)."""
     out = subprocess.run(
         [
             "ffprobe",
@@ -44,7 +45,7 @@ def ffprobe_video(target: str) -> dict:
             "error",
             "-select_streams",
             "v:0",
-            "-count_packets",
+            *(["-count_packets"] if count else []),
             "-show_entries",
             "stream=codec_name,width,height,nb_read_packets,profile",
             "-of",
