@@ -87,3 +87,90 @@ def test_the_camera_page_plays_the_cameras_h264(browser, site, capture_process, 
     wait_until(lambda: browser.find_element(By.CSS_SELECTOR, ".live-mode").text == "MJPEG", 10, message="MJPEG")
     assert browser.find_element(By.CSS_SELECTOR, "img.live").is_displayed()
     assert not browser.find_element(By.CSS_SELECTOR, "video.live-h264").is_displayed()
+
+
+# Each tile's <video>: its mode, its picture's width, and frames presented over arguments[0] ms.
+TILES_PRESENTED = """
+const [ms, done] = arguments;
+const tiles = [...document.querySelectorAll(".tile[data-h264]")];
+const counts = tiles.map(() => 0);
+tiles.forEach((tile, i) => {
+  const video = tile.querySelector("video");
+  const count = () => { counts[i] += 1; video.requestVideoFrameCallback(count); };
+  video.requestVideoFrameCallback(count);
+});
+setTimeout(() => done(tiles.map((tile, i) => [tile.dataset.camera, tile.dataset.mode,
+  tile.querySelector("video").videoWidth, counts[i]])), ms);
+"""
+
+
+def test_a_sixteen_tile_grid_plays_each_cameras_h264(browser, site, capture_process, redis_url, rtsp_available):
+    mounts = [f"/t{i:02d}" for i in range(16)]
+    server = RtspServer(width=320, height=180, fps=10, mounts=mounts).start()
+    try:
+        for i, mount in enumerate(mounts):
+            make_camera(f"tile{i:02d}", kind="rtsp", source=server.url(mount), max_fps=10, position=i)
+        make_user("chief", password=PASSWORD, is_superuser=True, is_staff=True)
+        for i in range(16):
+            wait_for_status(redis_url, f"tile{i:02d}", lambda s: s["state"] == "online", 40)
+        log_in(browser, site.url, "chief")
+        for label, _ in Widths(browser).each():
+            what = f"grid at {label}"
+            browser.get(f"{site.url}/")
+            if label == "390":  # one column: a tile plays while it is on screen
+                for i in (0, 15):
+                    tile = browser.find_element(By.CSS_SELECTOR, f".tile[data-camera='tile{i:02d}'] video")
+                    browser.execute_script(  # the tile: its <video> is hidden (no box) until it plays
+                        "arguments[0].closest('.tile').scrollIntoView({block: 'center'})", tile
+                    )
+                    wait_until(tile.is_displayed, 20, message=f"{what}: tile{i:02d} plays")
+                    assert_seen(browser, tile, f"{what}, tile{i:02d}")
+                    assert browser.execute_script("return arguments[0].videoWidth", tile) == 320
+                browser.save_screenshot(str(artifact(f"h264-grid-{label}.png")))
+                continue
+            wait_until(
+                lambda: browser.execute_script(
+                    "const t = document.querySelectorAll('.tile[data-mode=h264] video:not([hidden])');"
+                    "return t.length === 16"
+                ),
+                40,
+                message=f"{what}: H.264 in every tile",
+            )
+            report = browser.execute_async_script(TILES_PRESENTED, 3000)
+            assert len(report) == 16
+            for slug, mode, width, frames in report:
+                assert mode == "h264" and width == 320, (slug, mode, width)
+                assert frames >= 10, f"{what}: {slug} presented {frames} frames in 3 s"
+            stats = browser.execute_script("return window.nvrGrid.stats")
+            assert stats["connects"] == 0, "no MJPEG grid stream while every tile plays H.264"
+            for i in range(16):
+                video = browser.find_element(By.CSS_SELECTOR, f".tile[data-camera='tile{i:02d}'] video")
+                browser.execute_script("arguments[0].scrollIntoView({block: 'nearest'})", video)
+                assert_seen(browser, video, f"{what}, tile{i:02d}")
+            check_page(browser, what, 1440)
+            browser.save_screenshot(str(artifact(f"h264-grid-{label}.png")))
+    finally:
+        browser.get("about:blank")
+        server.stop()
+
+
+def test_a_camera_switched_from_720p_to_1080p_keeps_playing(
+    browser, site, capture_process, redis_url, rtsp, leave_page
+):
+    make_camera("gate", kind="rtsp", source=rtsp.url("/hd"), max_fps=15)
+    make_user("chief", password=PASSWORD, is_superuser=True, is_staff=True)
+    wait_for_status(redis_url, "gate", lambda s: s["state"] == "online", 30)
+    log_in(browser, site.url, "chief")
+    browser.get(f"{site.url}/cameras/gate/")
+    width = "return document.querySelector('video.live-h264').videoWidth"
+    wait_until(lambda: browser.execute_script(width) == 1280, 20, message="720p plays")
+    # The camera's settings change: it restarts, sending 1080p on the same address.
+    rtsp.stop()
+    rtsp.width, rtsp.height = 1920, 1080
+    rtsp.start()
+    wait_until(lambda: browser.execute_script(width) == 1920, 40, message="1080p plays")
+    video = browser.find_element(By.CSS_SELECTOR, "video.live-h264")
+    seen = presented(browser, video)
+    assert (seen["width"], seen["height"]) == (1920, 1080) and seen["frames"] >= 10, seen
+    assert browser.find_element(By.CSS_SELECTOR, ".live-mode").text == "H.264"
+    assert_seen(browser, video, "after the switch")
