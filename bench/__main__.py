@@ -23,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PARTS = (
     "all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "long", "recording", "events",
-    "storm", "report",
+    "live", "storm", "report",
 )  # fmt: skip
 BENCH_ONLY = ("flask", "gunicorn", "gevent", "matplotlib")
 
@@ -212,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
 
             log("motion detection cost")
             results["events"] = events_cost(stack, plan, log)
+        if args.part in ("all", "live"):
+            from bench.live import live_cost
+
+            log("the camera's own H.264 against decode and JPEG")
+            results["live"] = live_cost(stack, plan, log)
         if args.part in ("all", "storm", "fanout"):
             from bench.suites import idle_web
 

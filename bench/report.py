@@ -291,6 +291,10 @@ def markdown(results: dict) -> str:
         from bench.events import markdown as events_markdown
 
         lines += events_markdown(results["events"])
+    if results.get("live"):
+        from bench.live import markdown as live_markdown
+
+        lines += live_markdown(results["live"])
     if results.get("storm"):
         from bench.storm import markdown as storm_markdown
 

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 WANTED_REFRESH = 0.5  # seconds between reads of whether a web process wants the stream (cameras.live's pace)
 BUS_DOWN_RETRY = 5.0  # seconds before asking again when Redis could not say
 GOP_LIMIT_BYTES = 16 * 2**20  # a longer group of pictures is not kept (cameras.sources.RtspSource's limit)
+# What viewers are told of a codec the relay does not carry (RFC 6381 sample entry names; FFmpeg's name otherwise).
+UNRELAYED_CODECS = {"hevc": "hvc1", "h265": "hvc1", "mjpeg": "mjpeg", "mpeg4": "mp4v"}
 
 
 class H264Relay:
@@ -70,7 +72,7 @@ class H264Relay:
         try:
             chunks = self._fragment(packet, stream)
         except fmp4.NotH264 as error:
-            self._refuse(str(error))
+            self._refuse(str(error), stream.codec_context.name, bool(packet.is_keyframe))
             return
         if chunks:
             self._publish(chunks)
@@ -209,10 +211,20 @@ class H264Relay:
                 self._next_wanted = now + BUS_DOWN_RETRY
         return self._wanted
 
-    def _refuse(self, why: str) -> None:
+    def _refuse(self, why: str, codec: str, keyframe: bool) -> None:
+        """Say once why there is no stream; while wanted, tell viewers the codec (an init chunk without data),
+        so a browser falls back to MJPEG at once instead of waiting (H.265, which Chromium cannot play)."""
         if why != self._refused:
             log.warning("camera %s: no H.264 live stream: %s", self.config.slug, why)
             self._refused = why
+            self.init = None
+            self._params = None
+        if keyframe and self._is_wanted():
+            marker = LiveChunk(ChunkKind.INIT, 0, 0, time.time(), True, b"", UNRELAYED_CODECS.get(codec, codec))
+            try:
+                self.bus.publish_live(self.config.slug, [marker], restart=True)
+            except BUS_ERRORS:
+                pass
 
 
 def _avcc_parameters(extradata: bytes) -> tuple[list[bytes], list[bytes]]:

@@ -36,6 +36,14 @@ class NewGeneration(Exception):
     """The stream restarted with a new init segment: the viewer starts again."""
 
 
+class NotRelayed(Exception):
+    """The camera's video is not H.264 (an init chunk without data names its codec): use MJPEG."""
+
+    def __init__(self, codec: str) -> None:
+        super().__init__(f"the camera sends {codec}, which is relayed only as H.264")
+        self.codec = codec
+
+
 class LiveFeed:
     """One camera's H.264 live stream in this process: init segment and current group of pictures."""
 
@@ -58,14 +66,16 @@ class LiveFeed:
 
     @property
     def ready(self) -> bool:
-        """An init segment and a keyframe to start from."""
-        return self.init is not None and bool(self.gop)
+        """An init segment and a keyframe to start from, or word that there will be none."""
+        return self.init is not None and (bool(self.gop) or not self.init.data)
 
     def push(self, chunk: LiveChunk) -> None:
         """Take one chunk from the bus (or the stored group); duplicates and strays are ignored."""
         if chunk.kind is ChunkKind.INIT:
             if self.init is not None and chunk.generation == self.init.generation:
                 return  # repeated with every keyframe's group
+            if self.init is not None and not chunk.data and not self.init.data:
+                return  # the same word again: still not H.264
             self.init, self.gop = chunk, []
             self.epoch += 1
             self._waiting_keyframe = True
@@ -114,6 +124,8 @@ async def live_chunks(feed: LiveFeed, viewer: Viewer, counters: StreamCounters) 
     if viewer.revoked.is_set():
         return
     assert feed.init is not None
+    if not feed.init.data:
+        raise NotRelayed(feed.init.codec)
     generation = feed.generation
     viewer.sending_since = time.monotonic()
     yield feed.init.data

@@ -25,11 +25,12 @@ from audit.log import Actor, ViewAudit
 from streaming.auth import Access, token_access
 from streaming.consumers import REVOKED_CLOSE_CODE, _second_factor_ok
 from streaming.hub import get_hub
-from streaming.livefeed import NewGeneration, live_chunks
+from streaming.livefeed import NewGeneration, NotRelayed, live_chunks
 
 log = logging.getLogger(__name__)
 
 RESTART_CLOSE_CODE = 4001  # the stream restarted with a new init segment: open it again
+NOT_RELAYED_CLOSE_CODE = 4002  # the camera's video is not H.264: the page falls back to MJPEG
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -85,6 +86,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
                         await self.send(bytes_data=data)
                 except NewGeneration:
                     code = RESTART_CLOSE_CODE
+                except NotRelayed as error:
+                    await self.send(text_data=json.dumps({"type": "init", "codec": error.codec, "relayed": False}))
+                    code = NOT_RELAYED_CLOSE_CODE
             if viewer.revoked.is_set():
                 code = REVOKED_CLOSE_CODE
             await self.close(code=code)

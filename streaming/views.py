@@ -29,7 +29,7 @@ from streaming.auth import Access, actor_of, request_access
 from streaming.errors import NO_STORE, Unauthorized, Unavailable, refusals_as_responses
 from streaming.hub import ClosingStream, Hub, get_hub
 from streaming.livefeed import CONTENT_TYPE as LIVE_CONTENT_TYPE
-from streaming.livefeed import NewGeneration, live_chunks
+from streaming.livefeed import NewGeneration, NotRelayed, live_chunks
 
 __all__ = ["NO_STORE", "LivePlan", "StreamPlan", "live", "plan_live", "plan_stream", "snapshot", "stream"]
 
@@ -159,7 +159,7 @@ class LivePlan:
             try:
                 async for chunk in live_chunks(feed, viewer, hub.counters):
                     yield chunk
-            except NewGeneration:
+            except (NewGeneration, NotRelayed):
                 return
 
 

@@ -21,6 +21,7 @@
   const KEEP_S = 10; // seconds kept behind the playhead
   const STALL_MS = 10000; // nothing for this long: the socket is broken, open it again
   const RESTART = 4001;
+  const NOT_RELAYED = 4002; // the camera's video is not H.264 (the init message named its codec)
   const REVOKED = 4403;
 
   function available() {
@@ -52,6 +53,7 @@
     let lastData = 0;
     let timer = 0;
     let playingSaid = false;
+    let codec = "";
 
     function fallback(why) {
       if (fellBack) return;
@@ -89,6 +91,7 @@
         if (ws !== socket || stopped) return;
         socket = null;
         if (event.code === REVOKED) return fallback("access withdrawn");
+        if (event.code === NOT_RELAYED) return fallback(`the camera sends ${codec || "video"}, not H.264`);
         const delay = event.code === RESTART ? 0 : retry.next();
         setTimeout(open, delay);
       });
@@ -96,6 +99,8 @@
 
     function begin(message) {
       if (message.type !== "init") return;
+      codec = message.codec;
+      if (message.relayed === false) return; // the close (NOT_RELAYED) follows
       if (!supported(message.codec)) return fallback(`this browser cannot play ${message.codec}`);
       source = new Source();
       if (window.ManagedMediaSource && source instanceof window.ManagedMediaSource) video.disableRemotePlayback = true;

@@ -131,11 +131,12 @@ def _listen_unwanted(url: str, slug: str, seconds: float) -> int:
     return count
 
 
-def _encoded(width: int, height: int, frames: int, start: int) -> list[av.Packet]:
+def _encoded(width: int, height: int, frames: int, start: int, codec: str = "libx264") -> list[av.Packet]:
     """Packets of `frames` pictures at width x height, as a camera's Annex B stream (libx264, MPEG-TS)."""
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mpegts") as out:
-        stream = out.add_stream("libx264", rate=15, options={"tune": "zerolatency", "g": "15", "bf": "0"})
+        options = {"tune": "zerolatency", "g": "15", "bf": "0"} if codec == "libx264" else {}
+        stream = out.add_stream(codec, rate=15, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for index in range(frames):
             picture = np.full((height, width, 3), (index * 8) % 255, np.uint8)
@@ -181,3 +182,28 @@ def test_a_resolution_change_mid_stream_starts_a_new_generation(redis_url, tmp_p
     assert sorted(sizes) == [(1280, 720, 20), (1920, 1080, 20)]
     assert sorted(carried) == sorted(sent), "SEI, parameter sets and slices byte for byte"
     assert {init.codec[:5] for init in inits.values()} == {"avc1."}
+
+
+def test_a_camera_sending_h265_is_named_so_viewers_fall_back(redis_url):
+    from streaming.hub import StreamCounters, Viewer
+    from streaming.livefeed import LiveFeed, NotRelayed, live_chunks
+
+    config = CameraConfig(slug="hevc", name="HEVC", kind="rtsp", source="rtsp://x/", max_fps=15)
+    relay = H264Relay(config, sync_bus(redis_url))
+    redis.Redis.from_url(redis_url).set(names().want_live("hevc"), b"1", px=10_000)
+    for packet in _encoded(320, 240, 5, 0, codec="libx265"):
+        relay.packet(packet)
+    stored = [LiveChunk.unpack(raw) for raw in redis.Redis.from_url(redis_url).lrange(names().live_gop("hevc"), 0, -1)]
+    assert [(c.kind, c.codec, c.data) for c in stored] == [(ChunkKind.INIT, "hvc1", b"")]
+    feed = LiveFeed("hevc", "channel")
+    feed.push(stored[0])
+    assert feed.ready
+
+    async def first() -> None:
+        async for _ in live_chunks(feed, Viewer("hevc", None), StreamCounters()):
+            pass
+
+    import asyncio
+
+    with pytest.raises(NotRelayed, match="hvc1"):
+        asyncio.run(first())

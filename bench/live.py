@@ -1,0 +1,288 @@
+"""`python -m bench live`: the camera's own H.264 (cameras.relay) against today's decode-and-JPEG path.
+
+Three figures, each compared in the same run on the same cameras:
+- capture CPU: CAMERAS RTSP cameras (one shared GStreamer mount, so one encoder serves them all) watched
+  as MJPEG (every picture decoded and JPEG-encoded) against watched as H.264 (packets relayed, nothing
+  decoded), alternated twice, medians of the rounds; record and motion off, so the difference is the
+  live path alone;
+- first picture: for cameras nobody watched yet, the time from the request to the first JPEG part of
+  stream.mjpg, against the time to the init segment and first keyframe fragment of live.mp4 (the relay
+  then pushes the whole current group at once);
+- web CPU per viewer: VIEWERS clients of one camera's live.mp4 against VIEWERS of its stream.mjpg, on one
+  web process, the clients in another process that only reads bytes (no parsing either way).
+Glass-to-glass latency in Chromium is not measured here (bench/README.md says so).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+import statistics
+import time
+from collections.abc import Callable
+
+from bench.stack import NAMESPACE, CameraSpec
+
+CAMERAS = 16
+VIEWERS = 100
+ROUNDS = 2
+
+
+def _want_live(stack, slugs: list[str], stop: Callable[[], bool]) -> None:  # type: ignore[no-untyped-def]
+    """Keep the cameras' H.264 wanted, as a web process with viewers does (framebus.ViewBus.want_live)."""
+    import redis
+
+    from framebus import Names
+
+    names = Names(NAMESPACE)
+    client = redis.Redis.from_url(stack.redis.url)
+    try:
+        while not stop():
+            for slug in slugs:
+                client.set(names.want_live(slug), b"1", px=10_000)
+            time.sleep(1.0)
+        for slug in slugs:
+            client.delete(names.want_live(slug))
+    finally:
+        client.close()
+
+
+def _forget_jpeg_wants(stack, slugs: list[str]) -> None:  # type: ignore[no-untyped-def]
+    import redis
+
+    from framebus import Names
+
+    names = Names(NAMESPACE)
+    client = redis.Redis.from_url(stack.redis.url)
+    try:
+        for slug in slugs:
+            client.delete(names.want(slug))
+    finally:
+        client.close()
+
+
+def capture_rounds(stack, plan, log, rtsp) -> dict:  # type: ignore[no-untyped-def]
+    import threading
+
+    count = 4 if plan.capture_duration < 5 else CAMERAS
+    slugs = [f"live-{i:02d}" for i in range(count)]
+    stack.set_cameras([CameraSpec(slug, kind="rtsp", source=rtsp.url("/cam")) for slug in slugs])
+    capture = stack.start_capture(name="capture-live")
+    rounds: dict[str, list[float]] = {"mjpeg": [], "h264": []}
+    decoded: dict[str, list[int]] = {"mjpeg": [], "h264": []}
+    try:
+        stack.wait_online(timeout=60)
+        for _ in range(ROUNDS):
+            for mode in ("mjpeg", "h264"):
+                stopping = threading.Event()
+                stack.watching.enabled = mode == "mjpeg"
+                wanting = None
+                if mode == "h264":
+                    _forget_jpeg_wants(stack, slugs)
+                    wanting = threading.Thread(target=_want_live, args=(stack, slugs, stopping.is_set), daemon=True)
+                    wanting.start()
+                time.sleep(3.0)  # capture sees what is wanted within WANTED_REFRESH; let it settle
+                before = _decoded(stack, slugs)
+                start, began = capture.cpu_seconds(), time.monotonic()
+                time.sleep(plan.capture_duration)
+                cpu, wall = capture.cpu_seconds() - start, time.monotonic() - began
+                rounds[mode].append(cpu / wall * 100)
+                decoded[mode].append(_decoded(stack, slugs) - before)
+                stopping.set()
+                if wanting is not None:
+                    wanting.join(5)
+                log(
+                    f"    {mode}: {rounds[mode][-1]:.1f} % CPU for {count} cameras, {decoded[mode][-1]} pictures decoded"
+                )
+    finally:
+        stack.watching.enabled = True
+        stack.stop_capture()
+    mjpeg, h264 = statistics.median(rounds["mjpeg"]), statistics.median(rounds["h264"])
+    return {
+        "cameras": count,
+        "source": "1280x720 15 fps (GStreamer videotestsrc ball, x264 ultrafast), one shared mount",
+        "mjpeg_cpu_pct": round(mjpeg, 1),
+        "h264_cpu_pct": round(h264, 1),
+        "ratio": round(h264 / mjpeg, 3) if mjpeg else None,
+        "rounds": {k: [round(v, 1) for v in vs] for k, vs in rounds.items()},
+        "decoded": decoded,
+    }
+
+
+def _decoded(stack, slugs: list[str]) -> int:  # type: ignore[no-untyped-def]
+    from framebus import SyncBus
+    from framebus.status import CameraStatus
+
+    bus = SyncBus(stack.redis.url, namespace=NAMESPACE)
+    try:
+        return sum(CameraStatus.from_fields(raw).decoded for raw in bus.statuses(slugs).values())
+    finally:
+        bus.close()
+
+
+def _first_bytes(port: int, path: str, enough: Callable[[bytes], bool], timeout: float = 10.0) -> float:
+    """Seconds from connecting to the moment the body read so far satisfies `enough`."""
+    began = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        data = b""
+        while not enough(data):
+            piece = sock.recv(65536)
+            if not piece:
+                raise RuntimeError(f"{path}: ended before its first picture")
+            data += piece
+    return time.monotonic() - began
+
+
+def _has_keyframe(data: bytes) -> bool:
+    """The init segment and a first fragment (moof + mdat) have arrived."""
+    return b"moov" in data and data.count(b"mdat") >= 1 and len(data) > data.find(b"mdat") + 4096
+
+
+def _has_jpeg(data: bytes) -> bool:
+    start = data.find(b"\xff\xd8")
+    return start >= 0 and data.find(b"\xff\xd9", start) > 0
+
+
+def first_picture(stack, web, rtsp, log) -> dict:  # type: ignore[no-untyped-def]
+    slugs = [f"first-{i:02d}" for i in range(8)]
+    stack.set_cameras([CameraSpec(slug, kind="rtsp", source=rtsp.url("/cam")) for slug in slugs])
+    stack.watching.enabled = False
+    _forget_jpeg_wants(stack, slugs)
+    stack.start_capture(name="capture-first")
+    try:
+        stack.watching.enabled = True
+        stack.wait_online(timeout=60)
+        stack.watching.enabled = False
+        _forget_jpeg_wants(stack, slugs)
+        time.sleep(11.0)  # every want expired: nobody watches any camera
+        mjpeg, h264 = [], []
+        for index, slug in enumerate(slugs):  # alternate which path goes first; each camera cold once
+            if index % 2:
+                mjpeg.append(_first_bytes(web.port, f"/cameras/{slug}/stream.mjpg?token={stack.token}", _has_jpeg))
+            else:
+                h264.append(_first_bytes(web.port, f"/cameras/{slug}/live.mp4?token={stack.token}", _has_keyframe))
+    finally:
+        stack.watching.enabled = True
+        stack.stop_capture()
+    out = {
+        "mjpeg_median_ms": round(statistics.median(mjpeg) * 1000),
+        "h264_median_ms": round(statistics.median(h264) * 1000),
+        "mjpeg_ms": [round(s * 1000) for s in mjpeg],
+        "h264_ms": [round(s * 1000) for s in h264],
+    }
+    log(
+        f"    first picture of an unwatched camera: MJPEG {out['mjpeg_median_ms']} ms, H.264 {out['h264_median_ms']} ms"
+    )
+    return out
+
+
+def _readers(port: int, path: str, count: int, seconds: float, conn) -> None:  # type: ignore[no-untyped-def]
+    """`count` clients reading `path` for `seconds` (bytes only); sends back the bytes each read."""
+    import selectors
+
+    selector = selectors.DefaultSelector()
+    received = [0] * count
+    for index in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, index)
+    conn.send("connected")
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for key, _ in selector.select(timeout=0.2):
+            try:
+                piece = key.fileobj.recv(262144)  # type: ignore[union-attr]
+            except BlockingIOError:
+                continue
+            received[key.data] += len(piece)
+    conn.send(received)
+
+
+def web_per_viewer(stack, rtsp, plan, log) -> dict:  # type: ignore[no-untyped-def]
+    viewers = 20 if plan.capture_duration < 5 else VIEWERS
+    seconds = max(plan.capture_duration, 5.0)
+    stack.set_cameras([CameraSpec("watched", kind="rtsp", source=rtsp.url("/cam"))])
+    stack.start_capture(name="capture-web")
+    web = stack.web("nvr")
+    out: dict = {"viewers": viewers, "seconds": seconds}
+    try:
+        stack.wait_online(timeout=60)
+        for path_kind, path in (
+            ("mjpeg", f"/cameras/watched/stream.mjpg?token={stack.token}"),
+            ("h264", f"/cameras/watched/live.mp4?token={stack.token}"),
+        ):
+            parent, child = multiprocessing.Pipe()
+            reader = multiprocessing.Process(
+                target=_readers, args=(web.port, path, viewers, seconds + 3.0, child), daemon=True
+            )
+            reader.start()
+            parent.recv()  # connected
+            time.sleep(3.0)  # the first picture, the group since the keyframe: not part of the window
+            start, began = web.cpu_seconds(), time.monotonic()
+            time.sleep(seconds - 0.5)
+            cpu, wall = web.cpu_seconds() - start, time.monotonic() - began
+            received = parent.recv()
+            reader.join(10)
+            starved = sum(1 for n in received if n == 0)
+            out[path_kind] = {
+                "web_cpu_pct": round(cpu / wall * 100, 1),
+                "per_viewer_pct": round(cpu / wall * 100 / viewers, 3),
+                "mbit_per_viewer": round(statistics.median(received) * 8 / (seconds + 3.0) / 1e6, 2),
+                "viewers_without_data": starved,
+            }
+            log(f"    {viewers} {path_kind} viewers: web {out[path_kind]['web_cpu_pct']} % CPU, "
+                f"{out[path_kind]['mbit_per_viewer']} Mbit/s each, {starved} without data")  # fmt: skip
+            time.sleep(2.0)
+        out["first_picture"] = first_picture(stack, web, rtsp, log)
+    finally:
+        web.stop()
+        stack.stop_capture()
+    mjpeg, h264 = out["mjpeg"]["per_viewer_pct"], out["h264"]["per_viewer_pct"]
+    out["ratio"] = round(h264 / mjpeg, 3) if mjpeg else None
+    return out
+
+
+def live_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
+    from tests.support.servers import RtspServer, have_rtsp_server
+
+    ok, why = have_rtsp_server()
+    if not ok:
+        log(f"  live: skipped ({why})")
+        return {"skipped": why}
+    stack.stop_capture()
+    rtsp = RtspServer(mounts=("/cam",), width=1280, height=720, fps=15).start()
+    try:
+        log("  capture CPU: MJPEG (decode + JPEG) against H.264 (relay)")
+        out = {"capture": capture_rounds(stack, plan, log, rtsp)}
+        log("  web CPU per viewer and first picture")
+        out["web"] = web_per_viewer(stack, rtsp, plan, log)
+    finally:
+        rtsp.stop()
+        stack.set_cameras([])
+    capture, web = out["capture"], out["web"]
+    log(f"  capture: H.264 {capture['h264_cpu_pct']} % against MJPEG {capture['mjpeg_cpu_pct']} % "
+        f"(ratio {capture['ratio']}); web per viewer: H.264 {web['h264']['per_viewer_pct']} % against MJPEG "
+        f"{web['mjpeg']['per_viewer_pct']} % (ratio {web['ratio']})")  # fmt: skip
+    return out
+
+
+def markdown(out: dict) -> list[str]:
+    if out.get("skipped"):
+        return ["## The camera's own H.264", "", f"Skipped: {out['skipped']}", ""]
+    capture, web = out["capture"], out["web"]
+    first = web["first_picture"]
+    return [
+        "## The camera's own H.264 (cameras.relay) against decode and JPEG",
+        "",
+        "| measured | MJPEG (today's path) | H.264 relay | ratio |",
+        "| --- | --- | --- | --- |",
+        f"| capture CPU, {capture['cameras']} cameras 720p15 | {capture['mjpeg_cpu_pct']} % | "
+        f"{capture['h264_cpu_pct']} % | {capture['ratio']} |",
+        f"| web CPU per viewer ({web['viewers']} viewers of one camera) | {web['mjpeg']['per_viewer_pct']} % | "
+        f"{web['h264']['per_viewer_pct']} % | {web['ratio']} |",
+        f"| bytes per viewer | {web['mjpeg']['mbit_per_viewer']} Mbit/s | {web['h264']['mbit_per_viewer']} Mbit/s | |",
+        f"| first picture of an unwatched camera (median) | {first['mjpeg_median_ms']} ms | {first['h264_median_ms']} ms | |",
+        "",
+    ]
