@@ -200,6 +200,35 @@ def _readers(port: int, path: str, count: int, seconds: float, conn) -> None:  #
     conn.send(received)
 
 
+def _socket_readers(port: int, path: str, count: int, seconds: float, conn) -> None:  # type: ignore[no-untyped-def]
+    """`count` WebSocket clients of `path` (the browser's path) for `seconds`; sends back the bytes each read."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    received = [0] * count
+
+    async def one(index: int, end: float) -> None:
+        url, origin = f"ws://127.0.0.1:{port}{path}", f"http://127.0.0.1:{port}"  # channels checks the Origin
+        async with connect(url, origin=origin, max_size=None, open_timeout=20) as socket_:  # type: ignore[arg-type]
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    message = await asyncio.wait_for(socket_.recv(), timeout=left)
+                except TimeoutError:
+                    return
+                received[index] += len(message)
+
+    async def run() -> None:
+        end = time.monotonic() + seconds
+        tasks = [asyncio.create_task(one(i, end)) for i in range(count)]
+        await asyncio.sleep(0.5)
+        conn.send("connected")
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(run())
+    conn.send(received)
+
+
 def web_per_viewer(stack, rtsp, plan, log) -> dict:  # type: ignore[no-untyped-def]
     viewers = 20 if plan.capture_duration < 5 else VIEWERS
     seconds = max(plan.capture_duration, 5.0)
@@ -209,13 +238,14 @@ def web_per_viewer(stack, rtsp, plan, log) -> dict:  # type: ignore[no-untyped-d
     out: dict = {"viewers": viewers, "seconds": seconds}
     try:
         stack.wait_online(timeout=60)
-        for path_kind, path in (
-            ("mjpeg", f"/cameras/watched/stream.mjpg?token={stack.token}"),
-            ("h264", f"/cameras/watched/live.mp4?token={stack.token}"),
+        for path_kind, path, clients in (
+            ("mjpeg", f"/cameras/watched/stream.mjpg?token={stack.token}", _readers),
+            ("h264", f"/cameras/watched/live.mp4?token={stack.token}", _readers),
+            ("h264_socket", f"/ws/live/watched/?token={stack.token}", _socket_readers),
         ):
             parent, child = multiprocessing.Pipe()
             reader = multiprocessing.Process(
-                target=_readers, args=(web.port, path, viewers, seconds + 3.0, child), daemon=True
+                target=clients, args=(web.port, path, viewers, seconds + 3.0, child), daemon=True
             )
             reader.start()
             parent.recv()  # connected
@@ -241,7 +271,83 @@ def web_per_viewer(stack, rtsp, plan, log) -> dict:  # type: ignore[no-untyped-d
         stack.stop_capture()
     mjpeg, h264 = out["mjpeg"]["per_viewer_pct"], out["h264"]["per_viewer_pct"]
     out["ratio"] = round(h264 / mjpeg, 3) if mjpeg else None
+    out["socket_ratio"] = round(out["h264_socket"]["per_viewer_pct"] / mjpeg, 3) if mjpeg else None
     return out
+
+
+def _packets(count: int = 150, width: int = 1280, height: int = 720) -> list:
+    """libx264 packets of a noisy 720p picture (a busy camera's sizes), demuxed from MPEG-TS as RTSP gives them."""
+    import io
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    buffer = io.BytesIO()
+    rng = np.random.default_rng(1)
+    with av.open(buffer, "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=15, options={"tune": "zerolatency", "g": "15", "bf": "0"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(count):
+            picture = (rng.integers(0, 32, (height, width, 3)) + (index * 8) % 200).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 15)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    buffer.seek(0)
+    container = av.open(buffer, "r", format="mpegts")
+    return [p for p in container.demux(container.streams.video[0]) if p.size]
+
+
+def writer_cost(rounds: int = 5) -> dict:
+    """µs per packet: cameras.fmp4 against FFmpeg's mp4 muxer (frag_every_frame) into a BytesIO, alternated;
+    and how many bytes the muxer had written after the first and second packet (its one-packet delay)."""
+    import io
+
+    import av
+
+    from cameras import fmp4
+
+    packets = _packets()
+    source = packets[0].stream
+
+    def ours() -> float:
+        began = time.perf_counter()
+        for index, packet in enumerate(packets):
+            units = fmp4.split_annexb(bytes(packet))
+            fmp4.fragment(
+                units, sequence=index + 1, decode_time=index * 6000, duration=6000, keyframe=packet.is_keyframe
+            )
+        return (time.perf_counter() - began) / len(packets)
+
+    def muxer() -> tuple[float, list[int]]:
+        buffer = io.BytesIO()
+        options = {"movflags": "frag_keyframe+empty_moov+default_base_moof+frag_every_frame"}
+        out = av.open(buffer, "w", format="mp4", options=options)
+        stream = out.add_stream_from_template(source)
+        written = []
+        began = time.perf_counter()
+        for packet in packets:
+            packet.stream = stream
+            out.mux(packet)
+            written.append(buffer.tell())
+        took = (time.perf_counter() - began) / len(packets)
+        out.close()
+        for packet in packets:
+            packet.stream = source
+        return took, written
+
+    own, theirs, written = [], [], []
+    for _ in range(rounds):
+        own.append(ours())
+        took, written = muxer()
+        theirs.append(took)
+    return {
+        "packet_kb": round(sum(p.size for p in packets) / len(packets) / 1024, 1),
+        "ours_us": round(statistics.median(own) * 1e6, 1),
+        "muxer_us": round(statistics.median(theirs) * 1e6, 1),
+        "muxer_bytes_after_packets_1_2": written[:2],
+    }
 
 
 def live_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
@@ -252,10 +358,13 @@ def live_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
         log(f"  live: skipped ({why})")
         return {"skipped": why}
     stack.stop_capture()
+    writer = writer_cost()
+    log(f"  fMP4 per {writer['packet_kb']} KB packet: ours {writer['ours_us']} µs, FFmpeg's muxer {writer['muxer_us']} µs "
+        f"(its bytes after packets 1 and 2: {writer['muxer_bytes_after_packets_1_2']})")  # fmt: skip
     rtsp = RtspServer(mounts=("/cam",), width=1280, height=720, fps=15).start()
     try:
         log("  capture CPU: MJPEG (decode + JPEG) against H.264 (relay)")
-        out = {"capture": capture_rounds(stack, plan, log, rtsp)}
+        out = {"writer": writer, "capture": capture_rounds(stack, plan, log, rtsp)}
         log("  web CPU per viewer and first picture")
         out["web"] = web_per_viewer(stack, rtsp, plan, log)
     finally:
@@ -280,9 +389,15 @@ def markdown(out: dict) -> list[str]:
         "| --- | --- | --- | --- |",
         f"| capture CPU, {capture['cameras']} cameras 720p15 | {capture['mjpeg_cpu_pct']} % | "
         f"{capture['h264_cpu_pct']} % | {capture['ratio']} |",
-        f"| web CPU per viewer ({web['viewers']} viewers of one camera) | {web['mjpeg']['per_viewer_pct']} % | "
-        f"{web['h264']['per_viewer_pct']} % | {web['ratio']} |",
+        f"| web CPU per viewer ({web['viewers']} viewers of one camera), HTTP | {web['mjpeg']['per_viewer_pct']} % | "
+        f"{web['h264']['per_viewer_pct']} % (live.mp4) | {web['ratio']} |",
+        f"| web CPU per viewer, the browser's WebSocket | | {web['h264_socket']['per_viewer_pct']} % (/ws/live/) | "
+        f"{web['socket_ratio']} |",
         f"| bytes per viewer | {web['mjpeg']['mbit_per_viewer']} Mbit/s | {web['h264']['mbit_per_viewer']} Mbit/s | |",
         f"| first picture of an unwatched camera (median) | {first['mjpeg_median_ms']} ms | {first['h264_median_ms']} ms | |",
+        "",
+        f"fMP4 per {out['writer']['packet_kb']} KB packet: cameras.fmp4 {out['writer']['ours_us']} µs, FFmpeg's mp4 muxer "
+        f"{out['writer']['muxer_us']} µs (which had written {out['writer']['muxer_bytes_after_packets_1_2']} bytes after "
+        "packets 1 and 2: the first fragment waits for the second packet).",
         "",
     ]

@@ -288,7 +288,10 @@ def fragment(
     track_id: int = 1,
 ) -> bytes:
     """moof + mdat of one sample: `units` length-prefixed, times in TIMESCALE units."""
-    sample = b"".join(struct.pack(">I", len(u)) + u for u in units)
+    parts: list[bytes] = []
+    for unit in units:
+        parts += (struct.pack(">I", len(unit)), unit)
+    size = sum(len(part) for part in parts)
     # trun: data offset, duration, size, flags, composition offset (version 1: signed)
     trun_flags = 0x000001 | 0x000100 | 0x000200 | 0x000400 | 0x000800
     trun_size = 12 + 4 + 4 + 16
@@ -301,8 +304,8 @@ def fragment(
         1,
         trun_flags,
         struct.pack(">Ii", 1, moof_size + 8),  # one sample, its data right after the mdat header
-        struct.pack(">IIIi", max(duration, 0), len(sample), _SYNC if keyframe else _NON_SYNC, composition_offset),
+        struct.pack(">IIIi", max(duration, 0), size, _SYNC if keyframe else _NON_SYNC, composition_offset),
     )
     moof = box(b"moof", full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)), box(b"traf", tfhd, tfdt, trun))
     assert len(moof) == moof_size
-    return moof + struct.pack(">I", 8 + len(sample)) + b"mdat" + sample
+    return b"".join([moof, struct.pack(">I", 8 + size), b"mdat", *parts])  # one copy of the picture

@@ -37,6 +37,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     """`/ws/live/<slug>/[?token=]`: one camera's H.264 as fMP4 messages (session or a kiosk's token)."""
 
     sender: asyncio.Task | None = None
+    closed = False
 
     async def connect(self) -> None:
         slug = self.scope["url_route"]["kwargs"]["slug"]
@@ -60,6 +61,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.sender = asyncio.get_running_loop().create_task(self._send(access, slug, audit))
 
     async def disconnect(self, code: int) -> None:
+        self.closed = True
         if self.sender is not None:
             self.sender.cancel()
             self.sender = None
@@ -93,6 +95,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 code = REVOKED_CLOSE_CODE
             await self.close(code=code)
         except asyncio.CancelledError:
+            if not self.closed:  # cut by the hub (its write deadline): the socket closes too
+                asyncio.get_running_loop().create_task(self.close(code=1011))
             raise
         except Exception:
             log.debug("live socket of %s ended", slug, exc_info=True)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import threading
 import time
@@ -119,3 +120,42 @@ def test_live_mp4_takes_stream_credentials_and_a_revoked_viewer_is_cut(stack):
 
     received, ended_after = asyncio.run(run())
     assert received > 20_000 and ended_after < 5, (received, ended_after)
+
+
+def test_the_browser_socket_sends_the_codec_then_fmp4_and_closes_when_access_is_revoked(stack):
+    from django.utils import timezone
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+    web, _, admin = stack
+    other = make_camera("other", source="160x120", max_fps=5)
+    _, other_token = make_token(user=admin, camera=other)
+    row, token = make_token(user=admin)
+    base = web.url.replace("http://", "ws://")
+    origin = web.url  # channels refuses a socket from another origin
+
+    async def run() -> tuple[dict, bytes, int, float]:
+        with pytest.raises(InvalidStatus):  # a token for another camera: the handshake is refused
+            async with connect(f"{base}/ws/live/gate/?token={other_token}", origin=origin):  # type: ignore[arg-type]
+                pass
+        async with connect(f"{base}/ws/live/gate/?token={token}", origin=origin, max_size=None) as socket:  # type: ignore[arg-type]
+            first = json.loads(await socket.recv())
+            init = await socket.recv()
+            fragments = 0
+            while fragments < 5:
+                assert isinstance(await socket.recv(), bytes)
+                fragments += 1
+            row.revoked_at = timezone.now()
+            await row.asave()
+            revoked = time.monotonic()
+            try:
+                while True:
+                    await socket.recv()
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else 0
+            return first, init, code, time.monotonic() - revoked
+
+    first, init, code, ended_after = asyncio.run(run())
+    assert first["type"] == "init" and first["codec"].startswith("avc1."), first
+    assert init[4:8] == b"ftyp"
+    assert code == 4403 and ended_after < 5, (code, ended_after)
