@@ -350,6 +350,73 @@ def writer_cost(rounds: int = 5) -> dict:
     }
 
 
+def glass_to_glass(stack, log, seconds: float = 20.0) -> dict:  # type: ignore[no-untyped-def]
+    """Chromium on a kiosk grid of the clock camera: each picture's age when shown, read from its blocks."""
+    import os
+    import tempfile
+
+    from tests.support.clock import ClockCamera, picture_ages
+
+    if not (os.path.exists("/usr/bin/chromium") and os.path.exists("/usr/bin/chromedriver")):
+        return {"skipped": "no Chromium"}
+    import subprocess
+    import sys
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    from bench.stack import ROOT, VAR
+
+    static = VAR / "live-static"  # pages need their static files collected, as in production (DEBUG off)
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT,
+                   env=stack.env(STATIC_ROOT=str(static)), check=True, timeout=180)  # fmt: skip
+    camera = ClockCamera().start()
+    stack.set_cameras([CameraSpec("clock", kind="rtsp", source=camera.url("/clock"))])
+    stack.start_capture(name="capture-clock")
+    web = stack.web("nvr", STATIC_ROOT=str(static))
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    profile = tempfile.mkdtemp(prefix="nvr-bench-chromium-")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--window-size=1280,900", f"--user-data-dir={profile}"):  # fmt: skip
+        options.add_argument(flag)
+    options.page_load_strategy = "none"
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver.set_script_timeout(seconds + 30)
+    try:
+        stack.wait_online(timeout=60)
+        driver.get(f"http://127.0.0.1:{web.port}/?kiosk=1&token={stack.token}")
+        deadline = time.monotonic() + 30
+        while not driver.execute_script("return !!document.querySelector('.tile[data-mode=h264] video:not([hidden])')"):
+            if time.monotonic() > deadline:
+                seen = driver.execute_script(
+                    "const t = document.querySelector('.tile'); const l = t && t.querySelector('.live-mode');"
+                    "return t ? [t.dataset.mode, l && l.title, t.dataset.state] : document.title"
+                )
+                raise RuntimeError(f"the clock camera's tile never played H.264: {seen}")
+            time.sleep(0.2)
+        time.sleep(2.0)
+        video = driver.find_element(By.CSS_SELECTOR, ".tile video")
+        ages = sorted(picture_ages(driver, video, int(seconds * 1000)))
+    finally:
+        driver.quit()
+        web.stop()
+        stack.stop_capture()
+        camera.stop()
+    sane = [a for a in ages if 0 <= a < 10_000]  # a picture read while it changed gives a wild value
+    out = {
+        "pictures": len(ages),
+        "misread": len(ages) - len(sane),
+        "median_ms": round(statistics.median(sane)) if sane else None,
+        "p95_ms": round(sane[int(len(sane) * 0.95) - 1]) if sane else None,
+        "seconds": seconds,
+    }
+    log(f"  glass to glass (Chromium, H.264): median {out['median_ms']} ms, p95 {out['p95_ms']} ms over "
+        f"{out['pictures']} pictures ({out['misread']} misread)")  # fmt: skip
+    return out
+
+
 def live_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
     from tests.support.servers import RtspServer, have_rtsp_server
 
@@ -369,6 +436,12 @@ def live_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
         out["web"] = web_per_viewer(stack, rtsp, plan, log)
     finally:
         rtsp.stop()
+    try:
+        out["glass"] = glass_to_glass(stack, log, seconds=5.0 if plan.capture_duration < 5 else 20.0)
+    except Exception as error:  # noqa: BLE001 - a browser problem must not lose the other figures
+        log(f"  glass to glass: failed ({error})")
+        out["glass"] = {"skipped": str(error)[:200]}
+    finally:
         stack.set_cameras([])
     capture, web = out["capture"], out["web"]
     log(f"  capture: H.264 {capture['h264_cpu_pct']} % against MJPEG {capture['mjpeg_cpu_pct']} % "
@@ -396,8 +469,19 @@ def markdown(out: dict) -> list[str]:
         f"| bytes per viewer | {web['mjpeg']['mbit_per_viewer']} Mbit/s | {web['h264']['mbit_per_viewer']} Mbit/s | |",
         f"| first picture of an unwatched camera (median) | {first['mjpeg_median_ms']} ms | {first['h264_median_ms']} ms | |",
         "",
+        _glass_line(out.get("glass") or {}),
+        "",
         f"fMP4 per {out['writer']['packet_kb']} KB packet: cameras.fmp4 {out['writer']['ours_us']} µs, FFmpeg's mp4 muxer "
         f"{out['writer']['muxer_us']} µs (which had written {out['writer']['muxer_bytes_after_packets_1_2']} bytes after "
         "packets 1 and 2: the first fragment waits for the second packet).",
         "",
     ]
+
+
+def _glass_line(glass: dict) -> str:
+    if glass.get("skipped") or not glass:
+        return f"Glass to glass in Chromium: not measured ({glass.get('skipped', 'not run')})."
+    return (
+        f"Glass to glass in Chromium (the clock camera's blocks read back from the tile's <video>, H.264): median "
+        f"{glass['median_ms']} ms, p95 {glass['p95_ms']} ms over {glass['pictures']} pictures ({glass['misread']} misread)."
+    )
