@@ -53,6 +53,7 @@ class LiveFeed:
         self.init: LiveChunk | None = None
         self.gop: list[LiveChunk] = []  # fragments since the last keyframe, in order, none missing
         self.epoch = 0  # counts groups: a viewer whose epoch is old skips to the newest keyframe
+        self.previous_end = 0  # the last fragment of the group before the current one
         self.viewers = 0
         self.fragments = 0
         self.gaps = 0
@@ -87,6 +88,7 @@ class LiveFeed:
         if chunk.seq <= last:
             return  # already have it (the stored group and the channel overlap)
         if chunk.keyframe:
+            self.previous_end = last
             self.gop = [chunk]
             self.epoch += 1
             self._waiting_keyframe = False
@@ -130,12 +132,12 @@ async def live_chunks(feed: LiveFeed, viewer: Viewer, counters: StreamCounters) 
     viewer.sending_since = time.monotonic()
     yield feed.init.data
     viewer.sending_since = None
-    epoch, index = feed.epoch, 0
+    epoch, index, last_sent = feed.epoch, 0, 0
     while not viewer.revoked.is_set():
         if feed.generation != generation:
             raise NewGeneration()
         if feed.epoch != epoch:
-            if index < len(feed.gop) or epoch + 1 != feed.epoch:
+            if feed.epoch != epoch + 1 or last_sent < feed.previous_end:
                 viewer.skip(1, counters)  # fell behind: the rest of the old group is skipped
             epoch, index = feed.epoch, 0
         if index >= len(feed.gop):
@@ -143,6 +145,7 @@ async def live_chunks(feed: LiveFeed, viewer: Viewer, counters: StreamCounters) 
             continue
         pending = feed.gop[index:]
         index = len(feed.gop)
+        last_sent = pending[-1].seq
         data = pending[0].data if len(pending) == 1 else b"".join(c.data for c in pending)
         viewer.sending_since = time.monotonic()
         yield data
