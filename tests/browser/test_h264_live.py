@@ -4,7 +4,8 @@
   frames advance (requestVideoFrameCallback), on top and undimmed at 1440 and 390 px, and says "H.264";
   a camera without compressed video (a test pattern) stays MJPEG and says so;
 - a 16-tile grid plays every RTSP camera in its tile's <video>, each at its source's width, each advancing;
-- a camera that switches from 720p to 1080p mid-stream keeps playing, at its new width.
+- a camera that switches from 720p to 1080p mid-stream keeps playing, at its new width;
+- a camera that sends H.265 (Chromium cannot play it) shows MJPEG by itself, and says why.
 """
 
 from __future__ import annotations
@@ -174,3 +175,28 @@ def test_a_camera_switched_from_720p_to_1080p_keeps_playing(
     assert (seen["width"], seen["height"]) == (1920, 1080) and seen["frames"] >= 10, seen
     assert browser.find_element(By.CSS_SELECTOR, ".live-mode").text == "H.264"
     assert_seen(browser, video, "after the switch")
+
+
+def test_a_camera_sending_h265_falls_back_to_mjpeg_and_says_why(browser, site, capture_process, redis_url, leave_page):
+    from tests.support.clock import ClockCamera
+
+    camera = ClockCamera(fps=10, h265=True).start()
+    try:
+        make_camera("hevc", kind="rtsp", source=camera.url("/clock"), max_fps=10)
+        make_user("chief", password=PASSWORD, is_superuser=True, is_staff=True)
+        wait_for_status(redis_url, "hevc", lambda s: s["state"] == "online", 30)
+        log_in(browser, site.url, "chief")
+        browser.get(f"{site.url}/cameras/hevc/")
+        mode = "const m = document.querySelector('.live-mode'); return m && [m.textContent, m.title]"
+        wait_until(lambda: "hvc1" in ((browser.execute_script(mode) or ["", ""])[1]), 20, message="the reason")
+        text, why = browser.execute_script(mode)
+        assert text == "MJPEG" and "not H.264" in why, (text, why)
+        picture = browser.find_element(By.CSS_SELECTOR, "img.live")
+        wait_until(lambda: browser.execute_script("return arguments[0].naturalWidth", picture) == 640, 20,
+                   message="the MJPEG picture")  # fmt: skip
+        assert not browser.find_element(By.CSS_SELECTOR, "video.live-h264").is_displayed()
+        assert_seen(browser, picture, "the H.265 camera's MJPEG picture")
+        browser.save_screenshot(str(artifact("h265-fallback-1440.png")))
+    finally:
+        browser.get("about:blank")
+        camera.stop()

@@ -13,12 +13,13 @@ WIDTH, BITS, BLOCK = 640, 40, 16  # clock_camera's picture and its blocks (read 
 class ClockCamera(RtspServer):
     """An RTSP camera at /clock whose pictures carry the time they were made (milliseconds, mod 2**40)."""
 
-    def __init__(self, fps: int = 15) -> None:
+    def __init__(self, fps: int = 15, *, h265: bool = False) -> None:
         super().__init__(mounts=("/clock",), width=WIDTH, height=360, fps=fps)
+        self.h265 = h265
 
     def args(self) -> list[str]:
         return [SYSTEM_PYTHON, str(CLOCK_SCRIPT), "--port", str(self.port or 0), "--fps", str(self.fps),
-                "--exit-on-stdin-eof"]  # fmt: skip
+                *(["--h265"] if self.h265 else []), "--exit-on-stdin-eof"]  # fmt: skip
 
 
 # In the page: the age of each picture the <video> presents for `ms`, read from its blocks (when it is

@@ -2,10 +2,10 @@
 
 Run by Debian's /usr/bin/python3 (GstRtspServer through PyGObject, as tests/support/rtsp_server.py):
 
-    /usr/bin/python3 tests/support/clock_camera.py --port 0 [--fps 15] [--exit-on-stdin-eof]
+    /usr/bin/python3 tests/support/clock_camera.py --port 0 [--fps 15] [--h265] [--exit-on-stdin-eof]
 
 One mount, /clock: 640x360 grey pictures made here (appsrc) -> x264 (zerolatency, a keyframe a
-second) -> RTP. Each picture carries the wall-clock time it was made, in milliseconds, as BITS
+second; x265 with --h265, a camera whose video Chromium cannot play) -> RTP. Each picture carries the wall-clock time it was made, in milliseconds, as BITS
 blocks of BLOCK x BLOCK pixels along its top (white 1, black 0, most significant first), so a
 viewer that reads the blocks back from the picture it shows knows how old that picture is.
 Prints "READY rtsp://127.0.0.1:PORT" once listening; exits on SIGTERM and, with
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--h265", action="store_true", help="encode H.265 instead of H.264")
     parser.add_argument("--exit-on-stdin-eof", action="store_true")
     args = parser.parse_args(argv)
     Gst.init(None)
@@ -59,8 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         f"( appsrc name=src is-live=true format=time do-timestamp=true "
         f"caps=video/x-raw,format=GRAY8,width={WIDTH},height={HEIGHT},framerate={args.fps}/1 "
         "! videoconvert ! video/x-raw,format=I420 "
-        f"! x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max={args.fps} "
-        "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+        + (
+            f"! x265enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} "
+            "! rtph265pay name=pay0 pt=96 config-interval=1 )"
+            if args.h265
+            else f"! x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max={args.fps} "
+            "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+        )
     )
     factory.set_shared(True)
     state = {"frame": 0}
