@@ -74,6 +74,9 @@ class H264Relay:
         except fmp4.NotH264 as error:
             self._refuse(str(error), stream.codec_context.name, bool(packet.is_keyframe))
             return
+        except Exception:  # never into the capture loop: a damaged packet is skipped
+            log.debug("camera %s: a packet could not be relayed", self.config.slug, exc_info=True)
+            return
         if chunks:
             self._publish(chunks)
 
@@ -219,7 +222,7 @@ class H264Relay:
             self._refused = why
             self.init = None
             self._params = None
-        if keyframe and self._is_wanted():
+        if codec != "h264" and keyframe and self._is_wanted():  # (a damaged SPS of H.264 is only logged)
             marker = LiveChunk(ChunkKind.INIT, 0, 0, time.time(), True, b"", UNRELAYED_CODECS.get(codec, codec))
             try:
                 self.bus.publish_live(self.config.slug, [marker], restart=True)
