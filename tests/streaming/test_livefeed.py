@@ -90,3 +90,53 @@ def test_a_viewer_that_kept_up_skips_nothing_at_a_keyframe():
         return got, viewer.skipped
 
     assert asyncio.run(run()) == ([b"INIT7", b"F1F2", b"F3"], 0)
+
+
+def test_a_live_viewer_that_stops_reading_is_cut_at_the_write_deadline_and_lets_go(redis_url, settings):
+    """The hub's one lifecycle, with the real bus: a viewer stuck in a send is cut, its feed released."""
+    import threading
+    import time
+
+    from streaming.hub import Hub
+    from tests.support.frames import names, sync_bus
+
+    settings.NVR_STREAM_WRITE_DEADLINE = 0.5
+    stop = threading.Event()
+
+    def camera() -> None:  # what cameras.relay publishes: init and keyframe, then a fragment every 66 ms
+        bus = sync_bus(redis_url)
+        seq = 1
+        bus.publish_live("gate", [init(), fragment(1, keyframe=True)], restart=True)
+        while not stop.wait(0.066):
+            seq += 1
+            bus.publish_live("gate", [fragment(seq)])
+        bus.close()
+
+    async def scenario() -> tuple[int, int, int]:
+        hub = Hub(redis_url, names().namespace)
+        publisher = threading.Thread(target=camera, daemon=True)
+        publisher.start()
+
+        async def stalled_viewer() -> None:  # the view task, stuck in a send that never completes
+            async with hub.viewer("gate") as viewer, hub.watch_live("gate", viewer) as feed:
+                async for _ in live_chunks(feed, viewer, hub.counters):
+                    await asyncio.sleep(3600)
+
+        task = asyncio.create_task(stalled_viewer())
+        try:
+            async with asyncio.timeout(8):
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+        finally:
+            stop.set()
+            if hub._maintenance is not None:
+                hub._maintenance.cancel()
+            await asyncio.sleep(0.3)
+            async with asyncio.timeout(5):
+                await hub.live.subscriber.aclose()
+            await hub.bus.aclose()
+        return hub.deadline_drops, len(hub.live.feeds), len(hub.viewers)
+
+    began = time.monotonic()
+    assert asyncio.run(scenario()) == (1, 0, 0)
+    assert time.monotonic() - began < 6
