@@ -173,16 +173,20 @@ def _camera_page(request: HttpRequest, camera: Camera, *, token: str = "", token
             "Browsers, VLC, ffmpeg, OpenCV, Home Assistant (MJPEG IP camera).",
         ),
         (
-            "H.264 stream (fragmented MP4)",
-            request.build_absolute_uri(live_path) + query,
-            "The camera's own video, unchanged: ffmpeg (-c copy), VLC. RTSP cameras only.",
-        ),
-        (
             "Snapshot (JPEG)",
             request.build_absolute_uri(snapshot_path) + query,
             "The newest picture; add width=640 for a smaller one.",
         ),
     ]
+    if _live_socket(camera):  # a camera that sends compressed video: its own H.264 too
+        urls.insert(
+            1,
+            (
+                "H.264 stream (fragmented MP4)",
+                request.build_absolute_uri(live_path) + query,
+                "The camera's own video, unchanged: ffmpeg (-c copy), VLC.",
+            ),
+        )
     back = request.GET.get("back", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}) or not back.startswith("/"):
         back = reverse("dashboard")

@@ -84,8 +84,11 @@ def test_the_camera_page_plays_the_cameras_h264(browser, site, capture_process, 
         browser.save_screenshot(str(artifact(f"h264-camera-{label}.png")))
         print(f"\n{what}: first picture after {first_picture:.2f} s (page load included)")
 
+    urls = "return [...document.querySelectorAll('.urls input')].map((i) => i.value).join(' ')"
+    assert "/cameras/gate/live.mp4" in browser.execute_script(urls)  # for other systems too
     browser.get(f"{site.url}/cameras/pattern/")
     wait_until(lambda: browser.find_element(By.CSS_SELECTOR, ".live-mode").text == "MJPEG", 10, message="MJPEG")
+    assert "live.mp4" not in browser.execute_script(urls)  # a camera that sends pictures has no H.264
     assert browser.find_element(By.CSS_SELECTOR, "img.live").is_displayed()
     assert not browser.find_element(By.CSS_SELECTOR, "video.live-h264").is_displayed()
 
