@@ -213,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
             log("motion detection cost")
             results["events"] = events_cost(stack, plan, log)
         if args.part in ("all", "live"):
+            from bench import live as live_suite
             from bench.live import live_cost
 
+            if args.viewers and args.part == "live":  # e.g. --viewers 1000: the web figures at that crowd
+                live_suite.VIEWERS = int(args.viewers.split(",")[0])
             log("the camera's own H.264 against decode and JPEG")
             results["live"] = live_cost(stack, plan, log)
         if args.part in ("all", "storm", "fanout"):
