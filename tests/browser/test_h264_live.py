@@ -5,7 +5,8 @@
   a camera without compressed video (a test pattern) stays MJPEG and says so;
 - a 16-tile grid plays every RTSP camera in its tile's <video>, each at its source's width, each advancing;
 - a camera that switches from 720p to 1080p mid-stream keeps playing, at its new width;
-- a camera that sends H.265 (Chromium cannot play it) shows MJPEG by itself, and says why.
+- a camera that sends H.265 (Chromium cannot play it) shows MJPEG by itself, and says why;
+- the kiosk wall plays H.264 with its token alone (no session), at 1440 and 390 px.
 """
 
 from __future__ import annotations
@@ -203,3 +204,27 @@ def test_a_camera_sending_h265_falls_back_to_mjpeg_and_says_why(browser, site, c
     finally:
         browser.get("about:blank")
         camera.stop()
+
+
+def test_the_kiosk_wall_plays_h264_with_its_token(browser, site, capture_process, redis_url, leave_page):
+    from tests.factories import make_token
+
+    server = RtspServer(width=320, height=180, fps=10, mounts=("/wall",)).start()
+    try:
+        make_camera("wall", kind="rtsp", source=server.url("/wall"), max_fps=10)
+        owner = make_user("chief", password=PASSWORD, is_superuser=True, is_staff=True)
+        _, token = make_token(user=owner)
+        wait_for_status(redis_url, "wall", lambda s: s["state"] == "online", 30)
+        browser.delete_all_cookies()  # no session: the token alone opens the wall and its sockets
+        playing = "return !!document.querySelector('.tile[data-mode=h264] video:not([hidden])')"
+        for label, _ in Widths(browser).each():
+            browser.get(f"{site.url}/?kiosk=1&token={token}")
+            wait_until(lambda: browser.execute_script(playing), 20, message=f"kiosk at {label}: H.264")
+            video = browser.find_element(By.CSS_SELECTOR, ".tile video")
+            seen = presented(browser, video)
+            assert seen["width"] == 320 and seen["frames"] >= 5, seen
+            assert_seen(browser, video, f"kiosk at {label}")
+            browser.save_screenshot(str(artifact(f"h264-kiosk-{label}.png")))
+    finally:
+        browser.get("about:blank")
+        server.stop()
