@@ -23,8 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PARTS = (
     "all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "long", "recording", "events",
-    "substreams",
-    "storm", "report",
+    "substreams", "live", "storm", "report",
 )  # fmt: skip
 BENCH_ONLY = ("flask", "gunicorn", "gevent", "matplotlib")
 
@@ -218,6 +217,14 @@ def main(argv: list[str] | None = None) -> int:
 
             log("sub streams: capture cost against today's path")
             results["substreams"] = substream_cost(stack, plan, log)
+        if args.part in ("all", "live"):
+            from bench import live as live_suite
+            from bench.live import live_cost
+
+            if args.viewers and args.part == "live":  # e.g. --viewers 1000: the web figures at that crowd
+                live_suite.VIEWERS = int(args.viewers.split(",")[0])
+            log("the camera's own H.264 against decode and JPEG")
+            results["live"] = live_cost(stack, plan, log)
         if args.part in ("all", "storm", "fanout"):
             from bench.suites import idle_web
 

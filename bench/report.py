@@ -295,6 +295,10 @@ def markdown(results: dict) -> str:
         from bench.substreams import markdown as substreams_markdown
 
         lines += substreams_markdown(results["substreams"])
+    if results.get("live"):
+        from bench.live import markdown as live_markdown
+
+        lines += live_markdown(results["live"])
     if results.get("storm"):
         from bench.storm import markdown as storm_markdown
 

@@ -22,6 +22,7 @@ from django.db import close_old_connections
 from cameras.config import CameraConfig
 from cameras.live import LivePublisher
 from cameras.outputs import CaptureOutput
+from cameras.relay import H264Relay
 from cameras.sources import SOURCES
 from cameras.workers import CaptureLoop
 from events.notify import Notifier
@@ -45,6 +46,7 @@ def outputs_for(
 
     A camera with a sub stream gets two live publishers: the grid's sizes from the sub stream, the camera's
     own size (and wider ones) from the main stream; motion takes its pictures from the sub stream too.
+    The H.264 relay comes before the recorder: it sees each packet as the camera sent it.
     """
     outputs: list[CaptureOutput]
     if config.sub_source:
@@ -52,9 +54,11 @@ def outputs_for(
         outputs = [LivePublisher(config, bus, defers_to=grid), grid]
     else:
         outputs = [LivePublisher(config, bus)]
+    kind = SOURCES.get(config.kind)  # an unknown kind fails in the loop, with its message
+    if kind and kind.delivers_packets:
+        outputs.append(H264Relay(config, bus))
     if config.record != RecordMode.OFF:
         # Only the lease holder runs the loop, so only it records; a takeover starts a new segment.
-        kind = SOURCES.get(config.kind)  # an unknown kind fails in the loop, with its message
         outputs.append(Recorder(config, from_packets=bool(kind and kind.delivers_packets), store=store))
     if config.motion:
         outputs.append(MotionWatcher(config, store, notifier.publish if notifier is not None else None))

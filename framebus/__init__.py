@@ -11,11 +11,12 @@ installs sharing a Redis server never hear each other. Imports nothing of ours (
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import logging
 import struct
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +107,51 @@ class Frame:
         if magic != _MAGIC:
             raise ValueError("not an nvr frame")
         return cls(seq, ts, width, height, bytes(data[_HEADER.size :]))
+
+
+_LIVE_HEADER = struct.Struct("!4sBBIQd")
+_LIVE_MAGIC = b"NVH1"
+
+
+class ChunkKind(enum.IntEnum):
+    """What a LiveChunk carries."""
+
+    INIT = 1  # an fMP4 init segment (ftyp+moov): a new generation starts (first, or the stream's format changed)
+    MEDIA = 2  # one moof+mdat fragment
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChunk:
+    """One piece of a camera's H.264 live stream as it travels: an init segment or a fragment.
+
+    `generation` changes when the stream's format does (a new init segment: viewers restart);
+    `seq` counts fragments of a generation (a gap means one was lost: wait for the next keyframe);
+    `ts` is the capture time (Unix s); `codec` the RFC 6381 codec string (init segments only).
+    """
+
+    kind: ChunkKind
+    generation: int
+    seq: int
+    ts: float
+    keyframe: bool
+    data: bytes
+    codec: str = ""
+
+    def pack(self) -> bytes:
+        codec = self.codec.encode()
+        head = _LIVE_HEADER.pack(_LIVE_MAGIC, self.kind, int(self.keyframe), self.generation, self.seq, self.ts)
+        return head + bytes([len(codec)]) + codec + self.data
+
+    @classmethod
+    def unpack(cls, data: bytes) -> LiveChunk:
+        magic, kind, keyframe, generation, seq, ts = _LIVE_HEADER.unpack_from(data)
+        if magic != _LIVE_MAGIC:
+            raise ValueError("not an nvr live chunk")
+        start = _LIVE_HEADER.size
+        codec_len = data[start]
+        codec = bytes(data[start + 1 : start + 1 + codec_len]).decode()
+        body = bytes(data[start + 1 + codec_len :])
+        return cls(ChunkKind(kind), generation, seq, ts, bool(keyframe), body, codec)
 
 
 def snap_width(width: int) -> int:
@@ -200,6 +246,29 @@ class SyncBus:
         """Watch a size for the next WANT_TTL_S seconds (a sync reader of frames, e.g. a script or a test)."""
         self.redis.zadd(self.names.want(slug), {str(width): time.time() + WANT_TTL_S})
 
+    # The H.264 live stream (cameras.relay publishes, streaming's live feeds read).
+    def wants_live(self, slug: str) -> bool:
+        """Whether some web process watched the camera's H.264 live stream in the last WANT_TTL_S seconds."""
+        return bool(self.redis.exists(self.names.want_live(slug)))
+
+    def publish_live(self, slug: str, chunks: Sequence[LiveChunk], *, restart: bool = False) -> None:
+        """Add `chunks` to the camera's stored group of pictures and publish each, in one round trip.
+
+        `restart`: the chunks begin a new group (its init segment, then a keyframe's fragment and what
+        followed): the stored group is replaced, so a new viewer starts from the last keyframe at once.
+        """
+        key = self.names.live_gop(slug)
+        packed = [chunk.pack() for chunk in chunks]
+        pipe = self.redis.pipeline(transaction=False)
+        if restart:
+            pipe.delete(key)
+        pipe.rpush(key, *packed)
+        pipe.pexpire(key, FRAME_TTL_MS)
+        channel = self.names.live(slug)
+        for payload in packed:
+            pipe.publish(channel, payload)
+        pipe.execute()
+
     # Leases: one capture of each camera across all supervisors.
     def acquire_lease(self, slug: str, owner: str, seconds: float) -> bool:
         return bool(self.redis.set(self.names.lease(slug), owner, nx=True, px=int(seconds * 1000)))
@@ -266,6 +335,21 @@ class ViewBus:
         """Ask capture for live frames of this size (0: the camera's own) for the next WANT_TTL_S seconds."""
         await self.redis.zadd(self.names.want(slug), {str(width): time.time() + WANT_TTL_S})
 
+    async def want_live(self, slug: str) -> None:
+        """Ask capture for the camera's H.264 live stream for the next WANT_TTL_S seconds."""
+        await self.redis.set(self.names.want_live(slug), b"1", px=WANT_TTL_S * 1000)
+
+    async def live_gop(self, slug: str) -> list[LiveChunk]:
+        """The camera's stored init segment and fragments since the last keyframe ([] when none is recent)."""
+        raw: list[bytes] = await self.redis.lrange(self.names.live_gop(slug), 0, -1)  # type: ignore[assignment]
+        chunks = []
+        for item in raw:
+            try:
+                chunks.append(LiveChunk.unpack(item))
+            except (ValueError, struct.error, IndexError):
+                log.warning("bus: dropped a malformed live chunk of %s", slug)
+        return chunks
+
     async def report_viewers(self, process: str, counts: Mapping[str, int], gone: Iterable[str] = ()) -> None:
         """Say how many live viewers web process `process` serves per camera (each second: a count stands
         VIEWERS_STALE_AFTER seconds); `gone`: cameras it serves no more."""
@@ -302,7 +386,7 @@ class ViewBus:
         await self.redis.aclose()
 
 
-FrameCallback = Callable[[str, Frame], None]
+FrameCallback = Callable[[str, Any], None]  # (channel, what `decode` made of the message: a Frame by default)
 
 
 class FrameSubscriber:
@@ -322,10 +406,13 @@ class FrameSubscriber:
     HEALTH_DEADLINE_S here; tests/streaming/test_bus_connections.py checks each of these.
     """
 
-    def __init__(self, url: str, on_frame: FrameCallback, *, namespace: str) -> None:
+    def __init__(
+        self, url: str, on_frame: FrameCallback, *, namespace: str, decode: Callable[[bytes], Any] = Frame.unpack
+    ) -> None:
         self.url = url
         self.names = Names(namespace)
         self.on_frame = on_frame
+        self.decode = decode  # Frame.unpack, or LiveChunk.unpack for H.264 live channels
         self.desired: set[str] = set()
         self.reconnects = 0
         self._subscribed: set[str] = set()
@@ -404,8 +491,8 @@ class FrameSubscriber:
         if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
             channel = reply[1].decode()
             try:
-                frame = Frame.unpack(reply[2])
-            except (ValueError, struct.error):
+                frame = self.decode(reply[2])
+            except (ValueError, struct.error, IndexError):
                 log.warning("bus: dropped a malformed message on %s", channel)
                 return
             self.on_frame(channel, frame)

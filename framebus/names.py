@@ -69,6 +69,18 @@ class Names:
         """A hash of one camera's live viewers: one field per web process, "<count> <expires>"."""
         return f"{self.root}:viewers:{slug}"
 
+    def live(self, slug: str) -> str:
+        """Channel of a camera's H.264 live stream: fMP4 init segments and fragments (framebus.LiveChunk)."""
+        return f"{self.root}:live:{slug}"
+
+    def live_gop(self, slug: str) -> str:
+        """A list: the camera's init segment, then its fragments since the last keyframe (a new viewer's start)."""
+        return f"{self.root}:livegop:{slug}"
+
+    def want_live(self, slug: str) -> str:
+        """Set (with an expiry) while some web process watches the camera's H.264 live stream."""
+        return f"{self.root}:wantlive:{slug}"
+
     def lease(self, slug: str) -> str:
         """Who captures the camera (or another lease holder's name, e.g. the recordings keeper)."""
         return f"{self.root}:lease:{slug}"

@@ -16,6 +16,7 @@ packages=(
   gstreamer1.0-plugins-good   # rtph264pay
   gstreamer1.0-plugins-ugly   # x264enc
   gstreamer1.0-libav          # avenc_aac: the test camera's AAC sound (tests/recordings/test_audio.py)
+  gstreamer1.0-plugins-bad    # x265enc: the H.265 test camera (tests/support/clock_camera.py --h265)
   gstreamer1.0-tools          # gst-inspect-1.0, gst-launch-1.0 for debugging
   ffmpeg
   chromium

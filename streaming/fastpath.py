@@ -52,6 +52,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Whole-path patterns (fullmatch: `$` would also match before a trailing newline, `%0A`).
 STREAM_PATH = re.compile(r"/cameras/(?P<slug>[-a-zA-Z0-9_]+)/stream\.mjpg")
+LIVE_PATH = re.compile(r"/cameras/(?P<slug>[-a-zA-Z0-9_]+)/live\.mp4")
 GRID_PATH = re.compile(r"/grid/stream\.mjpg")
 WRITE_PIECE = 64 * 1024  # a download is sent in pieces of this size, each under the write deadline (as Django's)
 
@@ -85,6 +86,8 @@ def stream_fast_path(django_app: ASGIApp) -> ASGIApp:
         if scope["type"] == "http" and scope["method"] == "GET":
             if match := STREAM_PATH.fullmatch(scope["path"]):
                 return await serve(scope, receive, send, slug=match["slug"])
+            if match := LIVE_PATH.fullmatch(scope["path"]):
+                return await serve(scope, receive, send, slug=match["slug"], live=True)
             if GRID_PATH.fullmatch(scope["path"]):
                 return await serve(scope, receive, send, slug=None)
             for path, planner in _downloads:
@@ -229,16 +232,23 @@ def _release_database_soon() -> None:
         _release = asyncio.get_running_loop().create_task(sync_to_async(close_old_connections)())
 
 
-async def serve(scope: Scope, receive: Receive, send: Send, *, slug: str | None) -> None:
-    """One stream request: plan it (or refuse it), then stream until the viewer leaves or loses access."""
+async def serve(scope: Scope, receive: Receive, send: Send, *, slug: str | None, live: bool = False) -> None:
+    """One stream request (`live`: the camera's own H.264, live.mp4): plan it (or refuse it), then stream until
+    the viewer leaves or loses access."""
     views, grid, get_hub, multipart, no_store, refusals, refusal_response = _late()
     request = ASGIRequest(scope, io.BytesIO())
-    head = StreamingHttpResponse((), content_type=multipart.CONTENT_TYPE, headers=no_store)
+    content_type = views.LivePlan.content_type if live else multipart.CONTENT_TYPE
+    head = StreamingHttpResponse((), content_type=content_type, headers=no_store)
     planned: list[Any] = []
 
     async def plan_or_refuse(request: HttpRequest) -> HttpResponseBase:
         try:
-            planned.append(await (views.plan_stream(request, slug) if slug is not None else grid.plan_grid(request)))
+            if live and slug is not None:
+                planned.append(await views.plan_live(request, slug))
+            else:
+                planned.append(
+                    await (views.plan_stream(request, slug) if slug is not None else grid.plan_grid(request))
+                )
         except refusals as error:
             return refusal_response(error)
         finally:

@@ -44,6 +44,7 @@ from framebus import BUS_ERRORS, Frame, FrameSubscriber, RawStatus, ViewBus
 from framebus.status import FRAME_STALE_AFTER, CameraStatus
 from streaming import multipart
 from streaming.directwrite import reset
+from streaming.livefeed import LiveFeed, LiveFeeds
 from streaming.offline import render_offline_jpeg
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,7 @@ class Viewer:
     chunked: bool = False  # the direct viewer's response uses chunked transfer encoding
     feeds: list[Feed] = field(default_factory=list)  # feeds writing to it directly
     holds: list[Feed] = field(default_factory=list)  # feeds it keeps subscribed (Hub.watch): released when cut
+    live_holds: list[LiveFeed] = field(default_factory=list)  # H.264 live feeds it keeps (Hub.watch_live)
 
     def attach(self, feed: Feed) -> None:
         """Let `feed` write its parts to this viewer's transport until the viewer ends."""
@@ -217,6 +219,7 @@ class Hub:
             FrameSubscriber(redis_url, self._on_frame, namespace=namespace) for _ in range(SUBSCRIBER_CONNECTIONS)
         ]
         self.feeds: dict[tuple[str, int], Feed] = {}
+        self.live = LiveFeeds(redis_url, namespace, self.bus)  # the cameras' own H.264 (streaming.livefeed)
         self._by_channel: dict[str, Feed] = {}
         self.viewers: set[Viewer] = set()
         self.counters = StreamCounters()
@@ -321,6 +324,13 @@ class Hub:
                     viewer.holds.remove(feed)
                 self._release(feed)
 
+    @asynccontextmanager
+    async def watch_live(self, slug: str, viewer: Viewer | None = None) -> AsyncIterator[LiveFeed]:
+        """Hold a camera's H.264 live feed for the block, for `viewer` (cut, it lets go at once)."""
+        self._ensure_maintenance()
+        async with self.live.watch(slug, viewer.live_holds if viewer is not None else None) as feed:
+            yield feed
+
     def _release(self, feed: Feed) -> None:
         """One holder fewer; the last one out unsubscribes."""
         feed.viewers -= 1
@@ -344,6 +354,9 @@ class Hub:
         holds, viewer.holds = viewer.holds, []
         for feed in holds:
             self._release(feed)
+        live_holds, viewer.live_holds = viewer.live_holds, []
+        for live_feed in live_holds:
+            self.live.release(live_feed)
         if viewer.transport is not None:
             reset(viewer.transport)
         if viewer.task is not None:
@@ -410,7 +423,7 @@ class Hub:
                 self._recheck_access()
                 if self.feeds:
                     self._spawn(self._show_offline_frames())
-                if self.feeds or self._reported:
+                if self.feeds or self.live.feeds or self._reported:
                     self._spawn(self._report_viewers())
                 if time.monotonic() >= wants_at:
                     wants_at = time.monotonic() + 3.0
@@ -447,6 +460,8 @@ class Hub:
             for feed in self.feeds.values():
                 for listener in feed.listeners:  # wake grid streams at once
                     listener.set()
+            for live_feed in viewer.live_holds:  # and H.264 viewers
+                live_feed.wake()
 
     def _enforce_write_deadline(self) -> None:
         limit = time.monotonic() - self.write_deadline
@@ -492,6 +507,8 @@ class Hub:
         counts: dict[str, int] = {}
         for (slug, _), feed in list(self.feeds.items()):
             counts[slug] = counts.get(slug, 0) + feed.viewers
+        for slug, viewers in self.live.viewer_counts().items():
+            counts[slug] = counts.get(slug, 0) + viewers
         return counts
 
     async def _report_viewers(self) -> None:
@@ -510,6 +527,7 @@ class Hub:
                 await self.bus.want_width(slug, width)
             except BUS_ERRORS:
                 return
+        await self.live.renew_wants()
 
     def subscription_count(self) -> int:
         return sum(len(s.desired) for s in self.subscribers)

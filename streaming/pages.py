@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from cameras.kinds import Kind
 from cameras.models import Camera, CameraGroup
 from cameras.selectors import group_cameras, visible_cameras, visible_groups
 from cameras.status import raw_statuses, status_from
@@ -108,7 +109,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     page = _page_number(request.GET.get("page"), pages)
     shown = cameras[(page - 1) * per_page : page * per_page]
     statuses = _statuses(shown)
-    tiles = [{"camera": camera, "status": statuses[camera.slug]} for camera in shown]
+    tiles = [
+        {"camera": camera, "status": statuses[camera.slug], "live_socket": _live_socket(camera)} for camera in shown
+    ]
     keep = {
         "group": group.slug if group else "",
         "kiosk": "1" if kiosk else "",
@@ -162,6 +165,7 @@ def _camera_page(request: HttpRequest, camera: Camera, *, token: str = "", token
     query = f"?token={token}" if token else ""
     stream_path = reverse("camera-stream", args=[camera.slug])
     snapshot_path = reverse("camera-snapshot", args=[camera.slug])
+    live_path = reverse("camera-live", args=[camera.slug])
     urls = [
         (
             "MJPEG stream",
@@ -174,6 +178,15 @@ def _camera_page(request: HttpRequest, camera: Camera, *, token: str = "", token
             "The newest picture; add width=640 for a smaller one.",
         ),
     ]
+    if _live_socket(camera):  # a camera that sends compressed video: its own H.264 too
+        urls.insert(
+            1,
+            (
+                "H.264 stream (fragmented MP4)",
+                request.build_absolute_uri(live_path) + query,
+                "The camera's own video, unchanged: ffmpeg (-c copy), VLC.",
+            ),
+        )
     back = request.GET.get("back", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}) or not back.startswith("/"):
         back = reverse("dashboard")
@@ -184,6 +197,7 @@ def _camera_page(request: HttpRequest, camera: Camera, *, token: str = "", token
             "camera": camera,
             "status": status,
             "stream_path": stream_path,
+            "live_socket": _live_socket(camera),
             "urls": urls,
             "may_create_token": request.user.has_perm(TOKEN_PERMISSION),
             "token": token,
@@ -193,6 +207,11 @@ def _camera_page(request: HttpRequest, camera: Camera, *, token: str = "", token
             "clip_seconds": settings.NVR_CLIP_MAX_SECONDS,  # the timeline's "Download" covers at most this
         },
     )
+
+
+def _live_socket(camera: Camera) -> str:
+    """The WebSocket of the camera's own H.264 (cameras.relay), for cameras that send compressed video."""
+    return f"/ws/live/{camera.slug}/" if camera.kind == Kind.RTSP else ""
 
 
 @require_GET

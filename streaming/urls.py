@@ -6,6 +6,7 @@ from streaming import grid, pages, views
 
 urlpatterns = [
     path("cameras/<slug:slug>/stream.mjpg", views.stream, name="camera-stream"),
+    path("cameras/<slug:slug>/live.mp4", views.live, name="camera-live"),
     path("cameras/<slug:slug>/snapshot.jpg", views.snapshot, name="camera-snapshot"),
     path("api/cameras/", views.camera_status, name="api-cameras"),
     # The dashboard: the live grid, one camera full size, and the grid's multiplexed stream.

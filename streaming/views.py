@@ -28,8 +28,10 @@ from streaming import multipart
 from streaming.auth import Access, actor_of, request_access
 from streaming.errors import NO_STORE, Unauthorized, Unavailable, refusals_as_responses
 from streaming.hub import ClosingStream, Hub, get_hub
+from streaming.livefeed import CONTENT_TYPE as LIVE_CONTENT_TYPE
+from streaming.livefeed import NewGeneration, NotRelayed, live_chunks
 
-__all__ = ["NO_STORE", "StreamPlan", "plan_stream", "snapshot", "stream"]
+__all__ = ["NO_STORE", "LivePlan", "StreamPlan", "live", "plan_live", "plan_stream", "snapshot", "stream"]
 
 SNAPSHOT_WAIT = 4.0  # seconds a snapshot of a camera nobody watches waits for capture to make a frame
 
@@ -131,6 +133,51 @@ async def stream(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     return StreamingHttpResponse(
         ClosingStream(plan.body(get_hub())), content_type=multipart.CONTENT_TYPE, headers=NO_STORE
     )
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    """One viewer of a camera's own H.264 as never-ending fragmented MP4 (`live.mp4`), checked before the first byte."""
+
+    camera: Camera
+    access: Access
+    audit: ViewAudit | None = None
+    content_type = LIVE_CONTENT_TYPE
+    can_write_direct = False  # every viewer has its own place in the group of pictures: the task path
+
+    async def still_allowed(self) -> bool:
+        return await self.access.still_allows(self.camera.slug)
+
+    async def body(self, hub: Hub) -> AsyncGenerator[bytes, None]:
+        """The init segment, the group since the last keyframe, then every fragment, until the viewer
+        leaves, loses access or the stream restarts with a new format (then it ends: the client reopens)."""
+        slug = self.camera.slug
+        async with (
+            hub.viewer(slug, self.still_allowed, audit=self.audit) as viewer,
+            hub.watch_live(slug, viewer) as feed,
+        ):
+            try:
+                async for chunk in live_chunks(feed, viewer, hub.counters):
+                    yield chunk
+            except (NewGeneration, NotRelayed):
+                return
+
+
+async def plan_live(request: HttpRequest, slug: str) -> LivePlan:
+    """Authorise a live.mp4 request (the credentials and refusals of stream.mjpg)."""
+    camera, access = await visible_camera(request, slug)
+    return LivePlan(camera, access, ViewAudit(actor_of(access, request), ((camera.pk, camera.slug),)))
+
+
+@require_GET
+@refusals_as_responses
+async def live(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    """`/cameras/<slug>/live.mp4`: the camera's own H.264 as fragmented MP4 that never ends (ffmpeg, VLC).
+
+    Served by streaming.fastpath under nvr.asgi, as stream.mjpg is; this view serves it elsewhere.
+    """
+    plan = await plan_live(request, slug)
+    return StreamingHttpResponse(ClosingStream(plan.body(get_hub())), content_type=LIVE_CONTENT_TYPE, headers=NO_STORE)
 
 
 async def _frame_on_demand(hub: Hub, camera: Camera) -> Frame | None:

@@ -1,5 +1,9 @@
 /* One camera's page: live status, a live picture that comes back after a restart, and copy buttons.
  *
+ * The picture is the camera's own H.264 where the browser can play it (h264.js: MSE over a WebSocket);
+ * the MJPEG <img> shows until the video plays, then its stream is closed, and comes back by itself when
+ * H.264 cannot be played here (no MSE, a codec the browser lacks). The page says which mode it is in.
+ *
  * A browser never reopens an <img> stream that ended. When the status socket comes back after
  * losing the server (a restart or a network blip: the socket's own jittered backoff spaces out
  * a crowd of screens), or the picture fails to load, the picture is opened again. While a
@@ -12,14 +16,54 @@
   const camera = document.querySelector(".camera[data-camera]");
   const live = document.querySelector("img.live");
   const source = live ? live.getAttribute("src") : "";
+  const viewer = document.querySelector(".viewer[data-live]");
+  const video = document.querySelector("video.live-h264");
+  const mode = document.querySelector(".live-mode");
+  let h264 = null; // the H.264 player while it is tried or plays
+  let h264Playing = false;
   const retry = window.nvrReconnect.backoff();
   let attempt = 0;
   let paused = false; // a recording is shown instead
 
   function reopen() {
-    if (paused) return;
+    if (paused || h264Playing) return;
     attempt += 1;
+    live.hidden = false;
     live.src = `${source}${source.includes("?") ? "&" : "?"}attempt=${attempt}`;
+  }
+
+  function say(text, why) {
+    if (!mode) return;
+    mode.textContent = text;
+    mode.title = why || "How the live picture reaches this page";
+    if (viewer) viewer.dataset.mode = text === "H.264" ? "h264" : "mjpeg";
+  }
+
+  function startH264() {
+    if (!viewer || !video || !viewer.dataset.h264 || !window.nvrH264 || paused) return;
+    h264 = window.nvrH264.play(video, viewer.dataset.h264, {
+      onPlaying() {
+        h264Playing = true;
+        video.hidden = false;
+        live.hidden = true;
+        live.removeAttribute("src"); // one stream at a time: the MJPEG one ends
+        say("H.264", "The camera's own video, played by this browser");
+      },
+      onFallback(why) {
+        h264 = null;
+        h264Playing = false;
+        video.hidden = true;
+        say("MJPEG", `H.264 is not used: ${why}`);
+        reopen();
+      },
+    });
+  }
+
+  function stopH264() {
+    if (h264) h264.stop();
+    h264 = null;
+    h264Playing = false;
+    if (video) video.hidden = true;
   }
 
   if (live) {
@@ -29,9 +73,16 @@
       const reviewing = event.detail.reviewing;
       if (reviewing === paused) return;
       paused = reviewing;
-      if (paused) live.removeAttribute("src"); // ends the stream
-      else reopen();
+      if (paused) {
+        live.removeAttribute("src"); // ends the stream
+        stopH264();
+      } else {
+        reopen();
+        startH264();
+      }
     });
+    if (viewer && !viewer.dataset.h264) say("MJPEG", "This camera sends pictures, not H.264");
+    startH264();
   }
   if (camera && window.nvrStatus) {
     let lost = false;

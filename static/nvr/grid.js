@@ -11,6 +11,11 @@
  * phone scrolling a column of 16 cameras downloads the three it shows. The stream is
  * reopened with backoff when it ends, stalls, or the set of visible tiles or their size
  * changes, and closed while the page is hidden. window.nvrGrid.stats counts what arrived.
+ *
+ * A camera that sends H.264 (a tile with data-h264) plays its own video instead, where the browser can
+ * (h264.js: MSE over one WebSocket per tile, opened while the tile is on screen), and is left out of the
+ * MJPEG stream; a tile whose H.264 cannot play here falls back to the stream by itself. Each tile's
+ * caption says which it shows.
  */
 (function () {
   "use strict";
@@ -27,6 +32,8 @@
   const STALL_MS = Number(grid.dataset.stallMs) || 10000;
   const note = document.getElementById("grid-note");
   const stats = { bytes: 0, parts: 0, drawn: 0, connects: 0, since: performance.now(), width: 0, cameras: "" };
+  const h264 = window.nvrH264 && window.nvrH264.available() ? window.nvrH264 : null;
+  const tokenQuery = grid.dataset.token ? `?token=${encodeURIComponent(grid.dataset.token)}` : ""; // a kiosk's
 
   class Tile {
     constructor(element) {
@@ -38,6 +45,45 @@
       this.busy = false;
       this.frames = 0;
       this.visible = true;
+      this.video = element.querySelector("video");
+      this.socket = element.dataset.h264 ? element.dataset.h264 + tokenQuery : "";
+      this.mode = this.socket && this.video && h264 ? "h264" : "mjpeg";
+      this.player = null;
+      this.label = element.querySelector(".live-mode");
+      this.say(this.mode === "h264" ? "H.264" : "MJPEG", this.socket ? "" : "This camera sends pictures, not H.264");
+    }
+
+    say(text, why) {
+      if (this.label) {
+        this.label.textContent = text;
+        this.label.title = why || "How the live picture reaches this tile";
+      }
+      this.element.dataset.mode = text === "H.264" ? "h264" : "mjpeg";
+    }
+
+    /* Play H.264 while the tile is on screen and the page shown; fall back to the MJPEG stream. */
+    syncH264() {
+      const want = this.mode === "h264" && this.visible && !document.hidden;
+      if (want && !this.player) {
+        this.player = h264.play(this.video, this.socket, {
+          onPlaying: () => {
+            this.video.hidden = false;
+            this.canvas.hidden = true;
+            this.element.classList.add("has-frame");
+          },
+          onFallback: (why) => {
+            this.player = null;
+            this.mode = "mjpeg";
+            this.video.hidden = true;
+            this.canvas.hidden = false;
+            this.say("MJPEG", `H.264 is not used: ${why}`);
+            restartSoon(0);
+          },
+        });
+      } else if (!want && this.player) {
+        this.player.stop();
+        this.player = null;
+      }
     }
 
     show(blob) {
@@ -185,7 +231,7 @@
   let lastData = 0;
 
   function wanted() {
-    return [...tiles.values()].filter((t) => t.visible).map((t) => t.slug).join(",");
+    return [...tiles.values()].filter((t) => t.visible && t.mode === "mjpeg").map((t) => t.slug).join(",");
   }
 
   function setNote(text) {
@@ -256,7 +302,12 @@
     if (controller && !controller.signal.aborted && performance.now() - lastData > STALL_MS) controller.abort();
   }, 2000);
 
+  function syncH264() {
+    for (const tile of tiles.values()) tile.syncH264();
+  }
+
   document.addEventListener("visibilitychange", () => {
+    syncH264();
     if (document.hidden) stop();
     else run();
   });
@@ -273,6 +324,7 @@
   let started = false;
   function start() {
     started = true;
+    syncH264();
     run();
   }
 
@@ -283,8 +335,10 @@
         const tile = tiles.get(entry.target.dataset.camera);
         if (tile) tile.visible = entry.isIntersecting;
       }
-      if (started) restartSoon(600);
-      else start(); // the first report says which tiles are on screen
+      if (started) {
+        syncH264();
+        restartSoon(600);
+      } else start(); // the first report says which tiles are on screen
     }, { rootMargin: "50% 0px" });
     for (const tile of tiles.values()) observer.observe(tile.element);
   }

@@ -220,6 +220,8 @@ def web_server(redis_url: str, *, server: str = "uvicorn", port: int | None = No
             # As production (scripts/serve-web.sh): open streams end 3 s into a stop, not at the 8 s SIGKILL.
             "--timeout-graceful-shutdown",
             "3",
+            "--ws-per-message-deflate",  # as production: the live H.264 socket's video is not compressed
+            "false",
         ]
     elif server == "daphne":
         args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "nvr.asgi:application"]
