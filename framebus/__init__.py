@@ -27,6 +27,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from framebus.backoff import Backoff
+from framebus.crops import CROP_QUEUE_LIMIT, DETECTOR_STATUS_TTL, Crop, DetectorStatus
 from framebus.names import Names
 from framebus.status import FRAME_TTL, STATUS_TTL, VIEWERS_STALE_AFTER
 
@@ -227,6 +228,36 @@ class SyncBus:
     def leave(self, owner: str) -> None:
         self.redis.zrem(self.names.supervisors, owner)
 
+    # Crops for the object detector: a bounded list (framebus.crops).
+    def push_crop(self, crop: Crop, limit: int = CROP_QUEUE_LIMIT) -> int:
+        """Queue a crop in one round trip, never waiting for the detector; returns how many were dropped."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lpush(self.names.crops, crop.pack())
+        pipe.ltrim(self.names.crops, 0, limit - 1)
+        length = int(pipe.execute()[0])
+        dropped = max(length - limit, 0)
+        if dropped:
+            self.redis.incrby(self.names.crops_dropped, dropped)
+        return dropped
+
+    def pop_crop(self, timeout: float) -> Crop | None:
+        """The newest waiting crop, waiting up to `timeout` seconds for one (the detector)."""
+        popped: Any = self.redis.blpop([self.names.crops], timeout=timeout)
+        return Crop.unpack(bytes(popped[1])) if popped else None
+
+    def crops_waiting(self) -> int:
+        return int(self.redis.llen(self.names.crops))
+
+    def crops_dropped(self) -> int:
+        return int(self.redis.get(self.names.crops_dropped) or 0)
+
+    def write_detector_status(self, status: DetectorStatus) -> None:
+        self.redis.set(self.names.detector_status, status.to_json(), ex=DETECTOR_STATUS_TTL)
+
+    def detector_status(self) -> DetectorStatus | None:
+        """The detector's last report, or None when no detector process reported lately."""
+        return DetectorStatus.from_json(self.redis.get(self.names.detector_status))
+
     def ping(self) -> bool:
         return bool(self.redis.ping())
 
@@ -294,6 +325,10 @@ class ViewBus:
                     total += int(count)
             counts[slug] = total
         return counts
+
+    async def detector_status(self) -> DetectorStatus | None:
+        """The object detector's last report, or None when no detector process reported lately."""
+        return DetectorStatus.from_json(await self.redis.get(self.names.detector_status))
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
