@@ -23,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PARTS = (
     "all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "long", "recording", "events",
-    "substreams",
+    "substreams", "detection",
     "storm", "report",
 )  # fmt: skip
 BENCH_ONLY = ("flask", "gunicorn", "gevent", "matplotlib")
@@ -218,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
 
             log("sub streams: capture cost against today's path")
             results["substreams"] = substream_cost(stack, plan, log)
+        if args.part in ("all", "detection"):
+            from bench.detection import detection_cost
+
+            log("object detection cost")
+            results["detection"] = detection_cost(stack, plan, log)
         if args.part in ("all", "storm", "fanout"):
             from bench.suites import idle_web
 

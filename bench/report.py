@@ -295,6 +295,10 @@ def markdown(results: dict) -> str:
         from bench.substreams import markdown as substreams_markdown
 
         lines += substreams_markdown(results["substreams"])
+    if results.get("detection"):
+        from bench.detection import markdown as detection_markdown
+
+        lines += detection_markdown(results["detection"])
     if results.get("storm"):
         from bench.storm import markdown as storm_markdown
 

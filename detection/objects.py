@@ -130,6 +130,10 @@ class CameraObjects:
             best = max(found_here, key=lambda s: s.score, default=None)
             self._label_update(label, ts, best, len(found_here), picture, region, wanted)
 
+    def open_labels(self) -> list[str]:
+        """Labels with an open event now (the grid's badge)."""
+        return sorted(label for label, state in self.labels.items() if state.row_id is not None)
+
     def tick(self, now: float) -> None:
         """No crop came: open events end once their gap passed since their last active track."""
         for label, state in list(self.labels.items()):

@@ -62,6 +62,7 @@ class DetectorWorker:
         self.cameras: dict[int, CameraObjects] = {}
         self.counts = {"detected": 0, "stale": 0, "failed": 0}
         self.inference_ms = 0.0  # the latest crop's, for the log and the bench
+        self._published: dict[str, list[str]] = {}  # slug -> the open labels last written for it
 
     def status(self) -> DetectorStatus:
         if self.model is None:
@@ -128,6 +129,7 @@ class DetectorWorker:
         ]
         camera = self._camera(crop.camera)
         self._guard(lambda: camera.update(crop.ts, crop.box, seen, picture))
+        self._publish_objects(camera)
 
     def _camera(self, settings: dict) -> CameraObjects:
         camera = self.cameras.get(settings["id"])
@@ -143,6 +145,20 @@ class DetectorWorker:
         """Let open events end whose camera sent nothing for their gap (called every STATUS_EVERY)."""
         for camera in self.cameras.values():
             self._guard(lambda camera=camera: camera.tick(now))  # type: ignore[misc]
+            self._publish_objects(camera, refresh=True)
+
+    def _publish_objects(self, camera: CameraObjects, *, refresh: bool = False) -> None:
+        """The camera's open object labels for its capture side (and so its grid tile), when they change
+        (`refresh`: also rewritten while some are open, so the key's TTL does not run out under them)."""
+        labels = camera.open_labels()
+        slug = camera.camera["slug"]
+        if labels == self._published.get(slug) and not (refresh and labels):
+            return
+        try:
+            self.bus.write_objects(slug, labels)
+            self._published[slug] = labels
+        except BUS_ERRORS:
+            pass
 
     def _guard(self, work: Callable[[], None]) -> None:
         """Database or disk trouble costs one line; detection goes on."""

@@ -4,8 +4,9 @@ The motion watcher (events.watcher) hands every detection with motion to its cam
 At most DETECTOR_CROPS_PER_SECOND times a second it cuts the region around the moving blobs (padded,
 squared, never smaller than MIN_CROP of the frame's short side, so the model sees the object whole and
 some of its surroundings), shrinks it to CROP_SIZE and pushes it as a JPEG through the frame bus
-(framebus.crops: one bounded list for every camera, trimmed on each push). A Redis that is away costs
-a log line, never the capture loop. The detector process (detection/) does the rest.
+(framebus.crops: one bounded list for every camera, trimmed on each push). The same round trip reads
+back the labels of the camera's open object events, which its status carries to the grid. A Redis that
+is away costs a log line, never the capture loop. The detector process (detection/) does the rest.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from imaging import encode_jpeg
 
 log = logging.getLogger(__name__)
 
+OBJECTS_FRESH = 3.0  # seconds the labels read back with a crop are shown (motion stopped: no more crops)
 DETECTOR_CROPS_PER_SECOND = 2.0  # per camera: the detector's work grows with moving cameras, not with frames
 CROP_SIZE = 640  # px: the longest side of a crop sent (the largest usual model input)
 MIN_CROP = 0.5  # a crop is at least this share of the frame's short side (context for the model)
@@ -36,7 +38,7 @@ Box = tuple[float, float, float, float]
 class CropBus(Protocol):
     """What the feed needs of the frame bus (framebus.SyncBus has it)."""
 
-    def push_crop(self, crop: Crop) -> int: ...
+    def push_crop(self, crop: Crop) -> tuple[int, list[str]]: ...
 
 
 def camera_settings(config: Any) -> dict:
@@ -80,6 +82,12 @@ class DetectorFeed:
         self.sent = 0
         self.dropped = 0  # crops the bounded list dropped as this camera pushed (the detector is behind)
         self._warned = False
+        self._labels: list[str] = []  # of the camera's open object events, read back with the latest crop
+        self._labels_at = 0.0
+
+    def objects(self, now: float) -> list[str]:
+        """The labels of the camera's open object events, as of the latest crop (if recent): the grid shows them."""
+        return self._labels if now - self._labels_at <= OBJECTS_FRESH else []
 
     def offer(self, image: np.ndarray, ts: float, boxes: tuple[Box, ...]) -> None:
         """Motion at `boxes` in this frame: send a crop unless this camera sent one too recently."""
@@ -95,7 +103,9 @@ class DetectorFeed:
         box = (left / width, top / height, right / width, bottom / height)
         crop = Crop(self.camera, ts, box, encode_jpeg(piece, CROP_QUALITY), sent=time.time())
         try:
-            self.dropped += self.bus.push_crop(crop)
+            dropped, self._labels = self.bus.push_crop(crop)
+            self._labels_at = ts
+            self.dropped += dropped
             self.sent += 1
             self._warned = False
         except BUS_ERRORS as error:

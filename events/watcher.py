@@ -68,6 +68,7 @@ class MotionWatcher:
         self._row_id: int | None = None
         self._keys: tuple[str, str] | None = None  # (snapshot, thumbnail) of the open event
         self._snapshot_at = 0.0
+        self._last_ts = 0.0
 
     @property
     def moving(self) -> bool:
@@ -82,6 +83,7 @@ class MotionWatcher:
 
     def frame(self, image: np.ndarray, ts: float) -> None:
         """Detect on this frame (the loop hands over DETECTIONS_PER_SECOND of them)."""
+        self._last_ts = ts
         detection = self.detector.detect(image)
         if self.feed is not None and detection.boxes:
             self.feed.offer(image, ts, detection.boxes)
@@ -113,7 +115,8 @@ class MotionWatcher:
                 log.warning("camera %s: event end not saved", self.config.slug, exc_info=True)
 
     def status(self) -> Mapping[str, object]:
-        return {"motion": self.moving}
+        objects = self.feed.objects(self._last_ts) if self.feed is not None else []
+        return {"motion": self.moving, "objects": ",".join(objects)}
 
     # Internals ------------------------------------------------------------------------------
     def _started(self, event: OpenEvent, image: np.ndarray) -> None:

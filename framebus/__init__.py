@@ -27,7 +27,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from framebus.backoff import Backoff
-from framebus.crops import CROP_QUEUE_LIMIT, DETECTOR_STATUS_TTL, Crop, DetectorStatus
+from framebus.crops import CROP_QUEUE_LIMIT, DETECTOR_STATUS_TTL, OBJECTS_TTL, Crop, DetectorStatus
 from framebus.names import Names
 from framebus.status import FRAME_TTL, STATUS_TTL, VIEWERS_STALE_AFTER
 
@@ -229,16 +229,26 @@ class SyncBus:
         self.redis.zrem(self.names.supervisors, owner)
 
     # Crops for the object detector: a bounded list (framebus.crops).
-    def push_crop(self, crop: Crop, limit: int = CROP_QUEUE_LIMIT) -> int:
-        """Queue a crop in one round trip, never waiting for the detector; returns how many were dropped."""
+    def push_crop(self, crop: Crop, limit: int = CROP_QUEUE_LIMIT) -> tuple[int, list[str]]:
+        """Queue a crop in one round trip, never waiting for the detector: (how many were dropped, the labels
+        of the camera's open object events as the detector last wrote them)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.lpush(self.names.crops, crop.pack())
         pipe.ltrim(self.names.crops, 0, limit - 1)
-        length = int(pipe.execute()[0])
-        dropped = max(length - limit, 0)
+        pipe.get(self.names.objects(str(crop.camera.get("slug", ""))))
+        replies = pipe.execute()
+        dropped = max(int(replies[0]) - limit, 0)
         if dropped:
             self.redis.incrby(self.names.crops_dropped, dropped)
-        return dropped
+        labels = replies[2].decode().split(",") if replies[2] else []
+        return dropped, labels
+
+    def write_objects(self, slug: str, labels: list[str]) -> None:
+        """The labels of a camera's open object events (the detector); none: the key goes."""
+        if labels:
+            self.redis.set(self.names.objects(slug), ",".join(sorted(labels)), ex=OBJECTS_TTL)
+        else:
+            self.redis.delete(self.names.objects(slug))
 
     def pop_crop(self, timeout: float) -> Crop | None:
         """The newest waiting crop, waiting up to `timeout` seconds for one (the detector)."""

@@ -17,6 +17,7 @@ from enum import StrEnum
 CROP_QUEUE_LIMIT = 64  # crops waiting for the detector, every camera together; beyond it the oldest go
 CROP_MAX_AGE = 2.0  # seconds: an older crop is dropped by the detector unseen (counted): it fell behind
 DETECTOR_STATUS_TTL = 10  # seconds: a detector that stopped writing its status is "not running"
+OBJECTS_TTL = 30  # seconds: a camera's objects key outlives a detector that died with events open this long
 _LENGTH = struct.Struct("!I")
 
 

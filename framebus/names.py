@@ -87,3 +87,7 @@ class Names:
     def detector_status(self) -> str:
         """The detector process's status (framebus.crops.DetectorStatus as JSON, with a short TTL)."""
         return f"{self.root}:detect:status"
+
+    def objects(self, slug: str) -> str:
+        """The labels of a camera's open object events, as the detector last wrote them (short TTL)."""
+        return f"{self.root}:detect:objects:{slug}"

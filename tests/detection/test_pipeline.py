@@ -118,3 +118,29 @@ def test_a_parked_object_does_not_trigger_again(bus, open_model, settings, tmp_p
     assert len(events) == 1, [(e.start.timestamp() - START, e.end.timestamp() - START) for e in events]
     assert looked_again >= 3  # it was looked at again and again while parked
     assert np.isclose(events[0].start.timestamp() - START, WALK[0], atol=1.0)
+
+
+def test_the_cameras_status_carries_its_open_object_labels(bus, open_model, settings, tmp_path):
+    """The detector writes the labels of a camera's open events; the feed reads them back with its next crop,
+    and the motion watcher's status (so the grid tile) carries them, and drops them once the object left."""
+    from cameras.config import CameraConfig
+    from detection.worker import DetectorWorker
+    from events.feed import DetectorFeed
+    from events.watcher import MotionWatcher
+    from recordings.store import get_store
+
+    settings.RECORDINGS_DIR = str(tmp_path)
+    camera = make_camera("yard", motion=True, event_gap_seconds=1.0, object_min_score=0.2)
+    config = CameraConfig.from_camera(camera)
+    worker = DetectorWorker(bus, open_model(), pictures=get_store(), notifier=Messages())
+    watcher = MotionWatcher(config, get_store(), None, DetectorFeed(config, bus))
+    seen: dict[float, str] = {}
+    for t, frame in Yard("red").frames():
+        watcher.frame(frame, START + t)
+        while (crop := bus.pop_crop(0.05)) is not None:
+            worker.handle(crop)
+        worker.tick(START + t)
+        seen[t] = str(watcher.status()["objects"])
+    walking = [label for t, label in seen.items() if WALK[0] + 1 <= t <= WALK[1] - 0.5]
+    assert walking and all(label == "person" for label in walking), seen
+    assert seen[max(seen)] == "" and seen[0.0] == ""  # before it came, and once it left
