@@ -3,7 +3,8 @@
 Three figures, measured in the same run on this machine:
 - inference per picture, YOLOv8n and YOLOv9-t at 320 and 640 input (ONNX Runtime, CPU): untrained
   graphs of the real architectures (bench/yolo_graphs.py: weights change no operation, so the cost is
-  the real one), median of INFERENCES runs each, nvr's own pre- and post-processing included;
+  the real one), median of INFERENCES runs each, nvr's own pre- and post-processing included; wall time
+  and the process's CPU time (every ONNX Runtime thread: steadier than wall time on a shared machine);
 - the detector's CPU per camera for 16 cameras of the scripted scene (tests/events/scene.py, 90 s, an
   object crossing for 15 s of it): motion-gated (the crops events.feed sends through Redis, as many
   as it sends) against detecting every frame the motion watcher gets (5/s, the whole 1280x720 frame),
@@ -234,7 +235,7 @@ def markdown(result: dict) -> list[str]:
     lines = ["## Object detection", "", "| measurement | figure |", "| --- | --- |"]
     for row in result.get("inference", []):
         lines.append(f"| {row['model']} (untrained, real architecture) at {row['input']}, one picture, CPU | "
-                     f"{row['median_ms']} ms (median) |")  # fmt: skip
+                     f"{row['median_ms']} ms ({row.get('median_cpu_ms')} ms of CPU), medians |")  # fmt: skip
     gating = result.get("gating", {})
     lines += [
         f"| Detector CPU per camera, {gating.get('cameras')} cameras, motion-gated (YOLOv8n 320) | "
