@@ -5,10 +5,11 @@ Detections pass the camera's filters first: a tracked label (`objects`), `min_sc
 the bottom middle of its box, where it stands, is inside one of its zones). norfair's tracker then
 follows them from crop to crop by the overlap of their boxes, per label.
 
-The detector looks only where motion is, so a track outside the region of a crop was not looked at:
-it is kept as it was (fed its own estimate), never aged out by a look elsewhere. A track is *active*
-when it is new or moved since it was last seen (its centre by more than MOVED of its size); a
-parked car seen again when someone walks past it is neither, and opens nothing. Active tracks of one
+The detector looks only where motion is, so a track outside the region of a crop was not looked at: it
+is kept as it was (fed its own estimate; the KEEP_TRACKS seen most recently), never aged out by a look
+elsewhere; a look at its place that does not find it ages it out. A track is *active* when it is new or
+moved since it was last seen (its centre by more than MOVED of its size); a parked car seen again when
+someone walks past it is neither, and opens nothing. Active tracks of one
 label feed that label's events.tracker.EventTracker, so one person walking through is one event,
 merged across the camera's gap like motion; it ends when the gap passes without an active track.
 """
@@ -35,6 +36,7 @@ MOVED = 0.15  # a track whose centre moved more than this share of its box since
 TRACK_IOU = 0.3  # a detection overlapping a track's box at least this much is that track (norfair: 1 - IoU)
 TRACK_MISSES = 4  # looks at a track's place without finding it before it is forgotten
 SNAPSHOT_EVERY = 1.0  # seconds: a better score replaces the snapshot at most this often
+KEEP_TRACKS = 50  # tracks kept unseen per camera at most (the most recently seen): the memory stays bounded
 BOX_COLOUR = (0, 0, 255)  # BGR red, the boxes drawn on snapshots
 
 Box = tuple[float, float, float, float]
@@ -73,6 +75,14 @@ def passes(seen: Seen, camera: dict) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Sighting:
+    """Where and when a track was last really seen."""
+
+    box: np.ndarray
+    at: float
+
+
 def _points(box: Box) -> np.ndarray:
     return np.array([[box[0], box[1]], [box[2], box[3]]], np.float64)
 
@@ -96,7 +106,7 @@ class CameraObjects:
     notify: Notify
     tracker: norfair.Tracker = field(init=False)
     labels: dict[str, LabelEvent] = field(default_factory=dict)
-    _last_seen: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> box when really seen last
+    _seen: dict[int, Sighting] = field(default_factory=dict)  # track id -> its last real sighting
 
     def __post_init__(self) -> None:
         self.tracker = norfair.Tracker(
@@ -113,9 +123,10 @@ class CameraObjects:
             norfair.Detection(_points(s.box), scores=np.array([s.score, s.score]), label=s.label, data=s)
             for s in wanted
         ]
-        for track in self.tracker.tracked_objects:  # not looked at: kept as it was
-            if not _within(track.estimate, region):
-                detections.append(norfair.Detection(track.estimate.copy(), label=track.label, data=None))
+        unseen = [t for t in self.tracker.tracked_objects if t.id in self._seen and not _within(t.estimate, region)]
+        unseen.sort(key=lambda t: self._seen[t.id].at, reverse=True)
+        for track in unseen[:KEEP_TRACKS]:  # not looked at: kept as it was
+            detections.append(norfair.Detection(track.estimate.copy(), label=track.label, data=None))
         looked = {id(d) for d in detections if d.data is not None}
         active: dict[str, list[Seen]] = {}
         for track in self.tracker.update(detections=detections):
@@ -123,8 +134,10 @@ class CameraObjects:
             if detection is None or id(detection) not in looked or track.id is None:
                 continue  # not found in this crop (or kept as it was, outside it)
             seen: Seen = detection.data
-            if self._moving(track.id, seen.box):
+            if self._active(track.id, seen.box, ts):
                 active.setdefault(seen.label, []).append(seen)
+        alive = {track.id for track in self.tracker.tracked_objects}
+        self._seen = {track_id: seen for track_id, seen in self._seen.items() if track_id in alive}
         for label in set(active) | set(self.labels):
             found_here = active.get(label, [])
             best = max(found_here, key=lambda s: s.score, default=None)
@@ -150,15 +163,18 @@ class CameraObjects:
                 self._ended(label, state, event)
 
     # Internals ------------------------------------------------------------------------------
-    def _moving(self, track_id: int, box: Box) -> bool:
+    def _active(self, track_id: int, box: Box, ts: float) -> bool:
         """New, or moved since last really seen."""
         now = np.array(box)
-        before = self._last_seen.get(track_id)
-        self._last_seen[track_id] = now
+        before = self._seen.get(track_id)
+        self._seen[track_id] = Sighting(now, ts)
         if before is None:
             return True
         size = max(now[2] - now[0], now[3] - now[1], 1e-6)
-        shift = np.hypot((now[0] + now[2] - before[0] - before[2]) / 2, (now[1] + now[3] - before[1] - before[3]) / 2)
+        shift = np.hypot(
+            (now[0] + now[2] - before.box[0] - before.box[2]) / 2,
+            (now[1] + now[3] - before.box[1] - before.box[3]) / 2,
+        )
         return bool(shift > MOVED * size)
 
     def _label_update(
