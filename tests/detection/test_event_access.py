@@ -61,3 +61,26 @@ def test_the_timeline_markers_carry_the_label(world):
         (rows["yard", "person"].pk, "person"),
     ]
     assert client.get("/api/cameras/gate/recordings", {"start": "2026-12-01T11:00:00Z"}).status_code in (403, 404)
+
+
+def test_capture_feeds_the_detector_only_with_a_model_and_labels_to_track(settings, bus, tmp_path):
+    """cameras.supervisor.outputs_for: the motion watcher gets a feed when DETECTOR_MODEL is set and the camera
+    tracks some label; otherwise no crop is ever cut (detection off costs capture nothing)."""
+    from cameras.config import CameraConfig
+    from cameras.supervisor import outputs_for
+    from events.watcher import MotionWatcher
+    from recordings.store import get_store
+
+    settings.RECORDINGS_DIR = str(tmp_path)
+
+    def feed(**fields):  # type: ignore[no-untyped-def]
+        config = CameraConfig.from_camera(make_camera(f"c{len(fields)}{len(str(fields))}", motion=True, **fields))
+        watcher = next(o for o in outputs_for(config, bus=bus, store=get_store()) if isinstance(o, MotionWatcher))
+        return watcher.feed
+
+    settings.DETECTOR_MODEL = ""
+    assert feed() is None
+    settings.DETECTOR_MODEL = "/models/yolov8n.onnx"
+    made = feed(object_labels=["person", "car"], object_min_score=0.6)
+    assert made is not None and made.camera["objects"] == ["person", "car"] and made.camera["min_score"] == 0.6
+    assert feed(object_labels=[]) is None
