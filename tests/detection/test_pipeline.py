@@ -14,7 +14,12 @@ import cv2
 import numpy as np
 import pytest
 
+from cameras.config import CameraConfig
+from detection.worker import DetectorWorker
+from events.feed import DetectorFeed
 from events.models import Event
+from events.watcher import MotionWatcher
+from recordings.store import get_store
 from tests.detection.conftest import START, Messages, play
 from tests.detection.scene import WALK, Yard
 from tests.factories import make_camera
@@ -87,17 +92,9 @@ def test_min_score_and_the_zone_filter_hold_objects_back(bus, open_model, settin
 def test_a_parked_object_does_not_trigger_again(bus, open_model, settings, tmp_path):
     settings.RECORDINGS_DIR = str(tmp_path)
     camera = make_camera("drive", motion=True, event_gap_seconds=1.0, object_min_score=0.2)
-    model = open_model()
-    messages = Messages()
-    from detection.worker import DetectorWorker
-
     # It walks in and parks at 8 s; from 12 s something flickers right beside it (a crop that sees it again).
     yard = Yard("red", duration=20.0, park_at=8.0)
-    worker = DetectorWorker(bus, model, pictures=__import__("recordings.store").store.get_store(), notifier=messages)
-    from cameras.config import CameraConfig
-    from events.feed import DetectorFeed
-    from events.watcher import MotionWatcher
-
+    worker = DetectorWorker(bus, open_model(), pictures=get_store(), notifier=Messages())
     config = CameraConfig.from_camera(camera)
     watcher = MotionWatcher(config, worker.pictures, None, DetectorFeed(config, bus))
     parked_x = yard.position(8.0)
@@ -123,12 +120,6 @@ def test_a_parked_object_does_not_trigger_again(bus, open_model, settings, tmp_p
 def test_the_cameras_status_carries_its_open_object_labels(bus, open_model, settings, tmp_path):
     """The detector writes the labels of a camera's open events; the feed reads them back with its next crop,
     and the motion watcher's status (so the grid tile) carries them, and drops them once the object left."""
-    from cameras.config import CameraConfig
-    from detection.worker import DetectorWorker
-    from events.feed import DetectorFeed
-    from events.watcher import MotionWatcher
-    from recordings.store import get_store
-
     settings.RECORDINGS_DIR = str(tmp_path)
     camera = make_camera("yard", motion=True, event_gap_seconds=1.0, object_min_score=0.2)
     config = CameraConfig.from_camera(camera)
