@@ -12,9 +12,10 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
-COPY requirements.txt /tmp/requirements.txt
+COPY requirements.txt requirements-nodeps.txt /tmp/
 RUN /opt/venv/bin/pip install --upgrade pip \
-    && /opt/venv/bin/pip install -r /tmp/requirements.txt
+    && /opt/venv/bin/pip install -r /tmp/requirements.txt \
+    && /opt/venv/bin/pip install --no-deps -r /tmp/requirements-nodeps.txt
 
 # Runtime stage. opencv-python-headless bundles its FFmpeg and needs no system libraries
 # beyond what the slim image has (no libGL, no GLib: it has no GUI backend).

@@ -23,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PARTS = (
     "all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "long", "recording", "events",
-    "substreams", "live", "storm", "report",
+    "substreams", "live", "detection", "storm", "report",
 )  # fmt: skip
 BENCH_ONLY = ("flask", "gunicorn", "gevent", "matplotlib")
 
@@ -225,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
                 live_suite.VIEWERS = int(args.viewers.split(",")[0])
             log("the camera's own H.264 against decode and JPEG")
             results["live"] = live_cost(stack, plan, log)
+        if args.part in ("all", "detection"):
+            from bench.detection import detection_cost
+
+            log("object detection cost")
+            results["detection"] = detection_cost(stack, plan, log)
         if args.part in ("all", "storm", "fanout"):
             from bench.suites import idle_web
 

@@ -299,6 +299,10 @@ def markdown(results: dict) -> str:
         from bench.live import markdown as live_markdown
 
         lines += live_markdown(results["live"])
+    if results.get("detection"):
+        from bench.detection import markdown as detection_markdown
+
+        lines += detection_markdown(results["detection"])
     if results.get("storm"):
         from bench.storm import markdown as storm_markdown
 

@@ -15,11 +15,11 @@ from django.utils.html import format_html
 
 from accounts.throttle import rate_wait
 from cameras.config import CameraConfig
-from cameras.forms import MOTION_FIELDS, CameraForm
+from cameras.forms import MOTION_FIELDS, OBJECT_FIELDS, CameraForm
 from cameras.grab import check_connections
 from cameras.models import Camera, CameraGroup, GroupMember
 from cameras.selectors import visible_cameras
-from cameras.status import camera_status, raw_statuses
+from cameras.status import camera_status, detector_status, detector_summary, raw_statuses
 from framebus.status import CameraStatus, SubStream
 from recordings.footage import delete_footage, footage_of
 from recordings.selectors import camera_usage
@@ -61,10 +61,23 @@ class CameraAdmin(admin.ModelAdmin):
             "Motion and events (draw zones and masks on the picture below the fields)",
             {"fields": tuple(MOTION_FIELDS)},
         ),
+        ("Object detection (needs motion; the detector looks where motion is)", {"fields": tuple(OBJECT_FIELDS)}),
         ("Who may watch (superusers see every camera)", {"fields": ["allowed_users", "allowed_groups"]}),
     ]
 
+    def get_fieldsets(self, request, obj=None):
+        """The object detection fieldset says what the detector is doing (off, not running, an error, ready)."""
+        fieldsets = []
+        for name, options in super().get_fieldsets(request, obj):
+            if options.get("fields") == tuple(OBJECT_FIELDS):
+                options = {**options, "description": detector_summary()}
+            fieldsets.append((name, options))
+        return fieldsets
+
     def changelist_view(self, request, extra_context=None):
+        detector = detector_status()
+        if request.method == "GET" and not detector.healthy:  # a model that cannot be used: said where it is seen
+            messages.error(request, detector_summary())
         raw_statuses(list(Camera.objects.values_list("slug", flat=True)))  # one Redis round trip per page
         self._usage = camera_usage()  # one grouped query per page
         return super().changelist_view(request, extra_context)

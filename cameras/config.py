@@ -39,6 +39,10 @@ class CameraConfig:
     motion_zones_json: str = "{}"  # JSON text: the snapshot stays hashable and comparable
     motion_masks_json: str = "[]"
     event_gap_seconds: float = 5.0
+    objects_json: str = '["person"]'  # JSON text, like the zones
+    min_score: float = 0.5
+    min_area: float = 0.1  # percent of the picture
+    object_zones_json: str = "{}"
 
     @classmethod
     def from_camera(cls, camera: Camera) -> CameraConfig:
@@ -64,6 +68,10 @@ class CameraConfig:
             motion_zones_json=json.dumps(camera.motion_zones, sort_keys=True),
             motion_masks_json=json.dumps(camera.motion_masks),
             event_gap_seconds=camera.event_gap_seconds,
+            objects_json=json.dumps(camera.object_labels),
+            min_score=camera.object_min_score,
+            min_area=camera.object_min_area,
+            object_zones_json=json.dumps(camera.object_zones, sort_keys=True),
         )
 
     def sub_stream(self) -> CameraConfig | None:

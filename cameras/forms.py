@@ -20,6 +20,9 @@ MOTION_FIELDS = [
     "event_retention_days",
 ]
 
+# Object detection (detection/): what the detector reports as events for this camera.
+OBJECT_FIELDS = ["object_labels", "object_min_score", "object_min_area", "object_zones"]
+
 CAMERA_FIELDS = [
     "name",
     "slug",
@@ -38,6 +41,7 @@ CAMERA_FIELDS = [
     "audio",
     "retention_days",
     *MOTION_FIELDS,
+    *OBJECT_FIELDS,
 ]
 
 
@@ -59,7 +63,12 @@ class CameraForm(forms.ModelForm):
     # Fields added after the first release: a form (or an import file, or a script) that leaves them
     # out keeps the camera's value, or the default for a new camera.
     # (A missing checkbox reads as "off" in a form: `motion` is left out; imports fill it from the camera.)
-    LATER_FIELDS = ("record", "retention_days", *(name for name in MOTION_FIELDS if name != "motion"))
+    LATER_FIELDS = (
+        "record",
+        "retention_days",
+        *(name for name in MOTION_FIELDS if name != "motion"),
+        *OBJECT_FIELDS,
+    )
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)

@@ -15,8 +15,11 @@ from django.db.models import Q
 
 from cameras.kinds import Kind, Transport
 from cameras.validation import (
+    default_objects,
     split_credentials,
+    validate_labels,
     validate_masks,
+    validate_object_zones,
     validate_source,
     validate_sub_source,
     validate_zones,
@@ -126,6 +129,29 @@ class Camera(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(600.0)],
         help_text="Motion closer together than this is one event.",
     )
+    # Object detection (detection/): what the detector reports as events, fed from motion.
+    object_labels = models.JSONField(
+        default=default_objects,
+        blank=True,
+        validators=[validate_labels],
+        help_text='Labels of the objects to track, e.g. ["person", "car"] (the model\'s labels; empty: none).',
+    )
+    object_min_score = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0.05), MaxValueValidator(1.0)],
+        help_text="Smallest detection score an object needs to count (0-1).",
+    )
+    object_min_area = models.FloatField(
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(100.0)],
+        help_text="Smallest object counted, its box in percent of the picture.",
+    )
+    object_zones = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_object_zones],
+        help_text='Labels counted only inside some zones, e.g. {"car": ["driveway"]} (where the box stands).',
+    )
     event_retention_days = models.PositiveSmallIntegerField(
         default=30,
         validators=[MinValueValidator(1), MaxValueValidator(3650)],
@@ -159,6 +185,10 @@ class Camera(models.Model):
             self.sub_source = validate_sub_source(self.kind, self.sub_source)
         except ValidationError as error:
             raise ValidationError({"sub_source": error.messages}) from None
+        zones = self.motion_zones if isinstance(self.motion_zones, dict) else {}
+        unknown = sorted({z for names in (self.object_zones or {}).values() for z in names} - set(zones))
+        if unknown:
+            raise ValidationError({"object_zones": f"No such zone: {', '.join(unknown)} (zones are motion_zones)."})
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         # Credentials never stay in the URL, even when code skips full_clean().

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from cameras.models import Camera
 from framebus import BUS_ERRORS, RawStatus, SyncBus
+from framebus.crops import DetectorState, DetectorStatus
 from framebus.status import CameraStatus
 from recordings.recorder import RecordingState
 from recordings.selectors import CameraUsage
@@ -110,3 +111,27 @@ def camera_facts(camera: Camera, status: CameraStatus, usage: CameraUsage | None
         "stored_hours": usage.hours,
         "oldest_recording": usage.oldest.isoformat() if usage.oldest else None,
     }
+
+
+def detector_status() -> DetectorStatus:
+    """What object detection is doing, for the admin and /healthz: off (no model), not running, ready or an
+    error (the detector's own words about its model). One reader of the detector's report."""
+    if not settings.DETECTOR_MODEL:
+        return DetectorStatus(DetectorState.OFF, "Object detection is off: no model (set DETECTOR_MODEL).")
+    try:
+        reported = sync_bus().detector_status()
+    except BUS_ERRORS:
+        reported = None
+    if reported is None:
+        return DetectorStatus(DetectorState.NOT_RUNNING, "No detector process reports (manage.py detect).")
+    return reported
+
+
+def detector_summary() -> str:
+    """One line for the admin."""
+    status = detector_status()
+    if status.state is DetectorState.READY:
+        width, height = status.input_size
+        dropped = status.counts.get("dropped", 0)
+        return f"Object detection: {status.model} ({width}x{height}) on {status.provider}; {dropped} crops dropped."
+    return f"Object detection {status.state.value}: {status.message}"

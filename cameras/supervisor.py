@@ -8,6 +8,7 @@ cameras without capturing one twice, and take over a dead one's within a lease.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -17,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import close_old_connections
 
 from cameras.config import CameraConfig
@@ -25,6 +27,7 @@ from cameras.outputs import CaptureOutput
 from cameras.relay import H264Relay
 from cameras.sources import SOURCES
 from cameras.workers import CaptureLoop
+from events.feed import DetectorFeed
 from events.notify import Notifier
 from events.watcher import MotionWatcher
 from framebus import BUS_ERRORS, SyncBus
@@ -61,7 +64,10 @@ def outputs_for(
         # Only the lease holder runs the loop, so only it records; a takeover starts a new segment.
         outputs.append(Recorder(config, from_packets=bool(kind and kind.delivers_packets), store=store))
     if config.motion:
-        outputs.append(MotionWatcher(config, store, notifier.publish if notifier is not None else None))
+        feed = None
+        if settings.DETECTOR_MODEL and json.loads(config.objects_json):  # object detection: crops around motion
+            feed = DetectorFeed(config, bus, rate=settings.DETECTOR_CROPS_PER_SECOND)
+        outputs.append(MotionWatcher(config, store, notifier.publish if notifier is not None else None, feed))
     return outputs
 
 

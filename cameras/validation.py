@@ -170,3 +170,30 @@ def validate_masks(value: object) -> None:
         raise ValidationError("Masks are a list of at most 32 polygons, e.g. [[[0, 0], [0.3, 0], [0.3, 0.2]]].")
     for index, polygon in enumerate(value, 1):
         _polygon(polygon, f"mask {index}")
+
+
+LABEL = re.compile(r"[\w .-]{1,50}")
+
+
+def default_objects() -> list[str]:
+    """What a camera tracks unless told otherwise (a callable: a list default must not be shared)."""
+    return ["person"]
+
+
+def validate_labels(value: object) -> None:
+    """Object labels to track: a list of names as the model's labels file spells them."""
+    if not isinstance(value, list) or len(value) > 100:
+        raise ValidationError('Objects are a list of labels, e.g. ["person", "car"].')
+    for label in value:
+        if not isinstance(label, str) or not LABEL.fullmatch(label):
+            raise ValidationError(f"Label {label!r}: 1-50 letters, digits, spaces, dots or dashes.")
+
+
+def validate_object_zones(value: object) -> None:
+    """Per-label zone filters: {"car": ["driveway"]}, zone names from the camera's zones."""
+    if not isinstance(value, dict) or len(value) > 100:
+        raise ValidationError('Object zones are an object of labels and zone names, e.g. {"car": ["driveway"]}.')
+    for label, zones in value.items():
+        validate_labels([label])
+        if not isinstance(zones, list) or not zones or not all(isinstance(z, str) for z in zones):
+            raise ValidationError(f"Object zones of {label!r}: a list of zone names.")

@@ -46,10 +46,12 @@ def threshold_for(sensitivity: int) -> float:
 
 @dataclass(frozen=True)
 class Detection:
-    """One detection: the moving share of the picture in countable blobs, and which zones it touched."""
+    """One detection: the moving share of the picture in countable blobs, which zones it touched, and where
+    the moving blobs are (normalized (x0, y0, x1, y1) each: the object detector looks there, events.feed)."""
 
     score: float
     zones: tuple[str, ...] = ()
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
 
     @property
     def moving(self) -> bool:
@@ -83,9 +85,10 @@ class MotionDetector:
             return Detection(0.0)
         changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._kernel)
         moving = changed
+        boxes: tuple[tuple[float, float, float, float], ...] = ()
         if changed.any():
             assert self._previous is not None
-            moving, still = self._blobs(changed, self._changed(grey, self._previous, threshold))
+            moving, still, boxes = self._blobs(changed, self._changed(grey, self._previous, threshold))
             if still is not None:  # left or stopped: background now
                 self._background[still > 0] = grey[still > 0]
         self._previous = grey
@@ -94,7 +97,7 @@ class MotionDetector:
         if not score:
             return Detection(0.0)
         touched = tuple(name for name, zone in self._zone_masks.items() if np.any(moving & zone))
-        return Detection(score, touched)
+        return Detection(score, touched, boxes)
 
     # Internals -------------------------------------------------------------------------------
     def _small_grey(self, image: np.ndarray) -> np.ndarray:
@@ -124,8 +127,11 @@ class MotionDetector:
         assert self._keep is not None
         return (np.abs(difference) > threshold).astype(np.uint8) & self._keep
 
-    def _blobs(self, changed: np.ndarray, moved: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(big blobs that moved since the previous detection, blobs that did not), as 0/1 masks."""
+    def _blobs(
+        self, changed: np.ndarray, moved: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None, tuple[tuple[float, float, float, float], ...]]:
+        """(big blobs that moved since the previous detection, blobs that did not) as 0/1 masks, and the
+        moving blobs' boxes (normalized)."""
         count, labels, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
         big = stats[:, cv2.CC_STAT_AREA] >= self.min_size * changed.size
         active = np.bincount(labels[moved > 0], minlength=count) > 0  # blobs with a pixel that moved
@@ -133,7 +139,17 @@ class MotionDetector:
         moving = (big & active).astype(np.uint8)[labels]  # a lookup table per label: one pass, no sets
         still = ~active
         still[0] = False
-        return moving, (still.astype(np.uint8)[labels] if still.any() else None)
+        height, width = changed.shape[:2]
+        boxes = tuple(
+            (
+                float(stats[n, cv2.CC_STAT_LEFT] / width),
+                float(stats[n, cv2.CC_STAT_TOP] / height),
+                float((stats[n, cv2.CC_STAT_LEFT] + stats[n, cv2.CC_STAT_WIDTH]) / width),
+                float((stats[n, cv2.CC_STAT_TOP] + stats[n, cv2.CC_STAT_HEIGHT]) / height),
+            )
+            for n in np.flatnonzero(big & active)
+        )
+        return moving, (still.astype(np.uint8)[labels] if still.any() else None), boxes
 
     def _learn(self, grey: np.ndarray, moving: np.ndarray) -> None:
         assert self._background is not None

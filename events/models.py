@@ -1,4 +1,4 @@
-"""The event index: one row per stretch of motion on one camera.
+"""The event index: one row per stretch of motion on one camera, or per object of one label (detection/).
 
 A row is written when motion starts (with `end` empty while it lasts), so the event list and the
 API show events as they happen, and completed when it ends. The snapshot at the peak and its
@@ -22,6 +22,10 @@ class Event(models.Model):
     end = models.DateTimeField(null=True, blank=True, help_text="The last moment of motion; empty while it lasts.")
     peak_score = models.FloatField(default=0.0, help_text="Largest moving share of the picture (0-1).")
     zones = models.JSONField(default=list, blank=True, help_text="Names of the zones the motion touched.")
+    label = models.CharField(
+        max_length=50, blank=True, db_index=True, help_text="The object detected (person, car...); empty: motion."
+    )
+    best_score = models.FloatField(default=0.0, help_text="An object event's best detection score (0-1).")
     snapshot = models.CharField(
         max_length=500, blank=True, help_text="JPEG at the peak, relative to RECORDINGS_DIR (thumbnail: *.thumb.jpg)."
     )
@@ -32,6 +36,11 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.camera_id} {self.start:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def labels(self) -> list[str]:
+        """What the event is about, as webhooks, MQTT and the API carry it (empty for motion)."""
+        return [self.label] if self.label else []
 
     @property
     def thumbnail(self) -> str:

@@ -294,6 +294,11 @@ class Notifier:
         """An event started or ended (capture thread): queued, never waited on."""
         self.inbox.put(payload)
 
+    def labels_tracked(self, slug: str, name: str, labels: list[str]) -> None:
+        """The detector tracks these labels on a camera: a Home Assistant sensor for each (retained)."""
+        if self.mqtt is not None:
+            self.mqtt.announce_labels(slug, name, labels)
+
     def camera_started(self, slug: str, name: str) -> None:
         """A capture loop took a camera: announce it to Home Assistant (retained, idempotent)."""
         if self.mqtt is not None:
@@ -307,6 +312,8 @@ class Notifier:
             assert isinstance(message, dict)
             if self.mqtt is not None:
                 self.mqtt.event(message)
+            if message.get("type") == "count":
+                continue  # how many objects are there: MQTT's retained count only, not a webhook delivery
             targets = self._current_targets()
             for gone in set(self.deliveries) - {target.id for target in targets}:
                 self.pool.retire(self.deliveries.pop(gone))

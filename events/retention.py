@@ -3,7 +3,7 @@
 recordings.retention asks this module which segments an event protects (`covered_by_event`): a
 segment overlapping an event, padded by the pre- and post-roll, is kept for the camera's
 `event_retention_days` (when longer than `retention_days`), is deleted last when the store is
-over its budget, and is the only video a `record = motion` camera keeps.
+over its budget, and is the only video a `record = motion` camera keeps (`record = objects`: only object events' video).
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ log = logging.getLogger(__name__)
 MOTION_DECISION_SECONDS = 60.0  # a motion-mode segment waits this long past its end for an event to claim it
 
 
-def covered_by_event() -> Exists:
-    """An Exists() over Segment rows: true when one of the camera's events overlaps the segment (padded)."""
+def covered_by_event(*, objects: bool = False) -> Exists:
+    """An Exists() over Segment rows: true when one of the camera's events (with `objects`: object events
+    only, the video a `record = objects` camera keeps) overlaps the segment (padded)."""
     pre = dt.timedelta(seconds=settings.NVR_EVENT_PRE_ROLL)
     post = dt.timedelta(seconds=settings.NVR_EVENT_POST_ROLL)
+    events = Event.objects.exclude(label="") if objects else Event.objects.all()
     return Exists(
-        Event.objects.filter(camera_id=OuterRef("camera_id"), start__lt=OuterRef("end") + pre).filter(
+        events.filter(camera_id=OuterRef("camera_id"), start__lt=OuterRef("end") + pre).filter(
             Q(end__isnull=True) | Q(end__gt=OuterRef("start") - post)
         )
     )

@@ -5,7 +5,8 @@ It asks its capture loop for DETECTIONS_PER_SECOND decoded frames whatever the c
 Its pictures (the snapshot at the peak and a thumbnail) are JPEGs encoded here, at most once a
 second, and written through the recordings store it is handed (`PictureStore`). It never raises
 into the capture loop: a database or disk problem is logged and the next detection goes on.
-Notifications go to a bounded queue (events.notify) that capture never waits on.
+Notifications go to a bounded queue (events.notify) that capture never waits on. With object detection
+on, the regions where motion is go to the detector as crops (events.feed), at a bounded rate, never waited on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from django.db import DatabaseError, close_old_connections
 
 from events.detector import DETECTIONS_PER_SECOND, MotionDetector
+from events.feed import DetectorFeed
 from events.tracker import Change, EventTracker, OpenEvent
 from imaging import encode_jpeg, fit_width
 
@@ -49,7 +51,9 @@ class MotionWatcher:
 
     pictures_from_sub_stream = True  # a camera's low-resolution stream is enough, and cheaper (cameras.outputs)
 
-    def __init__(self, config: Any, pictures: PictureStore, notify: Notify | None = None) -> None:
+    def __init__(
+        self, config: Any, pictures: PictureStore, notify: Notify | None = None, feed: DetectorFeed | None = None
+    ) -> None:
         self.config = config
         self.detector = MotionDetector(
             sensitivity=config.motion_sensitivity,
@@ -60,9 +64,11 @@ class MotionWatcher:
         self.tracker = EventTracker(gap_seconds=config.event_gap_seconds)
         self.notify = notify or (lambda kind, payload: None)
         self.pictures = pictures
+        self.feed = feed  # None: object detection is off (no model, or no objects for this camera)
         self._row_id: int | None = None
         self._keys: tuple[str, str] | None = None  # (snapshot, thumbnail) of the open event
         self._snapshot_at = 0.0
+        self._last_ts = 0.0
 
     @property
     def moving(self) -> bool:
@@ -77,7 +83,10 @@ class MotionWatcher:
 
     def frame(self, image: np.ndarray, ts: float) -> None:
         """Detect on this frame (the loop hands over DETECTIONS_PER_SECOND of them)."""
+        self._last_ts = ts
         detection = self.detector.detect(image)
+        if self.feed is not None and detection.boxes:
+            self.feed.offer(image, ts, detection.boxes)
         change = self.tracker.update(ts, detection.score, detection.zones)
         if change is None:
             return
@@ -106,7 +115,8 @@ class MotionWatcher:
                 log.warning("camera %s: event end not saved", self.config.slug, exc_info=True)
 
     def status(self) -> Mapping[str, object]:
-        return {"motion": self.moving}
+        objects = self.feed.objects(self._last_ts) if self.feed is not None else []
+        return {"motion": self.moving, "objects": ",".join(objects)}
 
     # Internals ------------------------------------------------------------------------------
     def _started(self, event: OpenEvent, image: np.ndarray) -> None:
@@ -155,4 +165,5 @@ class MotionWatcher:
             "end": _utc(event.end).isoformat() if ended else None,
             "peak_score": round(event.peak_score, 4),
             "zones": sorted(event.zones),
+            "labels": [],  # motion; object events name theirs (detection.objects)
         }

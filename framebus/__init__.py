@@ -28,6 +28,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from framebus.backoff import Backoff
+from framebus.crops import CROP_QUEUE_LIMIT, DETECTOR_STATUS_TTL, OBJECTS_TTL, Crop, DetectorStatus
 from framebus.names import Names
 from framebus.status import FRAME_TTL, STATUS_TTL, VIEWERS_STALE_AFTER
 
@@ -296,6 +297,46 @@ class SyncBus:
     def leave(self, owner: str) -> None:
         self.redis.zrem(self.names.supervisors, owner)
 
+    # Crops for the object detector: a bounded list (framebus.crops).
+    def push_crop(self, crop: Crop, limit: int = CROP_QUEUE_LIMIT) -> tuple[int, list[str]]:
+        """Queue a crop in one round trip, never waiting for the detector: (how many were dropped, the labels
+        of the camera's open object events as the detector last wrote them)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lpush(self.names.crops, crop.pack())
+        pipe.ltrim(self.names.crops, 0, limit - 1)
+        pipe.get(self.names.objects(str(crop.camera.get("slug", ""))))
+        replies = pipe.execute()
+        dropped = max(int(replies[0]) - limit, 0)
+        if dropped:
+            self.redis.incrby(self.names.crops_dropped, dropped)
+        labels = replies[2].decode().split(",") if replies[2] else []
+        return dropped, labels
+
+    def write_objects(self, slug: str, labels: list[str]) -> None:
+        """The labels of a camera's open object events (the detector); none: the key goes."""
+        if labels:
+            self.redis.set(self.names.objects(slug), ",".join(sorted(labels)), ex=OBJECTS_TTL)
+        else:
+            self.redis.delete(self.names.objects(slug))
+
+    def pop_crop(self, timeout: float) -> Crop | None:
+        """The newest waiting crop, waiting up to `timeout` seconds for one (the detector)."""
+        popped: Any = self.redis.blpop([self.names.crops], timeout=timeout)
+        return Crop.unpack(bytes(popped[1])) if popped else None
+
+    def crops_waiting(self) -> int:
+        return int(self.redis.llen(self.names.crops))
+
+    def crops_dropped(self) -> int:
+        return int(self.redis.get(self.names.crops_dropped) or 0)
+
+    def write_detector_status(self, status: DetectorStatus) -> None:
+        self.redis.set(self.names.detector_status, status.to_json(), ex=DETECTOR_STATUS_TTL)
+
+    def detector_status(self) -> DetectorStatus | None:
+        """The detector's last report, or None when no detector process reported lately."""
+        return DetectorStatus.from_json(self.redis.get(self.names.detector_status))
+
     def ping(self) -> bool:
         return bool(self.redis.ping())
 
@@ -378,6 +419,10 @@ class ViewBus:
                     total += int(count)
             counts[slug] = total
         return counts
+
+    async def detector_status(self) -> DetectorStatus | None:
+        """The object detector's last report, or None when no detector process reported lately."""
+        return DetectorStatus.from_json(await self.redis.get(self.names.detector_status))
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())

@@ -84,3 +84,22 @@ class Names:
     def lease(self, slug: str) -> str:
         """Who captures the camera (or another lease holder's name, e.g. the recordings keeper)."""
         return f"{self.root}:lease:{slug}"
+
+    @property
+    def crops(self) -> str:
+        """The list of crops waiting for the object detector (framebus.crops), newest on the left."""
+        return f"{self.root}:detect:crops"
+
+    @property
+    def crops_dropped(self) -> str:
+        """How many crops the bounded list dropped, since Redis started (a counter)."""
+        return f"{self.root}:detect:dropped"
+
+    @property
+    def detector_status(self) -> str:
+        """The detector process's status (framebus.crops.DetectorStatus as JSON, with a short TTL)."""
+        return f"{self.root}:detect:status"
+
+    def objects(self, slug: str) -> str:
+        """The labels of a camera's open object events, as the detector last wrote them (short TTL)."""
+        return f"{self.root}:detect:objects:{slug}"

@@ -148,6 +148,7 @@ class CameraStatus:
     sub_width: int = 0  # the sub stream's picture size, once known
     sub_height: int = 0
     sub_decoded: int = 0  # pictures decoded from the sub stream since the loop started
+    objects: str = ""  # labels of the open object events, comma-separated (detection/, read back by events.feed)
 
     @classmethod
     def from_fields(
@@ -199,13 +200,18 @@ class CameraStatus:
             sub_width=int(_number(fields, "sub_width")),
             sub_height=int(_number(fields, "sub_height")),
             sub_decoded=int(_number(fields, "sub_decoded")),
+            objects=_text(fields.get("objects") or ""),
         )
         if status.state is not State.DISABLED and status.updated_ts and now - status.updated_ts > STATUS_STALE_AFTER:
-            return replace(status, state=State.OFFLINE, fps=0.0, motion=False, error=status.error or WORKER_GONE)
+            return replace(
+                status, state=State.OFFLINE, fps=0.0, motion=False, objects="", error=status.error or WORKER_GONE
+            )
         if status.state.is_live and status.last_frame_ts and now - status.last_frame_ts > FRAME_STALE_AFTER:
-            return replace(status, state=State.OFFLINE, fps=0.0, motion=False, error=status.error or "no recent frame")
+            return replace(
+                status, state=State.OFFLINE, fps=0.0, motion=False, objects="", error=status.error or "no recent frame"
+            )
         if not status.state.is_live:
-            status = replace(status, fps=0.0, motion=False)
+            status = replace(status, fps=0.0, motion=False, objects="")
         return status
 
     @property

@@ -12,11 +12,13 @@ import time
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from cameras.models import Camera
+from framebus.crops import DetectorState
 from framebus.status import CameraStatus
 from recordings.models import RecordMode
 from recordings.store import get_store
@@ -71,17 +73,39 @@ async def _recordings() -> dict:
     return result
 
 
+async def _detection() -> dict:
+    """Object detection: off without a model; else what the detector reports (its model's error, word for
+    word: a file name at most). Not a reason for 503: motion events go on without it."""
+    if not settings.DETECTOR_MODEL:
+        return {"ok": True, "state": DetectorState.OFF.value}
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            status = await get_hub().bus.detector_status()
+    except Exception:  # noqa: BLE001 - the Redis check says what is wrong
+        return {"ok": False, "state": DetectorState.NOT_RUNNING.value}
+    if status is None:
+        return {"ok": False, "state": DetectorState.NOT_RUNNING.value, "error": "no detector process reports"}
+    result = {"ok": status.healthy, "state": status.state.value}
+    if status.message:
+        result["error"] = status.message
+    if status.provider:
+        result["provider"] = status.provider
+    return result
+
+
 @require_GET
 async def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the database and Redis answer, else 503, with one entry per check.
 
+    Object detection is reported too (a model that cannot be used, or no detector running: "degraded").
     The recordings store is reported too: missing here, or a recording error reported by the capture
     workers (a full, read-only or unwritable store), gives `"status": "degraded"` (still 200: live view
     and review of what is stored still work).
     """
     database, redis = await asyncio.gather(_check(sync_to_async(_select_one)), _check(get_hub().bus.ping))
-    recordings = await _recordings()
+    recordings, detection = await asyncio.gather(_recordings(), _detection())
     healthy = database["ok"] and redis["ok"]
-    status = ("ok" if recordings["ok"] else "degraded") if healthy else "unavailable"
-    body = {"status": status, "checks": {"database": database, "redis": redis, "recordings": recordings}}
+    status = ("ok" if recordings["ok"] and detection["ok"] else "degraded") if healthy else "unavailable"
+    checks = {"database": database, "redis": redis, "recordings": recordings, "detection": detection}
+    body = {"status": status, "checks": checks}
     return JsonResponse(body, status=200 if healthy else 503, headers=NO_STORE)

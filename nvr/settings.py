@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "streaming",
     "review",
     "events",
+    "detection",
 ]
 
 MIDDLEWARE = [
@@ -325,4 +326,10 @@ NVR_EVENT_POST_ROLL = env.float("NVR_EVENT_POST_ROLL", default=5.0)
 MQTT_URL = env("MQTT_URL", default="")  # e.g. mqtt://user:password@broker:1883; empty: no MQTT
 if MQTT_URL and not MQTT_URL.startswith(("mqtt://", "mqtts://")):
     raise ImproperlyConfigured("MQTT_URL must start with mqtt:// or mqtts:// (e.g. mqtt://user:pw@broker:1883)")
+# Object detection (detection/, `manage.py detect`): an ONNX model of the user's choice; empty: detection off.
+DETECTOR_MODEL = env("DETECTOR_MODEL", default="")
+DETECTOR_LABELS = env("DETECTOR_LABELS", default="") or str(BASE_DIR / "detection" / "coco-labels.txt")
+DETECTOR_DEVICE = env("DETECTOR_DEVICE", default="cpu")  # cpu, cuda or openvino (ONNX Runtime's provider)
+DETECTOR_THREADS = env.int("DETECTOR_THREADS", default=0)  # ONNX Runtime's threads; 0: its own choice
+DETECTOR_CROPS_PER_SECOND = env.float("DETECTOR_CROPS_PER_SECOND", default=2.0)  # per moving camera
 NVR_CLIP_MAX_SECONDS = env.int("NVR_CLIP_MAX_SECONDS", default=24 * 3600)  # longest clip.mp4 span

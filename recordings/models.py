@@ -22,6 +22,7 @@ class RecordMode(models.TextChoices):
     OFF = "off", "Off"
     CONTINUOUS = "continuous", "Continuous (around the clock)"
     MOTION = "motion", "Motion (keep only the video around events)"
+    OBJECTS = "objects", "Objects (keep only the video around object events)"
 
 
 class Archive(models.Model):

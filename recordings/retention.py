@@ -85,7 +85,7 @@ def enforce(now: dt.datetime | None = None, *, store: Store | None = None) -> Pa
     now = now or timezone.now()
     store = store or get_store()
     result = Pass()
-    segments = Segment.objects.annotate(eventful=covered_by_event())
+    segments = Segment.objects.annotate(eventful=covered_by_event(), object_eventful=covered_by_event(objects=True))
     cameras = (
         Segment.objects.filter(camera__isnull=False)
         .order_by()
@@ -103,6 +103,11 @@ def enforce(now: dt.datetime | None = None, *, store: Store | None = None) -> Pa
         if record == RecordMode.MOTION:  # only the video around events is kept, once no event could claim it
             decided = now - dt.timedelta(seconds=MOTION_DECISION_SECONDS)
             quiet = list(mine.filter(end__lt=decided, eventful=False))
+            delete_segments(quiet, store, result)
+            result.without_motion += len(quiet)
+        elif record == RecordMode.OBJECTS:  # only the video around object events (detection/)
+            decided = now - dt.timedelta(seconds=MOTION_DECISION_SECONDS)
+            quiet = list(mine.filter(end__lt=decided, object_eventful=False))
             delete_segments(quiet, store, result)
             result.without_motion += len(quiet)
     result.events = expire_events(now, store=store)

@@ -162,7 +162,7 @@ class ArchiveAdmin(admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyPerCamera):
-    list_display = ["camera", "start", "end", "peak_score", "zones", "play"]
+    list_display = ["camera", "start", "end", "label", "best_score", "peak_score", "zones", "play"]
 
     @admin.display(description="")
     def play(self, event: Event) -> str:

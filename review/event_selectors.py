@@ -14,6 +14,7 @@ from cameras.models import Camera
 from events.models import Event
 
 PAGE_SIZE = 50
+MOTION_LABEL = "motion"  # `label=motion`: the motion events, which have no object label
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class EventFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     zone: str = ""
+    label: str = ""  # object events of this label only (detection/); "motion": motion events only
 
     def events(self) -> QuerySet[Event]:
         events = Event.objects.filter(camera__in=self.cameras).select_related("camera")
@@ -31,7 +33,16 @@ class EventFilter:
             events = events.filter(start__lt=self.until)
         if self.zone:  # the JSON text holds '"name"' (zone names have no quotes); works on SQLite and PostgreSQL
             events = events.filter(zones__icontains=f'"{self.zone}"')
+        if self.label:
+            events = events.filter(label="" if self.label == MOTION_LABEL else self.label)
         return events
+
+
+def labels_seen(cameras: QuerySet[Camera]) -> list[str]:
+    """The object labels of these cameras' events, and "motion": the label filter's choices (only what the
+    caller may see: a label of another camera's events is never named)."""
+    found = Event.objects.filter(camera__in=cameras).exclude(label="").order_by().values_list("label", flat=True)
+    return [*sorted(set(found)), MOTION_LABEL]
 
 
 def play_window(event: Event) -> tuple[dt.datetime, dt.datetime]:
@@ -55,8 +66,11 @@ def length_text(seconds: float) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
-def score_text(score: float) -> str:
-    """How much of the picture moved at the event's peak, in whole percent ("under 1 %" for less)."""
+def score_text(score: float, label: str = "", best_score: float = 0.0) -> str:
+    """How much of the picture moved at the event's peak, in whole percent ("under 1 %" for less); for an
+    object event, how sure the detector was at best."""
+    if label:
+        return f"{label}, {round(best_score * 100)} % sure"
     percent = round(score * 100)
     return f"{percent} % of the picture moved" if percent >= 1 else "under 1 % of the picture moved"
 
@@ -76,6 +90,8 @@ def event_json(event: Event, *, token_query: str = "") -> dict:
         "end": event.end.astimezone(dt.UTC).isoformat() if event.end else None,
         "peak_score": round(event.peak_score, 4),
         "zones": event.zones,
+        "labels": event.labels,
+        "best_score": round(event.best_score, 4),
         "snapshot_url": reverse("event-snapshot", args=[event.pk]) + suffix,
         "thumbnail_url": reverse("event-thumbnail", args=[event.pk]) + suffix,
         "clip_url": reverse("camera-clip", args=[slug]) + "?" + urlencode(clip),

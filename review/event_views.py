@@ -23,7 +23,15 @@ from django.views.decorators.http import require_GET
 from cameras.selectors import visible_cameras
 from events.models import Event
 from recordings.store import get_store
-from review.event_selectors import PAGE_SIZE, EventFilter, event_json, length_text, play_window, score_text
+from review.event_selectors import (
+    PAGE_SIZE,
+    EventFilter,
+    event_json,
+    labels_seen,
+    length_text,
+    play_window,
+    score_text,
+)
 from review.times import parse_time
 from streaming.errors import NO_STORE, refusals_as_responses
 from streaming.views import authorize
@@ -32,7 +40,7 @@ API_LIMIT = 500  # events per API answer at most (`limit`)
 
 
 def _filter_from(request: HttpRequest, cameras) -> EventFilter:  # type: ignore[no-untyped-def]
-    """The filter in the query (camera, since, until, zone); a camera the caller may not see is a 404."""
+    """The filter in the query (camera, since, until, zone, label); a camera the caller may not see is a 404."""
     slug = request.GET.get("camera", "").strip()
     if slug:
         cameras = cameras.filter(slug=slug)
@@ -43,7 +51,8 @@ def _filter_from(request: HttpRequest, cameras) -> EventFilter:  # type: ignore[
     if since and until and until <= since:
         raise BadRequest("until must be after since")
     zone = request.GET.get("zone", "").strip()[:40]
-    return EventFilter(cameras=cameras, since=since, until=until, zone=zone)
+    label = request.GET.get("label", "").strip()[:50]
+    return EventFilter(cameras=cameras, since=since, until=until, zone=zone, label=label)
 
 
 @require_GET
@@ -107,13 +116,20 @@ class EventRow:
 def _row(event: Event, now: dt.datetime) -> EventRow:
     play_from, play_until = play_window(event)
     length = length_text(((event.end or now) - event.start).total_seconds())
-    return EventRow(event, event_json(event), play_from, min(play_until, now), length, score_text(event.peak_score))
+    return EventRow(
+        event,
+        event_json(event),
+        play_from,
+        min(play_until, now),
+        length,
+        score_text(event.peak_score, event.label, event.best_score),
+    )
 
 
 @require_GET
 @login_required
 def events_page(request: HttpRequest) -> HttpResponse:
-    """`/events/`: the event list with thumbnails, filters (camera, time, zone) and pages; a click plays
+    """`/events/`: the event list with thumbnails, filters (camera, time, zone, label) and pages; a click plays
     the event in the page (static/nvr/events.js), from its start minus the pre-roll.
 
     A sync view: Django answers an unknown camera (404); a bad filter is a 400 that shows the page with
@@ -129,6 +145,7 @@ def events_page(request: HttpRequest) -> HttpResponse:
         "now": now,
         "rows": [],
         "pre_roll": settings.NVR_EVENT_PRE_ROLL,
+        "labels": labels_seen(cameras),
     }
     try:
         chosen = _filter_from(request, cameras)

@@ -128,7 +128,8 @@ async def latest_codec(camera: Camera) -> str:
 
 
 async def events_in(camera: Camera, start: dt.datetime, end: dt.datetime) -> list[dict]:
-    """The camera's events touching the span, for the timeline's markers (id, start, end; end None while open)."""
+    """The camera's events touching the span, for the timeline's markers (id, start, end, end None while open;
+    the object's label, empty for motion)."""
     from events.models import Event
 
     def read() -> list[dict]:
@@ -138,8 +139,9 @@ async def events_in(camera: Camera, start: dt.datetime, end: dt.datetime) -> lis
                 "id": row["id"],
                 "start": row["start"].astimezone(dt.UTC).isoformat(),
                 "end": row["end"].astimezone(dt.UTC).isoformat() if row["end"] else None,
+                "label": row["label"],
             }
-            for row in rows.values("id", "start", "end")[:2000]
+            for row in rows.values("id", "start", "end", "label")[:2000]
         ]
 
     return await off_loop(read)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: everything a newcomer needs, then the capture supervisor and the web server.
+# `make run`: everything a newcomer needs, then the capture supervisor and the web server (and the object
+# detector when DETECTOR_MODEL names a model).
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,10 @@ case "$redis" in started*) pids+=("${redis#started }"); echo "nvr: started redis
 scripts/setup.sh
 .venv/bin/python manage.py capture &
 pids+=($!)
+if [ -n "${DETECTOR_MODEL:-}" ]; then  # object detection (README "Object detection"): one detector process
+  .venv/bin/python manage.py detect &
+  pids+=($!)
+fi
 scripts/serve-web.sh &
 pids+=($!)
 echo "nvr: open http://${HOST:-127.0.0.1}:${PORT:-8000}/  (admin: http://${HOST:-127.0.0.1}:${PORT:-8000}/admin/)  Ctrl-C stops"

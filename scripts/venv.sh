@@ -17,5 +17,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
   echo "nvr: installing $req"
   # (pip's notes about find-links folders this machine lacks are noise: filtered)
   .venv/bin/python -m pip install -q -r "$req" 2> >(grep -v "WARNING: Location" >&2)
+  .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt 2> >(grep -v "WARNING: Location" >&2)
   echo "$sum" > "$stamp"
 fi

@@ -61,6 +61,7 @@ def public_status(slug: str, status: CameraStatus, viewers: int) -> dict:
         "label": status.label,
         "fps": round(status.fps, 1),
         "motion": status.motion,
+        "objects": [label for label in status.objects.split(",") if label],
         "error": status.error,
         "viewers": viewers,
         "width": status.width or None,

@@ -246,7 +246,9 @@
           if (!response.ok) continue;
           const data = await response.json();
           spans.push(...data.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]));
-          events.push(...(data.events || []).map((e) => [Date.parse(e.start), e.end ? Date.parse(e.end) : Date.now()]));
+          events.push(
+            ...(data.events || []).map((e) => [Date.parse(e.start), e.end ? Date.parse(e.end) : Date.now(), e.label || ""]),
+          );
           noteCodec(data.codec);
         } catch (error) {
           // the next refresh tries again
@@ -281,12 +283,18 @@
       this.bar.querySelectorAll(".timeline-span, .timeline-event").forEach((node) => node.remove());
       // Recorded spans, then event markers (motion) over them.
       for (const [kind, ranges] of [["timeline-span", this.spans], ["timeline-event", this.events]]) {
-        for (const [from, to] of ranges) {
+        for (const [from, to, label] of ranges) {
           const left = Math.max(0, (from - start) / width);
           const right = Math.min(1, (to - start) / width);
           if (right < left || (right === left && kind === "timeline-span")) continue;
           const node = document.createElement("span");
           node.className = kind;
+          if (label) {
+            // An object event (detection/): its label on the marker, and a colour of its own.
+            node.classList.add("timeline-object");
+            node.dataset.label = label;
+            node.title = label;
+          }
           node.style.left = `${left * 100}%`;
           node.style.width = `${(right - left) * 100}%`;
           this.bar.insertBefore(node, this.cursor);

@@ -62,6 +62,14 @@
     const name = element.dataset.name || (element.querySelector(".name, h1") || {}).textContent || item.slug;
     element.dataset.state = item.state;
     element.dataset.motion = item.motion ? "1" : "0";
+    const objects = (item.objects || []).join(", ");
+    element.dataset.objects = objects;
+    const badge = element.querySelector(".objects-badge");
+    if (badge) {
+      // What the detector sees now (detection/): the hidden attribute shows or hides it, no CSS rule.
+      if (badge.textContent !== objects) badge.textContent = objects;
+      badge.hidden = !objects;
+    }
     setText(element, ".state-text", label(item.state));
     element.dataset.label = label(item.state);
     setText(element, ".fps", element.classList.contains("tile") ? `${item.fps.toFixed(1)} fps` : item.fps.toFixed(1));

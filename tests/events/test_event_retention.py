@@ -110,3 +110,15 @@ def test_events_and_their_pictures_expire_with_the_event_retention(store):
     assert set(Event.objects.values_list("pk", flat=True)) == {new.pk, open_one.pk}
     assert not (store / old.snapshot).exists() and not (store / old.thumbnail).exists()
     assert (store / new.snapshot).exists() and (store / new.thumbnail).exists()
+
+
+def test_an_objects_camera_keeps_only_the_video_around_object_events(store):
+    gate = make_camera("gate", record="objects", retention_days=7)
+    starts = [NOW - dt.timedelta(minutes=10) + dt.timedelta(seconds=10 * i) for i in range(6)]
+    for start in starts:
+        segment(store, gate, start)
+    event(gate, starts[0] + dt.timedelta(seconds=6), 8)  # motion only: keeps nothing of an objects camera
+    person = event(gate, starts[3] + dt.timedelta(seconds=6), 8)
+    Event.objects.filter(pk=person.pk).update(label="person", best_score=0.9)
+    enforce(NOW)
+    assert kept(gate) == [starts[3], starts[4]]

@@ -26,11 +26,12 @@ import yaml
 from tests.conftest import require
 from tests.support.processes import ROOT, ManagedProcess, database_url, free_port
 
-SERVICES = {"secrets", "redis", "db", "migrate", "web", "worker"}
+SERVICES = {"secrets", "redis", "db", "migrate", "web", "worker", "detector"}
 COMMANDS = {  # service -> the command make run (scripts/run.sh) uses too
     "migrate": ["scripts/setup.sh"],
     "web": ["scripts/serve-web.sh"],
     "worker": ["python", "manage.py", "capture"],
+    "detector": ["python", "manage.py", "detect"],
 }
 # Set by docker-compose.yml itself rather than passed through from .env.
 SET_BY_COMPOSE = {"PORT", "DATABASE_URL", "REDIS_URL", "POSTGRES_PASSWORD", "HOST", "RECORDINGS_DIR", "NVR_MEDIA_DIR"}
@@ -106,7 +107,8 @@ def test_services_start_in_order_and_report_health(fresh_config):
         "redis": {"condition": "service_healthy"},
     }
     assert services["migrate"]["restart"] == "no"
-    for name in ("web", "worker"):
+    assert services["detector"]["restart"] == "unless-stopped"  # a detector that dies is started again
+    for name in ("web", "worker", "detector"):
         assert services[name]["depends_on"] == {
             "migrate": {"condition": "service_completed_successfully"},
             "db": {"condition": "service_healthy"},
@@ -125,7 +127,7 @@ def test_services_run_the_commands_make_run_runs(fresh_config):
         assert os.access(ROOT / program, os.X_OK if program.endswith(".sh") else os.R_OK), program
         assert " ".join(command[1:] if command[0] == "python" else command) in run_sh, name
     images = {fresh_config["services"][name]["image"] for name in COMMANDS}
-    assert len(images) == 1  # one image, built once, for all three
+    assert len(images) == 1  # one image, built once, for all of them
 
 
 def test_containers_get_every_documented_variable(fresh_config):

@@ -32,7 +32,8 @@ def test_healthy_stack_answers_200_with_each_check(live_web, redis_url):
     assert "no-store" in response.headers["cache-control"]
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "redis", "recordings"}
+    assert set(body["checks"]) == {"database", "redis", "recordings", "detection"}
+    assert body["checks"]["detection"] == {"ok": True, "state": "off"}  # no DETECTOR_MODEL
     assert all(body["checks"][name]["ok"] and body["checks"][name]["ms"] >= 0 for name in ("database", "redis"))
     assert body["checks"]["recordings"]["ok"] is True
     assert redis_url.split("//")[1].split("/")[0] not in response.text  # no addresses, no secrets
