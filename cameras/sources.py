@@ -84,6 +84,10 @@ class FrameSource(ABC):
         """(width, height) of the camera's pictures, when known without decoding one."""
         return None
 
+    def clock_offset(self) -> float | None:
+        """Seconds the camera's clock is ahead of ours, when the source can tell (None: it cannot)."""
+        return None
+
     def timestamp_counts(self) -> tuple[int, int]:
         """(repaired, dropped) packets of this connection (cameras.timestamps); sources without packets have none."""
         return 0, 0
@@ -276,6 +280,7 @@ class RtspSource(FrameSource):
     what = "RTSP stream"
     delivers_packets = True
     GOP_LIMIT_BYTES = 16 * 2**20  # a longer group of pictures is dropped: the next keyframe starts one
+    CLOCK_WINDOW = 5.0  # s: the camera's clock offset is the largest seen over this long (delays only lower it)
 
     def target(self) -> str:
         return url_with_credentials(self.config.source, self.config.username, self.config.password)
@@ -313,6 +318,8 @@ class RtspSource(FrameSource):
         self.decoding = False  # the decoder has seen every packet since a keyframe
         self.gop: deque[Any] = deque()  # packets since the last keyframe
         self.gop_bytes = 0
+        self._offset: float | None = None  # the camera's clock offset over the last whole window
+        self._window: tuple[float, float] | None = None  # (when the window ends, its largest offset so far)
 
     def open_error(self) -> SourceError:
         problem = probe_rtsp(self.config.source, self.config.username, self.config.password)
@@ -343,6 +350,7 @@ class RtspSource(FrameSource):
                     sink(packet)
                 continue
             self._remember(packet)
+            self._measure_clock(packet)
             decoded = self._decode(packet) if decode else self._pause()
             if sink is not None:
                 sink(packet)  # after decoding: an output may re-time the packet while it writes it
@@ -361,6 +369,31 @@ class RtspSource(FrameSource):
         if self.gop_bytes > self.GOP_LIMIT_BYTES:
             self.gop.clear()
             self.gop_bytes = 0
+
+    def _measure_clock(self, packet: Any) -> None:
+        """The camera's wall clock against ours, from its RTCP sender reports.
+
+        FFmpeg maps the first sender report's NTP time to the stream's start (`start_time_realtime`, Unix
+        microseconds, at PTS 0), so a packet's time on the camera's clock is that plus its PTS; minus our
+        clock at arrival, it is the camera's offset less the network and buffering delay (measured on
+        the test RTSP server on loopback: -0.10 s; -120.10 s with its clock set 120 s back by libfaketime).
+        The largest of a window is the least delayed. A camera that sends no sender report has none.
+        """
+        realtime = self.container.start_time_realtime
+        if not realtime or packet.pts is None or packet.time_base is None:
+            return
+        now = time.time()
+        offset = realtime / 1e6 + float(packet.pts * packet.time_base) - now
+        if self._window is None:
+            self._window = (now + self.CLOCK_WINDOW, offset)
+        elif now >= self._window[0]:
+            self._offset = self._window[1]
+            self._window = (now + self.CLOCK_WINDOW, offset)
+        elif offset > self._window[1]:
+            self._window = (self._window[0], offset)
+
+    def clock_offset(self) -> float | None:
+        return getattr(self, "_offset", None)
 
     def _pause(self) -> bool:
         self.decoding = False

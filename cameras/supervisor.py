@@ -28,6 +28,7 @@ from cameras.relay import H264Relay
 from cameras.sources import SOURCES
 from cameras.workers import CaptureLoop
 from events.feed import DetectorFeed
+from events.health import CameraHealth, Problems, open_problems
 from events.notify import Notifier
 from events.watcher import MotionWatcher
 from framebus import BUS_ERRORS, SyncBus
@@ -104,6 +105,7 @@ class Supervisor:
         self.configs: dict[str, CameraConfig] = {}
         self.stop_event = threading.Event()
         self.notifier: Notifier | None = None  # made in run(): webhooks and MQTT for this process's events
+        self.health: dict[str, CameraHealth] = {}  # the cameras this supervisor holds: offline, recording failing
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -113,10 +115,10 @@ class Supervisor:
         problem = get_store().problem()
         if problem:  # live view goes on; each recording camera shows the error until it is fixed
             log.error("recordings: %s; recording is stopped until it is fixed", problem)
-        keeper = Keeper(self.bus, self.owner) if self.keep_recordings else None
+        self.notifier = Notifier.from_settings().start()
+        keeper = Keeper(self.bus, self.owner, notify=self.notifier.publish) if self.keep_recordings else None
         if keeper is not None:
             keeper.start()
-        self.notifier = Notifier.from_settings().start()
         try:
             while not self.stop_event.is_set():
                 self.tick()
@@ -145,6 +147,7 @@ class Supervisor:
         self._renew_leases()
         self._replace_stalled()
         self._claim(alive)
+        self._decide_health()
 
     def shutdown(self) -> None:
         """Stop every loop and release leases at once, so another supervisor takes over."""
@@ -185,6 +188,26 @@ class Supervisor:
                 loop.stop()
                 self.loops[slug] = self._start_loop(self.configs.get(slug, loop.config))
 
+    def _decide_health(self) -> None:
+        """Offline and recording problems of the cameras held here (this supervisor is their one decider)."""
+        now = time.time()
+        for slug, loop in list(self.loops.items()):
+            health = self.health.get(slug)
+            if health is None or health.camera != loop.config:
+                problems = Problems(self.notifier.publish if self.notifier is not None else None)
+                health = self.health[slug] = CameraHealth(loop.config, problems)
+            status = loop.status()
+            health.update(
+                status.state.value,
+                status.error,
+                status.recording,
+                status.recording_error,
+                now,
+                clock_offset=status.clock_offset,
+            )
+        for slug in set(self.health) - set(self.loops):
+            del self.health[slug]  # handed over: its next holder decides (open problems are in the database)
+
     def _claim(self, alive: int) -> None:
         fair_share = math.ceil(len(self.configs) / max(alive, 1))
         # Hand back cameras beyond the fair share, one per tick, so a new supervisor gets work.
@@ -209,8 +232,10 @@ class Supervisor:
         log.info("camera %s: capture starting (%s)", config.slug, config.kind)
         outputs = outputs_for(config, bus=self.bus, store=get_store(), notifier=self.notifier)
         loop = CaptureLoop(config, self.bus, outputs, backoff_cap=self.backoff_cap)
-        if self.notifier is not None and config.motion:
-            self.notifier.camera_started(config.slug, config.name)
+        if self.notifier is not None:
+            self.notifier.camera_started(
+                config.slug, config.name, motion=config.motion, problems=open_problems(config.id)
+            )
         loop.start()
         return loop
 
@@ -220,6 +245,9 @@ class Supervisor:
         loop.join(timeout=6.0)
         if final_state:
             loop.write_final_status(final_state)
+        health = self.health.pop(slug, None)
+        if health is not None and final_state is State.DISABLED:
+            health.stopped(time.time())
         if release:
             try:
                 self.bus.release_lease(slug, self.owner)

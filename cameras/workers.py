@@ -282,6 +282,7 @@ class CaptureLoop(threading.Thread):
             decoded=self.decoded + (source.decoded if source is not None else 0),
             timestamps_repaired=self._timestamps[0] + repaired,
             packets_dropped=self._timestamps[1] + dropped,
+            clock_offset=source.clock_offset() if source is not None else None,
         )
         return replace(status, **self._outputs_status())
 

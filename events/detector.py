@@ -67,6 +67,7 @@ class MotionDetector:
     masks: Sequence[Polygon] = ()
     zones: dict[str, Polygon] = field(default_factory=dict)
     rate: float = DETECTIONS_PER_SECOND
+    grey: np.ndarray | None = None  # the small grey copy of the last picture detected on (events.tamper uses it)
     _background: np.ndarray | None = None
     _previous: np.ndarray | None = None  # the previous detection's grey frame
     _keep: np.ndarray | None = None  # 1 where detection looks, 0 under a mask
@@ -74,7 +75,7 @@ class MotionDetector:
     _kernel: np.ndarray = field(default_factory=lambda: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
 
     def detect(self, image: np.ndarray) -> Detection:
-        grey = self._small_grey(image)
+        grey = self.grey = self._small_grey(image)
         if self._background is None or self._background.shape != grey.shape:
             self._start(grey)
             return Detection(0.0)

@@ -1,11 +1,16 @@
-"""MQTT for events (optional, MQTT_URL): motion ON/OFF per camera, the event JSON, and Home Assistant
-discovery, so every camera appears in Home Assistant as a motion sensor without configuration.
+"""MQTT for events (optional, MQTT_URL): motion ON/OFF per camera, the event JSON, each camera's health,
+and Home Assistant discovery, so every camera appears in Home Assistant as a motion sensor, a connectivity
+sensor and a problem sensor without configuration.
 
 Topics (prefix `nvr`):
 - `nvr/<slug>/motion`: "ON" when an event starts, "OFF" when it ends (retained);
-- `nvr/<slug>/event`: the event's JSON, as webhooks get it;
-- `homeassistant/binary_sensor/nvr_<slug>/motion/config`: discovery (retained), sent when a
-  capture worker takes the camera;
+- `nvr/<slug>/event`: the motion event's JSON, as webhooks get it;
+- `nvr/<slug>/connectivity`: "ON" while the camera is online, "OFF" once it is offline (retained);
+- `nvr/<slug>/problem`: "ON" while any health problem of the camera is open (retained);
+- `nvr/<slug>/health`: a health event's JSON (kind offline, recording, tamper...), as webhooks get it;
+- `nvr/.store/problem`, `nvr/.store/health`: the same for the store (low space, over budget);
+- `homeassistant/binary_sensor/nvr_<slug>/{motion,connectivity,problem}/config`: discovery
+  (retained), sent when a capture worker takes the camera;
 - with object detection (detection/): `nvr/<slug>/<label>` "ON" while an object of that label is there,
   "OFF" after (retained), `nvr/<slug>/<label>/count` how many (retained), and a discovery config per
   tracked label, `homeassistant/binary_sensor/nvr_<slug>/<label>/config`, sent by the detector.
@@ -23,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 
+from events.kinds import EventKind
 from events.tracker import Change
 from outbound import Purpose, check, resolve
 
@@ -33,24 +39,43 @@ DISCOVERY_PREFIX = "homeassistant"
 QUEUE_LIMIT = 1000  # messages paho keeps while the broker is away
 
 
+STORE = ".store"  # the topic level of what concerns the whole store (a camera slug never has a dot)
+
+
 def motion_topic(slug: str) -> str:
     return f"{TOPIC_PREFIX}/{slug}/motion"
 
 
-def discovery(slug: str, name: str) -> tuple[str, dict]:
-    """The Home Assistant discovery topic and config of a camera's motion sensor."""
-    topic = f"{DISCOVERY_PREFIX}/binary_sensor/nvr_{slug}/motion/config"
-    return topic, {
-        "name": "Motion",
-        "unique_id": f"nvr_{slug}_motion",
-        "object_id": f"nvr_{slug}_motion",
-        "device_class": "motion",
-        "state_topic": motion_topic(slug),
+def topic(slug: str | None, leaf: str) -> str:
+    """`nvr/<slug>/<leaf>`; the store's own (slug None) under `nvr/.store/`."""
+    return f"{TOPIC_PREFIX}/{slug or STORE}/{leaf}"
+
+
+def _sensor(slug: str, name: str, sensor: str, device_class: str, attributes: str) -> tuple[str, dict]:
+    return f"{DISCOVERY_PREFIX}/binary_sensor/nvr_{slug}/{sensor}/config", {
+        "name": sensor.title(),
+        "unique_id": f"nvr_{slug}_{sensor}",
+        "object_id": f"nvr_{slug}_{sensor}",
+        "device_class": device_class,
+        "state_topic": topic(slug, sensor),
         "payload_on": "ON",
         "payload_off": "OFF",
-        "json_attributes_topic": f"{TOPIC_PREFIX}/{slug}/event",
+        "json_attributes_topic": topic(slug, attributes),
         "device": {"identifiers": [f"nvr_{slug}"], "name": name, "manufacturer": "nvr", "model": "camera"},
     }
+
+
+def discovery(slug: str, name: str) -> tuple[str, dict]:
+    """The Home Assistant discovery topic and config of a camera's motion sensor."""
+    return _sensor(slug, name, "motion", "motion", "event")
+
+
+def health_discovery(slug: str, name: str) -> list[tuple[str, dict]]:
+    """Discovery of a camera's connectivity sensor (on: online) and problem sensor (on: a health problem is open)."""
+    return [
+        _sensor(slug, name, "connectivity", "connectivity", "health"),
+        _sensor(slug, name, "problem", "problem", "health"),
+    ]
 
 
 def label_topic(slug: str, label: str) -> str:
@@ -91,8 +116,9 @@ class MqttPublisher:
         self.client.reconnect_delay_set(1, 30)
         self.client.on_pre_connect = self._check_address
         self.client.on_connect = self._connected
-        self._announced: dict[str, str] = {}
+        self._announced: dict[str, tuple[str, bool]] = {}
         self._labels: dict[str, tuple[str, tuple[str, ...]]] = {}  # slug -> (name, labels announced)
+        self._open: dict[str | None, set[str]] = {}  # the health problems open per camera (None: the store)
 
     def start(self) -> None:
         self.client.connect_async(self.host, self.port, keepalive=30)
@@ -102,10 +128,14 @@ class MqttPublisher:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def announce(self, slug: str, name: str) -> None:
-        self._announced[slug] = name
-        self._discover(slug, name)
-        self.client.publish(motion_topic(slug), "OFF", qos=1, retain=True)  # no event is open yet
+    def announce(self, slug: str, name: str, *, motion: bool = True, problems: frozenset[str] = frozenset()) -> None:
+        """A capture worker took the camera: its sensors, and the states known now (`problems`: kinds open)."""
+        self._announced[slug] = (name, motion)
+        self._discover(slug, name, motion)
+        if motion:
+            self.client.publish(motion_topic(slug), "OFF", qos=1, retain=True)  # no event is open yet
+        self._open[slug] = set(problems)
+        self._publish_health_state(slug)
 
     def announce_labels(self, slug: str, name: str, labels: list[str]) -> None:
         """The detector met a camera (or its tracked labels changed): a sensor per label, OFF until seen."""
@@ -120,6 +150,10 @@ class MqttPublisher:
 
     def event(self, message: dict) -> None:
         slug = message["camera"]
+        kind = message.get("kind", EventKind.MOTION)
+        if kind != EventKind.MOTION:
+            self._health(slug, kind, message)
+            return
         labels = message.get("labels") or []
         if message.get("type") != "count":
             self.client.publish(f"{TOPIC_PREFIX}/{slug}/event", json.dumps(message), qos=1)
@@ -130,9 +164,26 @@ class MqttPublisher:
             self.client.publish(label_topic(slug, label), state, qos=1, retain=True)
             self.client.publish(label_topic(slug, label) + "/count", str(message.get("count", 0)), qos=1, retain=True)
 
-    def _discover(self, slug: str, name: str) -> None:
-        topic, config = discovery(slug, name)
-        self.client.publish(topic, json.dumps(config), qos=1, retain=True)
+    def _health(self, slug: str | None, kind: str, message: dict) -> None:
+        self.client.publish(topic(slug, "health"), json.dumps(message), qos=1)
+        problems = self._open.setdefault(slug, set())
+        if message.get("type") == Change.END:
+            problems.discard(kind)
+        else:
+            problems.add(kind)
+        self._publish_health_state(slug)
+
+    def _publish_health_state(self, slug: str | None) -> None:
+        problems = self._open.get(slug, set())
+        self.client.publish(topic(slug, "problem"), "ON" if problems else "OFF", qos=1, retain=True)
+        if slug is not None:
+            online = EventKind.OFFLINE not in problems
+            self.client.publish(topic(slug, "connectivity"), "ON" if online else "OFF", qos=1, retain=True)
+
+    def _discover(self, slug: str, name: str, motion: bool = True) -> None:
+        sensors = ([discovery(slug, name)] if motion else []) + health_discovery(slug, name)
+        for sensor_topic, config in sensors:
+            self.client.publish(sensor_topic, json.dumps(config), qos=1, retain=True)
 
     def _check_address(self, client: mqtt.Client, userdata: object) -> None:
         """Before every connection: the broker's addresses under the outbound policy (Refused is an OSError)."""
@@ -143,8 +194,8 @@ class MqttPublisher:
             log.warning("mqtt: the broker refused the connection (%s)", reason_code)
             return
         log.info("mqtt: connected to %s:%s", self.host, self.port)
-        for slug, name in list(self._announced.items()):  # a broker that restarted lost them
-            self._discover(slug, name)
+        for slug, (name, motion) in list(self._announced.items()):  # a broker that restarted lost them
+            self._discover(slug, name, motion)
         for slug, (name, labels) in list(self._labels.items()):
             for label in labels:
                 topic, config = label_discovery(slug, name, label)

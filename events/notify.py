@@ -1,4 +1,4 @@
-"""Telling other systems about events: signed webhooks and MQTT (with Home Assistant discovery).
+"""Telling other systems about events: signed webhooks, MQTT (with Home Assistant discovery), Web Push.
 
 Capture never waits on a receiver: `Notifier.publish` only appends to a bounded queue
 (QUEUE_LIMIT; when full the oldest message is dropped and counted). One router thread fans
@@ -34,6 +34,7 @@ from django.db import close_old_connections
 
 from events.access import visible_cameras
 from events.mqtt import MqttPublisher
+from events.push import PushTarget, forget, load_push_targets, send
 from outbound import Purpose, Refused, check, opener
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class WebhookDelivery:
         self.due = 0.0  # monotonic time of its next attempt
         self.delivered = 0
         self.failed = 0
+        self.gone = False  # the receiver said it will never take one (a forgotten push subscription)
 
     def attempt(self, message: dict) -> str:
         """POST `message` once; "" when the receiver took it, else what went wrong (for the log)."""
@@ -146,6 +148,22 @@ class WebhookDelivery:
             return type(error.reason).__name__ if isinstance(error.reason, BaseException) else "unreachable"
         except (OSError, ValueError) as error:
             return type(error).__name__
+
+
+class PushDelivery(WebhookDelivery):
+    """One push subscription's queue: the same pool, bounds and retries as a webhook's (events.push sends)."""
+
+    def __init__(self, target: PushTarget) -> None:
+        super().__init__(target)  # type: ignore[arg-type]
+        self.push = target
+
+    def attempt(self, message: dict) -> str:
+        problem = send(self.push, message)
+        if problem == "gone":
+            forget(self.push.id)
+            self.gone = True
+            return ""
+        return problem
 
 
 class DeliveryPool:
@@ -207,6 +225,10 @@ class DeliveryPool:
                 delivery.busy = False
                 if problem is not None:
                     self._settle(delivery, message, problem)
+                if delivery.gone:
+                    delivery.retired = True
+                    if delivery in self.deliveries:
+                        self.deliveries.remove(delivery)
                 self._changed.notify_all()
 
     def _settle(self, delivery: WebhookDelivery, message: object, problem: str) -> None:
@@ -256,14 +278,23 @@ def load_targets() -> list[Target]:
 class Notifier:
     """The capture process's one notifier: publish() from any capture thread, never blocking."""
 
-    def __init__(self, *, mqtt: MqttPublisher | None = None, load: Callable[[], list[Target]] = load_targets) -> None:
+    def __init__(
+        self,
+        *,
+        mqtt: MqttPublisher | None = None,
+        load: Callable[[], list[Target]] = load_targets,
+        load_push: Callable[[], list[PushTarget]] = load_push_targets,
+    ) -> None:
         self.inbox = BoundedQueue()
         self.mqtt = mqtt
         self.load = load
+        self.load_push = load_push
         self.stop_event = threading.Event()
         self.pool = DeliveryPool(self.stop_event)
-        self.deliveries: dict[int, WebhookDelivery] = {}
+        self.deliveries: dict[int, WebhookDelivery] = {}  # per webhook id
+        self.pushes: dict[int, WebhookDelivery] = {}  # per push subscription id
         self._targets: list[Target] = []
+        self._push_targets: list[PushTarget] = []
         self._loaded_at = 0.0
         self._router = threading.Thread(target=self._route, name="notifier", daemon=True)
 
@@ -299,10 +330,13 @@ class Notifier:
         if self.mqtt is not None:
             self.mqtt.announce_labels(slug, name, labels)
 
-    def camera_started(self, slug: str, name: str) -> None:
-        """A capture loop took a camera: announce it to Home Assistant (retained, idempotent)."""
+    def camera_started(
+        self, slug: str, name: str, *, motion: bool = True, problems: frozenset[str] = frozenset()
+    ) -> None:
+        """A capture loop took a camera: announce it to Home Assistant (retained, idempotent), with the
+        health problems open now (`problems`: their kinds)."""
         if self.mqtt is not None:
-            self.mqtt.announce(slug, name)
+            self.mqtt.announce(slug, name, motion=motion, problems=problems)
 
     def _route(self) -> None:
         while not self.stop_event.is_set():
@@ -315,18 +349,30 @@ class Notifier:
             if message.get("type") == "count":
                 continue  # how many objects are there: MQTT's retained count only, not a webhook delivery
             targets = self._current_targets()
-            for gone in set(self.deliveries) - {target.id for target in targets}:
-                self.pool.retire(self.deliveries.pop(gone))
+            for deliveries, current in (
+                (self.deliveries, {target.id for target in targets}),
+                (self.pushes, {push.id for push in self._push_targets}),
+            ):
+                for gone in set(deliveries) - current:
+                    self.pool.retire(deliveries.pop(gone))
             for target in targets:
                 if target.cameras and message.get("camera") not in target.cameras:
                     continue
-                delivery = self.deliveries.get(target.id)
-                if delivery is None or delivery.target != target:
-                    if delivery is not None:
-                        self.pool.retire(delivery)  # changed: its queued messages were meant for the old one
-                    delivery = self.deliveries[target.id] = WebhookDelivery(target)
-                    self.pool.add(delivery)
-                self.pool.submit(delivery, message)
+                self._submit(self.deliveries, target.id, target, message, WebhookDelivery)
+            for push in self._push_targets:
+                if push.wants(message):
+                    self._submit(self.pushes, push.id, push, message, PushDelivery)
+
+    def _submit(
+        self, deliveries: dict[int, WebhookDelivery], key: int, target: object, message: dict, kind: type
+    ) -> None:
+        delivery = deliveries.get(key)
+        if delivery is None or delivery.target != target or delivery.gone:
+            if delivery is not None:
+                self.pool.retire(delivery)  # changed: its queued messages were meant for the old one
+            delivery = deliveries[key] = kind(target)
+            self.pool.add(delivery)
+        self.pool.submit(delivery, message)
 
     def _current_targets(self) -> list[Target]:
         if time.monotonic() - self._loaded_at > WEBHOOK_REFRESH:
@@ -334,5 +380,9 @@ class Notifier:
                 self._targets = self.load()
             except Exception:
                 log.warning("webhooks: could not read the list; using the last one", exc_info=True)
+            try:
+                self._push_targets = self.load_push()
+            except Exception:
+                log.warning("push: could not read the subscriptions; using the last ones", exc_info=True)
             self._loaded_at = time.monotonic()
         return self._targets

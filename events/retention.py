@@ -16,11 +16,15 @@ from typing import Protocol
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 
-from events.models import Event
+from events.models import Event, EventKind
 
 log = logging.getLogger(__name__)
 
 MOTION_DECISION_SECONDS = 60.0  # a motion-mode segment waits this long past its end for an event to claim it
+STORE_EVENT_DAYS = (
+    30  # the store's own health events (no camera, so no camera's event_retention_days) are kept this long
+)
+KEEPS_FOOTAGE = (EventKind.MOTION, EventKind.TAMPER)  # the kinds whose video is worth keeping (an outage has none)
 
 
 def covered_by_event(*, objects: bool = False) -> Exists:
@@ -30,9 +34,9 @@ def covered_by_event(*, objects: bool = False) -> Exists:
     post = dt.timedelta(seconds=settings.NVR_EVENT_POST_ROLL)
     events = Event.objects.exclude(label="") if objects else Event.objects.all()
     return Exists(
-        events.filter(camera_id=OuterRef("camera_id"), start__lt=OuterRef("end") + pre).filter(
-            Q(end__isnull=True) | Q(end__gt=OuterRef("start") - post)
-        )
+        events.filter(camera_id=OuterRef("camera_id"), start__lt=OuterRef("end") + pre)
+        .filter(Q(end__isnull=True) | Q(end__gt=OuterRef("start") - post))
+        .filter(kind__in=KEEPS_FOOTAGE)
     )
 
 
@@ -55,8 +59,13 @@ def expire_events(now: dt.datetime, *, store: PictureDeleter) -> int:
     deleted = 0
     cameras = Event.objects.order_by().values_list("camera_id", "camera__event_retention_days").distinct()
     for camera_id, days in list(cameras):
-        cutoff = now - dt.timedelta(days=days)
-        expired = list(Event.objects.filter(camera_id=camera_id, end__lt=cutoff).only("pk", "snapshot"))
+        cutoff = now - dt.timedelta(days=STORE_EVENT_DAYS if camera_id is None else days)
+        mine = (
+            Event.objects.filter(camera__isnull=True)
+            if camera_id is None
+            else Event.objects.filter(camera_id=camera_id)
+        )
+        expired = list(mine.filter(end__lt=cutoff).only("pk", "snapshot"))
         if not expired:
             continue
         Event.objects.filter(pk__in=[event.pk for event in expired]).delete()

@@ -1,4 +1,4 @@
-"""A capture output that watches its camera for motion: detections, events, snapshots.
+"""A capture output that watches its camera for motion: detections, events, snapshots; and for tampering.
 
 It asks its capture loop for DETECTIONS_PER_SECOND decoded frames whatever the camera's frame rate
 (cameras.outputs.CaptureOutput, matched by shape: events sits below cameras and never imports it).
@@ -22,6 +22,9 @@ from django.db import DatabaseError, close_old_connections
 
 from events.detector import DETECTIONS_PER_SECOND, MotionDetector
 from events.feed import DetectorFeed
+from events.health import Problems
+from events.kinds import EventKind
+from events.tamper import TamperDetector, Verdict
 from events.tracker import Change, EventTracker, OpenEvent
 from imaging import encode_jpeg, fit_width
 
@@ -65,6 +68,8 @@ class MotionWatcher:
         self.notify = notify or (lambda kind, payload: None)
         self.pictures = pictures
         self.feed = feed  # None: object detection is off (no model, or no objects for this camera)
+        self.tamper = TamperDetector()  # on the detector's small grey pictures (events.tamper)
+        self.problems = Problems(self.notify, pictures)
         self._row_id: int | None = None
         self._keys: tuple[str, str] | None = None  # (snapshot, thumbnail) of the open event
         self._snapshot_at = 0.0
@@ -87,6 +92,8 @@ class MotionWatcher:
         detection = self.detector.detect(image)
         if self.feed is not None and detection.boxes:
             self.feed.offer(image, ts, detection.boxes)
+        if self.detector.grey is not None:
+            self._check_tampering(self.detector.grey, image, ts)
         change = self.tracker.update(ts, detection.score, detection.zones)
         if change is None:
             return
@@ -119,6 +126,13 @@ class MotionWatcher:
         return {"motion": self.moving, "objects": ",".join(objects)}
 
     # Internals ------------------------------------------------------------------------------
+    def _check_tampering(self, grey: np.ndarray, image: np.ndarray, ts: float) -> None:
+        verdict = self.tamper.update(grey, ts)
+        if verdict is Verdict.STARTED:
+            self.problems.open(EventKind.TAMPER, self.config, self.tamper.reason, ts, image)
+        elif verdict is Verdict.ENDED:
+            self.problems.close(EventKind.TAMPER, self.config, ts)
+
     def _started(self, event: OpenEvent, image: np.ndarray) -> None:
         from events.models import Event
 
@@ -161,6 +175,8 @@ class MotionWatcher:
             "camera": self.config.slug,
             "camera_name": self.config.name,
             "type": Change.END if ended else Change.START,
+            "kind": EventKind.MOTION.value,
+            "detail": "",
             "start": _utc(event.start).isoformat(),
             "end": _utc(event.end).isoformat() if ended else None,
             "peak_score": round(event.peak_score, 4),

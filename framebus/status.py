@@ -149,6 +149,7 @@ class CameraStatus:
     sub_height: int = 0
     sub_decoded: int = 0  # pictures decoded from the sub stream since the loop started
     objects: str = ""  # labels of the open object events, comma-separated (detection/, read back by events.feed)
+    clock_offset: float | None = None  # s the camera's clock is ahead of ours (RTSP sender reports); None: unknown
 
     @classmethod
     def from_fields(
@@ -201,6 +202,7 @@ class CameraStatus:
             sub_height=int(_number(fields, "sub_height")),
             sub_decoded=int(_number(fields, "sub_decoded")),
             objects=_text(fields.get("objects") or ""),
+            clock_offset=_number(fields, "clock_offset") if _text(fields.get("clock_offset") or "") else None,
         )
         if status.state is not State.DISABLED and status.updated_ts and now - status.updated_ts > STATUS_STALE_AFTER:
             return replace(
@@ -239,4 +241,5 @@ class CameraStatus:
         fields["last_error"] = self.error
         fields["motion"] = int(self.motion)
         fields["sub_stream"] = self.sub_stream.value
+        fields["clock_offset"] = "" if self.clock_offset is None else round(self.clock_offset, 3)
         return fields

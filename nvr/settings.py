@@ -323,6 +323,12 @@ RECORDINGS_SEGMENT_SECONDS = env.float("RECORDINGS_SEGMENT_SECONDS", default=10.
 # Events (events/): seconds of video before and after an event when it is played or exported, and MQTT.
 NVR_EVENT_PRE_ROLL = env.float("NVR_EVENT_PRE_ROLL", default=5.0)
 NVR_EVENT_POST_ROLL = env.float("NVR_EVENT_POST_ROLL", default=5.0)
+# Health events (events/health.py): a camera not live this many seconds is offline (a reconnect pages nobody).
+NVR_HEALTH_OFFLINE_GRACE = env.float("NVR_HEALTH_OFFLINE_GRACE", default=30.0)
+# Web Push (events/push.py): the VAPID private key's file (made at first use, 0600) and the contact push
+# services are given (a mailto: or https: URL; Apple's refuses a missing one).
+NVR_PUSH_KEY_PATH = env("NVR_PUSH_KEY_PATH", default=str(BASE_DIR / "vapid_private.pem"))
+NVR_PUSH_CONTACT = env("NVR_PUSH_CONTACT", default="mailto:nvr@localhost")
 MQTT_URL = env("MQTT_URL", default="")  # e.g. mqtt://user:password@broker:1883; empty: no MQTT
 if MQTT_URL and not MQTT_URL.startswith(("mqtt://", "mqtts://")):
     raise ImproperlyConfigured("MQTT_URL must start with mqtt:// or mqtts:// (e.g. mqtt://user:pw@broker:1883)")

@@ -39,3 +39,6 @@ try:  # the store the workers would make (a test may point RECORDINGS_DIR somewh
     Path(RECORDINGS_DIR).mkdir(parents=True, exist_ok=True)
 except OSError:
     pass
+
+# The VAPID key of one test run (Web Push): never the install's file beside the code.
+NVR_PUSH_KEY_PATH = os.environ.setdefault("NVR_PUSH_KEY_PATH", str(BASE_DIR / "var" / f"test-vapid-{os.getpid()}.pem"))

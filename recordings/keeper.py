@@ -12,8 +12,10 @@ import threading
 
 from django.db import DatabaseError, close_old_connections
 
+from events.health import Notify, Problems
 from recordings.reconcile import reconcile
 from recordings.retention import RETENTION_INTERVAL, enforce
+from recordings.space import check_space
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +26,10 @@ LEASE_SECONDS = RETENTION_INTERVAL * 3
 class Keeper(threading.Thread):
     """Runs until stop(): holds the keeper lease when it can, reconciles once per lease, enforces retention."""
 
-    def __init__(self, bus, owner: str, *, interval: float = RETENTION_INTERVAL) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, bus, owner: str, *, interval: float = RETENTION_INTERVAL, notify: Notify | None = None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(name="recordings-keeper", daemon=True)
         self.bus, self.owner, self.interval = bus, owner, interval
+        self.problems = Problems(notify)  # the store's health: the keeper is its one decider
         self.stop_event = threading.Event()
         self.holding = False
 
@@ -60,3 +63,4 @@ class Keeper(threading.Thread):
             log.info("recordings keeper: this supervisor keeps the store; reconcile: %s", repairs)
         close_old_connections()
         enforce()
+        check_space(self.problems)

@@ -162,8 +162,11 @@ class ArchiveAdmin(admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyPerCamera):
-    list_display = ["camera", "start", "end", "label", "best_score", "peak_score", "zones", "play"]
+    list_display = ["camera", "kind", "start", "end", "label", "best_score", "peak_score", "zones", "detail", "play"]
+    list_filter = [("camera", VisibleCameraFilter), "kind"]
 
     @admin.display(description="")
     def play(self, event: Event) -> str:
+        if event.camera is None:
+            return ""
         return format_html('<a href="{}">play</a>', reverse("events") + f"?camera={event.camera.slug}")

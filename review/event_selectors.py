@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 
 from cameras.models import Camera
-from events.models import Event
+from events.models import Event, EventKind
 
 PAGE_SIZE = 50
 MOTION_LABEL = "motion"  # `label=motion`: the motion events, which have no object label
+HEALTH = "health"  # the `kind` filter for every health kind at once
 
 
 @dataclass(frozen=True)
@@ -24,17 +25,26 @@ class EventFilter:
     until: dt.datetime | None = None
     zone: str = ""
     label: str = ""  # object events of this label only (detection/); "motion": motion events only
+    kind: str = ""  # an EventKind value, or "health" for every health kind; "": every kind
+    store: bool = False  # also the store's own events (no camera): for those who see every camera
 
     def events(self) -> QuerySet[Event]:
-        events = Event.objects.filter(camera__in=self.cameras).select_related("camera")
+        mine = Q(camera__in=self.cameras) | Q(camera__isnull=True) if self.store else Q(camera__in=self.cameras)
+        events = Event.objects.filter(mine).select_related("camera")
+        if self.kind == HEALTH:
+            events = events.exclude(kind=EventKind.MOTION)
+        elif self.kind:
+            events = events.filter(kind=self.kind)
         if self.since is not None:  # events that touch the span: ended after since (or still open)
             events = events.exclude(end__lt=self.since)
         if self.until is not None:
             events = events.filter(start__lt=self.until)
         if self.zone:  # the JSON text holds '"name"' (zone names have no quotes); works on SQLite and PostgreSQL
             events = events.filter(zones__icontains=f'"{self.zone}"')
-        if self.label:
-            events = events.filter(label="" if self.label == MOTION_LABEL else self.label)
+        if self.label == MOTION_LABEL:  # motion events: no object label, and not a health problem
+            events = events.filter(label="", kind=EventKind.MOTION)
+        elif self.label:
+            events = events.filter(label=self.label)
         return events
 
 
@@ -76,24 +86,32 @@ def score_text(score: float, label: str = "", best_score: float = 0.0) -> str:
 
 
 def event_json(event: Event, *, token_query: str = "") -> dict:
-    """An event as the API gives it, with the URLs of its snapshot, thumbnail, clip and playback."""
-    slug = event.camera.slug
+    """An event as the API gives it, with the URLs of its snapshot, thumbnail, clip and playback.
+
+    A health event of the store (no camera) has no camera, clip or playback (None); one without a
+    picture has no snapshot (None)."""
+    slug = event.camera.slug if event.camera is not None else None
     start, end = play_window(event)
     suffix = f"?{token_query}" if token_query else ""
     clip = {"start": start.astimezone(dt.UTC).isoformat(), "end": end.astimezone(dt.UTC).isoformat()}
     if token_query:
         clip["token"] = dict(part.split("=", 1) for part in token_query.split("&"))["token"]
+    pictures = event.kind == EventKind.MOTION or bool(event.snapshot)
     return {
         "id": event.pk,
         "camera": slug,
+        "kind": event.kind,
+        "detail": event.detail,
         "start": event.start.astimezone(dt.UTC).isoformat(),
         "end": event.end.astimezone(dt.UTC).isoformat() if event.end else None,
         "peak_score": round(event.peak_score, 4),
         "zones": event.zones,
         "labels": event.labels,
         "best_score": round(event.best_score, 4),
-        "snapshot_url": reverse("event-snapshot", args=[event.pk]) + suffix,
-        "thumbnail_url": reverse("event-thumbnail", args=[event.pk]) + suffix,
-        "clip_url": reverse("camera-clip", args=[slug]) + "?" + urlencode(clip),
-        "play_url": reverse("camera-page", args=[slug]) + "?" + urlencode({"t": int(start.timestamp())}),
+        "snapshot_url": reverse("event-snapshot", args=[event.pk]) + suffix if pictures else None,
+        "thumbnail_url": reverse("event-thumbnail", args=[event.pk]) + suffix if pictures else None,
+        "clip_url": reverse("camera-clip", args=[slug]) + "?" + urlencode(clip) if slug else None,
+        "play_url": reverse("camera-page", args=[slug]) + "?" + urlencode({"t": int(start.timestamp())})
+        if slug
+        else None,
     }

@@ -21,9 +21,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from cameras.selectors import visible_cameras
-from events.models import Event
+from events.access import sees_every_camera
+from events.models import Event, EventKind
 from recordings.store import get_store
 from review.event_selectors import (
+    HEALTH,
     PAGE_SIZE,
     EventFilter,
     event_json,
@@ -33,32 +35,43 @@ from review.event_selectors import (
     score_text,
 )
 from review.times import parse_time
+from streaming.auth import Access
 from streaming.errors import NO_STORE, refusals_as_responses
 from streaming.views import authorize
 
 API_LIMIT = 500  # events per API answer at most (`limit`)
 
 
-def _filter_from(request: HttpRequest, cameras) -> EventFilter:  # type: ignore[no-untyped-def]
-    """The filter in the query (camera, since, until, zone, label); a camera the caller may not see is a 404."""
+KINDS = (HEALTH, *EventKind.values)
+
+
+def _filter_from(request: HttpRequest, cameras, *, store: bool = False) -> EventFilter:  # type: ignore[no-untyped-def]
+    """The filter in the query (camera, since, until, zone, label, kind); a camera the caller may not see is a 404.
+
+    `store`: the caller sees every camera, so also the store's own health events (no camera), unless a
+    camera is chosen."""
     slug = request.GET.get("camera", "").strip()
     if slug:
+        store = False
         cameras = cameras.filter(slug=slug)
         if not cameras.exists():
             raise Http404("No such camera.")
+    kind = request.GET.get("kind", "").strip()
+    if kind and kind not in KINDS:
+        raise BadRequest(f"kind must be one of {', '.join(KINDS)}")
     since = parse_time(request.GET["since"], name="since") if request.GET.get("since") else None
     until = parse_time(request.GET["until"], name="until") if request.GET.get("until") else None
     if since and until and until <= since:
         raise BadRequest("until must be after since")
     zone = request.GET.get("zone", "").strip()[:40]
     label = request.GET.get("label", "").strip()[:50]
-    return EventFilter(cameras=cameras, since=since, until=until, zone=zone, label=label)
+    return EventFilter(cameras=cameras, since=since, until=until, zone=zone, label=label, kind=kind, store=store)
 
 
 @require_GET
 @refusals_as_responses
 async def api_events(request: HttpRequest) -> JsonResponse:
-    """`/api/events?camera=&since=&until=&zone=&limit=`: newest first, each with its snapshot and clip URLs."""
+    """`/api/events?camera=&since=&until=&zone=&kind=&limit=`: newest first, each with its snapshot and clip URLs."""
     access = await authorize(request)
     try:
         limit = min(max(int(request.GET.get("limit", "100")), 1), API_LIMIT)
@@ -68,11 +81,19 @@ async def api_events(request: HttpRequest) -> JsonResponse:
     query = urlencode({"token": token}) if token else ""
 
     def read() -> list[dict]:
-        chosen = _filter_from(request, access.cameras())
+        chosen = _filter_from(request, access.cameras(), store=_sees_the_store(access))
         return [event_json(event, token_query=query) for event in chosen.events()[:limit]]
 
     events = await sync_to_async(read)()
     return JsonResponse({"events": events, "limit": limit}, headers=NO_STORE)
+
+
+def _sees_the_store(access: Access) -> bool:
+    """The store's own events (no camera) are for whoever sees every camera (a token's too, unless it is
+    for one camera or a group)."""
+    if access.user is None or access.camera_id is not None or access.group_id is not None:
+        return False
+    return sees_every_camera(access.user)
 
 
 async def _picture(request: HttpRequest, event_id: int, thumbnail: bool) -> FileResponse:
@@ -129,7 +150,7 @@ def _row(event: Event, now: dt.datetime) -> EventRow:
 @require_GET
 @login_required
 def events_page(request: HttpRequest) -> HttpResponse:
-    """`/events/`: the event list with thumbnails, filters (camera, time, zone, label) and pages; a click plays
+    """`/events/`: the event list with thumbnails, filters (camera, time, zone, label, kind) and pages; a click plays
     the event in the page (static/nvr/events.js), from its start minus the pre-roll.
 
     A sync view: Django answers an unknown camera (404); a bad filter is a 400 that shows the page with
@@ -146,9 +167,10 @@ def events_page(request: HttpRequest) -> HttpResponse:
         "rows": [],
         "pre_roll": settings.NVR_EVENT_PRE_ROLL,
         "labels": labels_seen(cameras),
+        "kinds": [(HEALTH, "Health (every kind)"), *EventKind.choices],
     }
     try:
-        chosen = _filter_from(request, cameras)
+        chosen = _filter_from(request, cameras, store=sees_every_camera(request.user))
     except BadRequest as error:
         return render(request, "events/events.html", {**context, "error": str(error)}, status=400)
     page = Paginator(chosen.events(), PAGE_SIZE).get_page(request.GET.get("page"))

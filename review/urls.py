@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from review import event_views, pages, views
+from review import event_views, pages, push_views, views
 
 urlpatterns = [
     path("cameras/<slug:slug>/recordings.m3u8", views.playlist, name="camera-recordings"),
@@ -20,4 +20,8 @@ urlpatterns = [
     path("events/<int:event_id>/snapshot.jpg", event_views.snapshot, name="event-snapshot"),
     path("events/<int:event_id>/thumbnail.jpg", event_views.thumbnail, name="event-thumbnail"),
     path("api/events", event_views.api_events, name="api-events"),
+    # Web Push: each user's browsers and phones, and what reaches each.
+    path("push/", push_views.push_page, name="push"),
+    path("push/subscriptions", push_views.subscribe, name="push-subscribe"),
+    path("push/subscriptions/<int:subscription_id>/delete", push_views.unsubscribe, name="push-unsubscribe"),
 ]

@@ -32,3 +32,12 @@ secret secret_key 600 "${SECRET_KEY:-}"
 secret field_encryption_key 600 "${FIELD_ENCRYPTION_KEY:-}"
 secret db_password 644 "${POSTGRES_PASSWORD:-}"
 secret redis_password 644 "${REDIS_PASSWORD:-}"
+
+# The VAPID key pair that signs Web Push requests (events/vapid.py): made once and kept, mode 600, read by
+# the web and capture services as NVR_PUSH_KEY_PATH. Only its public key is ever shown.
+if [ ! -s vapid_private.pem ]; then
+  (umask 077 && python -c 'import sys; from py_vapid import Vapid02; v = Vapid02(); v.generate_keys(); sys.stdout.buffer.write(v.private_pem())' > vapid_private.pem.tmp)
+  chmod 600 vapid_private.pem.tmp
+  mv vapid_private.pem.tmp vapid_private.pem
+  echo "nvr: generated vapid_private.pem"
+fi

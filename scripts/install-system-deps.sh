@@ -23,6 +23,7 @@ packages=(
   chromium-driver
   docker-compose
   mosquitto                   # MQTT broker for the events tests (each test run starts its own)
+  faketime                    # libfaketime: a test RTSP camera whose clock is off (health events)
 )
 
 missing=()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from streaming import grid, pages, views
+from streaming import grid, pages, pwa, views
 
 urlpatterns = [
     path("cameras/<slug:slug>/stream.mjpg", views.stream, name="camera-stream"),
@@ -15,4 +15,8 @@ urlpatterns = [
     path("cameras/<slug:slug>/", pages.camera_page, name="camera-page"),
     path("cameras/<slug:slug>/token/", pages.camera_token, name="camera-token"),
     path("grid/stream.mjpg", grid.stream, name="grid-stream"),
+    # The installable app: manifest, service worker (at the root: its scope is the site), the offline shell.
+    path("manifest.webmanifest", pwa.manifest, name="manifest"),
+    path("sw.js", pwa.service_worker, name="service-worker"),
+    path("offline/", pwa.offline, name="offline"),
 ]

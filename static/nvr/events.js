@@ -94,4 +94,9 @@
   setInterval(() => {
     if (recording && started) player.dataset.wall = String(recording.wallTime());
   }, 250);
+
+  // A notification's tap opens /events/?play=<id>: that event plays at once.
+  const wanted = new URLSearchParams(location.search).get("play");
+  const item = wanted && list.querySelector(`.event[data-event="${CSS.escape(wanted)}"]`);
+  if (item && item.dataset.playlist) play(item);
 })();

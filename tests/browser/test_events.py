@@ -51,6 +51,12 @@ def test_motion_shows_on_the_grid_the_events_page_and_the_timeline(browser, site
                         what="the event's marker on the timeline")[0]  # fmt: skip
     assert marker.size["width"] >= 1
 
+    # A push notification's tap opens /events/?play=<id>: that event plays at once.
+    browser.get(f"{site.url}/events/?play={event.pk}&camera=yard")
+    player = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".event-player:not([hidden])"), 15,
+                        what="the tapped event playing")[0]  # fmt: skip
+    assert player.get_attribute("data-event") == str(event.pk)
+
 
 def test_the_zone_editor_draws_a_mask_into_the_field(browser, site, capture_process):
     camera = make_camera("gate", name="Gate", max_fps=5)

@@ -34,7 +34,8 @@ COMMANDS = {  # service -> the command make run (scripts/run.sh) uses too
     "detector": ["python", "manage.py", "detect"],
 }
 # Set by docker-compose.yml itself rather than passed through from .env.
-SET_BY_COMPOSE = {"PORT", "DATABASE_URL", "REDIS_URL", "POSTGRES_PASSWORD", "HOST", "RECORDINGS_DIR", "NVR_MEDIA_DIR"}
+SET_BY_COMPOSE = {"PORT", "DATABASE_URL", "REDIS_URL", "POSTGRES_PASSWORD", "HOST", "RECORDINGS_DIR", "NVR_MEDIA_DIR",
+                  "NVR_PUSH_KEY_PATH"}  # fmt: skip
 # Secrets: .env's value (or a generated one) goes to a file of the `secrets` service, read as VAR_FILE.
 SECRETS = {"SECRET_KEY": "secret_key", "FIELD_ENCRYPTION_KEY": "field_encryption_key",
            "POSTGRES_PASSWORD": "db_password", "REDIS_PASSWORD": "redis_password"}  # fmt: skip
@@ -229,7 +230,10 @@ def test_secrets_are_generated_once_kept_and_read_from_files_by_settings(fresh_c
     first = make(SECRET_KEY="", POSTGRES_PASSWORD="", REDIS_PASSWORD="", FIELD_ENCRYPTION_KEY="")
     assert all(len(value) >= 50 and "\n" not in value for value in first.values()), first
     assert len(set(first.values())) == 4
+    vapid = (tmp_path / "vapid_private.pem").read_text()
     assert make() == first  # kept across restarts
+    assert (tmp_path / "vapid_private.pem").read_text() == vapid and "PRIVATE KEY" in vapid  # Web Push's, kept too
+    assert stat.S_IMODE((tmp_path / "vapid_private.pem").stat().st_mode) == 0o600
     assert make(POSTGRES_PASSWORD="from-dot-env")["POSTGRES_PASSWORD"] == "from-dot-env"  # .env wins
     modes = {file: stat.S_IMODE((tmp_path / file).stat().st_mode) for file in SECRETS.values()}
     assert modes == {"secret_key": 0o600, "field_encryption_key": 0o600, "db_password": 0o644,

@@ -24,7 +24,7 @@ from django.utils import timezone
 from websockets.asyncio.client import connect
 
 from cameras.models import Camera
-from events.models import Event
+from events.models import Event, PushSubscription
 from tests.factories import make_camera, make_token, make_user
 from tests.support.processes import web_server
 
@@ -42,6 +42,11 @@ PUBLIC = {  # 200 for anyone, by design
     "socialaccount_login_cancelled",
     "account_inactive",
     "mfa_login_webauthn",
+    # The installable app: its manifest, service worker and offline page hold nothing of anyone (a browser
+    # fetches the manifest without cookies; the worker must be reachable to update itself).
+    "manifest",
+    "service-worker",
+    "offline",
 }
 DENIED = {400, 401, 403, 404, 405}
 LOGIN_PAGES = ("/accounts/login/", "/admin/login/")
@@ -80,6 +85,12 @@ def sample_urls(camera: Camera) -> dict[str, str]:
         "provider_id": "sso",  # the single-sign-on provider's id (accounts/sso/)
         # An event of the secret camera: its pictures must be refused like the camera's stream.
         "event_id": str(Event.objects.create(camera=camera, start=timezone.now(), snapshot="x/1.jpg").pk),
+        # Someone else's push subscription: only its owner may remove it.
+        "subscription_id": str(
+            PushSubscription.objects.create(
+                user=make_user("push-owner", is_superuser=True), endpoint="https://push.example/1", p256dh="k", auth="a"
+            ).pk
+        ),
     }
     urls, unreachable = {}, []
     for name, route, args in routes():

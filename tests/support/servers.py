@@ -228,10 +228,12 @@ class RtspServer(_ChildServer):
         user: str | None = None,
         password: str | None = None,
         pattern: str = "ball",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.port = port
         self.pattern = pattern
         self.mounts = ["/" + m.lstrip("/") for m in mounts]  # "/path[:WIDTHxHEIGHT][:aac|pcmu|pcma]"
+        self.env = env  # added to this process's environment (e.g. libfaketime: a camera whose clock is off)
         self.width, self.height, self.fps = width, height, fps
         self.user, self.password = user, password
         self.proc: subprocess.Popen | None = None
@@ -267,7 +269,12 @@ class RtspServer(_ChildServer):
         began = time.monotonic()
         # stdin is a pipe we never write to: when this process dies, the server sees EOF and exits.
         self.proc = subprocess.Popen(
-            self.args(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+            self.args(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env={**os.environ, **self.env} if self.env else None,
         )
         # Always drain stderr (GStreamer warnings must never fill the pipe and block the server);
         # keep the tail for error messages.
