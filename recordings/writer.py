@@ -14,10 +14,12 @@ and written through the store: muxed into its staging file, committed when compl
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import av
 
@@ -52,6 +54,13 @@ class ClosedSegment:
     codec: str
     width: int
     height: int
+    sha256: str = ""  # of the committed file (hex): the bucket tier verifies its upload against it
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file, read once (a 10 s segment of a 4 Mbit/s camera: about 5 MB, some 3 ms)."""
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def codec_string(name: str, extradata: bytes | None) -> str:
@@ -142,6 +151,7 @@ class SegmentFile:
             return None
         with av.open(str(self.part)) as written:
             codec, width, height = media_facts(written)
+        digest = file_sha256(self.part)
         size = self.store.commit(self.key, self.part)
         return ClosedSegment(
             key=self.key,
@@ -151,6 +161,7 @@ class SegmentFile:
             codec=codec,
             width=width,
             height=height,
+            sha256=digest,
         )
 
     def abandon(self) -> None:
