@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "review",
     "events",
     "detection",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -349,3 +350,9 @@ DETECTOR_DEVICE = env("DETECTOR_DEVICE", default="cpu")  # cpu, cuda or openvino
 DETECTOR_THREADS = env.int("DETECTOR_THREADS", default=0)  # ONNX Runtime's threads; 0: its own choice
 DETECTOR_CROPS_PER_SECOND = env.float("DETECTOR_CROPS_PER_SECOND", default=2.0)  # per moving camera
 NVR_CLIP_MAX_SECONDS = env.int("NVR_CLIP_MAX_SECONDS", default=24 * 3600)  # longest clip.mp4 span
+# Signed exports (README "Signed exports"): where their ZIPs are built (0600 files), the Ed25519 key that signs
+# them (generated once, 0600, kept apart from the database), and the recorder's name in their manifests.
+NVR_EXPORTS_DIR = env("NVR_EXPORTS_DIR", default=str(BASE_DIR / "var" / "exports"))
+NVR_EXPORT_KEY_FILE = env("NVR_EXPORT_KEY_FILE", default=str(BASE_DIR / "var" / "keys" / "export-signing.key"))
+NVR_RECORDER_NAME = env("NVR_RECORDER_NAME", default="")  # empty: the host's name
+NVR_EXPORT_MAX_SECONDS = env.int("NVR_EXPORT_MAX_SECONDS", default=7 * 24 * 3600)  # longest span an export holds
