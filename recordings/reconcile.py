@@ -25,7 +25,7 @@ from django.db import IntegrityError
 
 from recordings.models import Archive, Location, Segment
 from recordings.store import PICTURES, Store, StoredFile, age, get_store, owner_of, start_of
-from recordings.writer import MUXER_OPTIONS, media_facts
+from recordings.writer import MUXER_OPTIONS, media_facts, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,8 @@ def _index(store: Store, stored: StoredFile, owners: _Owners, repairs: Repairs) 
         repairs.unreadable += 1
         return
     duration, codec, width, height = facts
+    with store.open(stored.key) as file:  # the checksum the bucket tier verifies a move against
+        sha256 = sha256_of(file)
     owner = owners.of(owner_of(stored.key))
     try:
         Segment.objects.create(
@@ -147,6 +149,7 @@ def _index(store: Store, stored: StoredFile, owners: _Owners, repairs: Repairs) 
             width=width,
             height=height,
             key=stored.key,
+            sha256=sha256,
         )
     except IntegrityError:
         return  # its writer indexed it meanwhile

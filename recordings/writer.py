@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 
@@ -57,10 +58,18 @@ class ClosedSegment:
     sha256: str = ""  # of the committed file (hex): the bucket tier verifies its upload against it
 
 
+def sha256_of(file: BinaryIO) -> str:
+    """SHA-256 (hex) of what is left to read of an open file, a MiB at a time."""
+    digest = hashlib.sha256()
+    while chunk := file.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def file_sha256(path: Path) -> str:
-    """SHA-256 (hex) of a file, read once (a 10 s segment of a 4 Mbit/s camera: about 5 MB, some 3 ms)."""
+    """SHA-256 (hex) of a file, read once (a 10 s segment of a 4 Mbit/s camera, 5 MB: 12 ms median here, in memory)."""
     with path.open("rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
+        return sha256_of(file)
 
 
 def codec_string(name: str, extradata: bytes | None) -> str:
