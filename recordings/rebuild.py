@@ -4,8 +4,8 @@ Every segment carries what its row needs: its key names the camera (uid) and the
 MP4 boxes give its duration, codec and size (read from the local file); an object in the bucket carries
 them as metadata written when it moved (recordings.tier.metadata_of), so the bucket is indexed by a HEAD
 per object, never a download (an object without them is read by range, like a local file). Every event
-keeps its JSON beside its snapshot (events.watcher), read back into its row with its id, so its pictures'
-keys stay right.
+keeps its JSON beside its snapshot (events.watcher), on the disk or in the bucket, read back into its row
+with its id, so its pictures' keys stay right.
 
 1. the local folder: recordings.reconcile (staged files salvaged, rows without files removed, files
    without rows indexed under their camera or an archive);
@@ -17,6 +17,7 @@ Idempotent: what has a row is left as it is, so it can run again, or on a databa
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 from dataclasses import dataclass
@@ -103,18 +104,21 @@ def _events(store: Store, result: Rebuilt) -> None:
     cameras = {str(uid): pk for uid, pk in apps.get_model("cameras", "Camera").objects.values_list("uid", "pk")}
     known = set(Event.objects.values_list("pk", flat=True))
     restored = []
-    for found in store.walk():
-        if not (found.key.startswith(f"{PICTURES}/") and found.key.endswith(".json")):
+    bucket = bucket_of(store)
+    keys = itertools.chain((f.key for f in store.walk()), (o.key for o in bucket.walk()) if bucket is not None else ())
+    for key in keys:
+        if not (key.startswith(f"{PICTURES}/") and key.endswith(".json")):
             continue
         try:
-            with store.open(found.key) as file:
+            with store.open(key) as file:
                 record = json.loads(file.read())
             event_id, camera = int(record["id"]), cameras.get(str(record["camera_uid"]))
         except (OSError, ValueError, KeyError, TypeError):
-            log.warning("rebuild: %s is not an event record; left alone", found.key)
+            log.warning("rebuild: %s is not an event record; left alone", key)
             continue
         if event_id in known:
             continue
+        known.add(event_id)
         if camera is None:
             result.events_without_camera += 1
             continue

@@ -208,9 +208,14 @@ class LocalStore(Store):
         return True
 
     def walk(self) -> Iterator[StoredFile]:
-        if not self.root.is_dir():
+        return self.walk_under("")
+
+    def walk_under(self, folder: str) -> Iterator[StoredFile]:
+        """Committed files under one folder of the store (the event pictures: PICTURES), or all of them."""
+        top = self._path(folder) if folder else self.root
+        if not top.is_dir():
             return
-        for folder, _, names in os.walk(self.root):
+        for folder, _, names in os.walk(top):
             for name in names:
                 if name.endswith(STAGED_SUFFIX) or name == WRITE_PROBE:
                     continue

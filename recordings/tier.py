@@ -9,6 +9,10 @@ worker hosts sharing a bucket never upload the same one, and a dead host's claim
    the local file (it is retried at the next pass, and reported);
 3. mark the row `Location.BUCKET`, and only then delete the local file.
 
+Event pictures and their JSON records older than the threshold follow (they have no row to mark: what is
+left in the local pictures folder is what is left to move). Reads find a key wherever it lives
+(recordings.store.TieredStore).
+
 A crash between 3 and the delete leaves a local copy the reconcile removes; one before 3 leaves an
 object the next pass overwrites. A bucket outage stops only this: recording goes on into the local
 folder, whose budget and free-space floor still hold (recordings.retention), and `backlog()` says how
@@ -30,8 +34,8 @@ from django.utils import timezone
 
 from recordings.bucket import Bucket, BucketError
 from recordings.models import Location, Segment
-from recordings.store import LocalStore, Store, TieredStore, get_store, owner_of
-from recordings.writer import file_sha256
+from recordings.store import PICTURES, LocalStore, Store, TieredStore, get_store, owner_of
+from recordings.writer import file_sha256, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,7 @@ class Moved:
     bytes: int = 0
     failed_verification: list[str] = field(default_factory=list)
     claimed_elsewhere: int = 0
+    pictures: int = 0  # event pictures and records moved
     error: str = ""  # why the pass stopped early (the bucket unreachable, the endpoint refused)
 
 
@@ -174,12 +179,52 @@ def move_due(
             else:
                 result.moved += 1
                 result.bytes += row.bytes
+    if not result.error and time.monotonic() < stop_at:
+        _move_pictures(store, claims, result, stop_at)
     if result.moved or result.failed_verification:
         log.info(
             "tier: %d segments (%.1f MB) moved to the bucket, %d failed verification",
             result.moved, result.bytes / 1e6, len(result.failed_verification),
         )  # fmt: skip
     return result
+
+
+def _move_pictures(store: TieredStore, claims: Claims | None, result: Moved, stop_at: float) -> None:
+    """Event pictures and records (snapshot, thumbnail, JSON) older than RECORDINGS_TIER_AFTER go too.
+
+    They are few and small, have no row of their own to mark, and are never rewritten once their event
+    ended: what is still in the local pictures folder is what is left to move, and each is verified
+    against the SHA-256 read just before its upload, then deleted locally."""
+    cutoff = time.time() - settings.RECORDINGS_TIER_AFTER
+    for found in store.local.walk_under(PICTURES):
+        if found.modified > cutoff:
+            continue
+        if time.monotonic() >= stop_at:
+            return
+        if claims is not None and not claims.take(found.key):
+            result.claimed_elsewhere += 1
+            continue
+        try:
+            with store.local.open(found.key) as file:
+                digest = sha256_of(file)
+                file.seek(0)
+                store.bucket.upload(found.key, file)
+            problem = store.bucket.verify(found.key, size=found.bytes, sha256=digest)
+            if problem:
+                store.bucket.delete(found.key)
+                log.error("tier: %s failed verification in the bucket (%s); kept locally", found.key, problem)
+                result.failed_verification.append(found.key)
+                continue
+            store.local.delete(found.key)
+            result.pictures += 1
+        except FileNotFoundError:
+            continue
+        except BucketError as error:
+            result.error = str(error)
+            return
+        finally:
+            if claims is not None:
+                claims.release(found.key)
 
 
 class Mover(threading.Thread):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
+import time
 
 import pytest
 from django.core.management import call_command
@@ -53,6 +55,10 @@ def test_rebuild_restores_every_span_and_event(tiered, yard):  # noqa: F811 - fi
                   "end": event.end.isoformat(), "peak_score": event.peak_score, "zones": ["drive"], "snapshot": snapshot}  # fmt: skip
         tiered.put(snapshot.removesuffix(".jpg") + ".json", json.dumps(record).encode())
         Event.objects.filter(pk=event.pk).update(snapshot=snapshot)
+        if number == 0:  # the first event's pictures and record are old enough for the bucket
+            for key in (snapshot, thumbnail, snapshot.removesuffix(".jpg") + ".json"):
+                os.utime(tiered.local.root / key, (time.time() - 3 * 86400,) * 2)
+    assert tier.move_due(store=tiered).pictures == 3
     Segment.objects.filter(pk=rows[4].pk).update(end=rows[4].start + dt.timedelta(seconds=10))
     before_spans, before_events = spans(), events()
     assert [s[-1] for s in before_spans].count(Location.BUCKET) == 3

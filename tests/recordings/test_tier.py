@@ -16,7 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import subprocess
+import time
 import uuid
 
 import httpx
@@ -109,6 +111,44 @@ def test_an_object_that_fails_verification_keeps_the_local_file(tiered, yard):
     assert rows[1].key not in objects(tiered)  # the bad object was deleted, nothing passes for the segment
 
 
+def put_event_pictures(store: TieredStore, camera, at: dt.datetime, *, old: bool):  # type: ignore[no-untyped-def]
+    """An event with its snapshot, thumbnail and JSON record, written `old` (days ago) or now."""
+    from events.models import Event
+
+    event = Event.objects.create(camera=camera, start=at, end=at + dt.timedelta(seconds=3), peak_score=0.3)
+    snapshot, thumbnail = store.picture_keys(str(camera.uid), event.pk, at)
+    Event.objects.filter(pk=event.pk).update(snapshot=snapshot)
+    event.snapshot = snapshot
+    for key, data in ((snapshot, b"\xff\xd8 snapshot"), (thumbnail, b"\xff\xd8 thumb"), (event.record, b"{}")):
+        store.put(key, data)
+        if old:
+            stamp = time.time() - 3 * 86400
+            os.utime(store.local.root / key, (stamp, stamp))
+    return event
+
+
+def test_event_pictures_move_and_are_read_from_the_bucket(tiered, yard):
+    camera, _ = yard
+    gone = put_event_pictures(tiered, camera, T0, old=True)
+    fresh = put_event_pictures(tiered, camera, T0 + dt.timedelta(seconds=30), old=False)
+
+    moved = tier.move_due(store=tiered)
+
+    assert moved.pictures == 3 and not moved.failed_verification
+    stored = objects(tiered)
+    for key in (gone.snapshot, gone.thumbnail, gone.record):
+        assert key in stored and not (tiered.local.root / key).exists()
+    with tiered.open(gone.snapshot) as file:
+        assert file.read() == b"\xff\xd8 snapshot"
+    assert (tiered.local.root / fresh.snapshot).exists() and fresh.snapshot not in stored
+    enforce(store=tiered)  # nothing expired yet
+    gone.camera.event_retention_days = 0
+    gone.camera.retention_days = 0
+    gone.camera.save()
+    enforce(store=tiered)  # the event's pictures go with it, from the bucket too
+    assert not any(key.startswith("event.snapshots/") for key in objects(tiered))
+
+
 def test_reconcile_keeps_moved_rows_and_removes_a_local_copy_left_mid_move(tiered, yard, segment_files):
     from recordings.reconcile import reconcile
 
@@ -172,8 +212,9 @@ def test_segments_play_back_from_the_bucket_through_hls_and_a_clip(tiered, yard,
     with tiered.local.open(rows[0].key) as file:
         data = file.read()
         boundary = init_length(file, len(data))
+    event = put_event_pictures(tiered, yard[0], T0, old=True)
     assert tier.move_due(store=tiered).moved == 5
-    assert not list(tiered.local.walk())  # nothing left on the local disk
+    assert not list(tiered.local.walk())  # nothing left on the local disk: segments and pictures
     token = make_token(user=make_user("reviewer", is_superuser=True, is_staff=True))[1]
     web = web_server(
         redis_url,
@@ -200,6 +241,8 @@ def test_segments_play_back_from_the_bucket_through_hls_and_a_clip(tiered, yard,
             ).stdout
         )  # fmt: skip
         assert abs(float(info["format"]["duration"]) - 20.0) <= 1.0
+        picture = httpx.get(f"{web.url}/events/{event.pk}/thumbnail.jpg?token={token}", timeout=10)
+        assert picture.status_code == 200 and picture.content == b"\xff\xd8 thumb"
         assert SECRET_KEY not in web.log()
     finally:
         web.stop()
