@@ -34,7 +34,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 
-from recordings.bucket import Bucket, BucketConfig
+from recordings.bucket import Bucket, BucketConfig, BucketError
 
 PICTURES = "event.snapshots"  # the first part of event picture keys (a slug or uid never has a dot)
 STAGED_SUFFIX = ".part"
@@ -304,12 +304,19 @@ class TieredStore(Store):
             return self.bucket.size(key)
 
     def delete(self, key: str) -> bool:
-        """Both copies go (a moved segment has only the object; one caught mid-move may have both)."""
+        """Both copies go (a moved segment has only the object; one caught mid-move may have both).
+
+        With the bucket away, deleting a local file still succeeds (retention keeps the local budget
+        during an outage); deleting what lives only in the bucket raises BucketError."""
         here = self.local.delete(key)
         try:
             self.bucket.delete(key)  # S3 answers a delete of a missing key with success
         except FileNotFoundError:
             return here
+        except BucketError:
+            if here:
+                return True
+            raise
         return True
 
     def walk(self) -> Iterator[StoredFile]:

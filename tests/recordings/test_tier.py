@@ -194,6 +194,27 @@ def test_retention_reaches_into_the_bucket(tiered, yard, settings):
     assert objects(tiered) == {} and not Segment.objects.exists()
 
 
+def test_with_the_bucket_away_the_local_budget_still_holds(moto, settings, tmp_path, segment_files):
+    proxy = TcpProxy(moto.port).start()
+    try:
+        bucket = f"nvr-{uuid.uuid4().hex[:8]}"
+        tier_settings(settings, tmp_path, f"s3://{bucket}/site?endpoint=http://127.0.0.1:{proxy.port}&region=us-east-1")
+        store = get_store()
+        assert isinstance(store, TieredStore)
+        store.bucket.ensure()
+        _, rows = record_camera("yard", segment_files, settings.RECORDINGS_DIR)
+        proxy.cut()
+        assert "unreachable" in tier.move_due(store=store).error  # nothing moves, nothing is lost
+        settings.RECORDINGS_MAX_SIZE = sum(row.bytes for row in rows[2:])
+
+        result = enforce(store=store)
+
+        assert result.over_budget == 2 and result.freed_bytes == rows[0].bytes + rows[1].bytes
+        assert not (store.local.root / rows[0].key).exists() and (store.local.root / rows[2].key).exists()
+    finally:
+        proxy.stop()
+
+
 def test_an_endpoint_the_outbound_policy_refuses_is_never_contacted(settings, tmp_path, segment_files):
     tier_settings(settings, tmp_path, "s3://nvr/site?endpoint=http://169.254.169.254:80&region=us-east-1")
     record_camera("yard", segment_files, settings.RECORDINGS_DIR)
