@@ -8,6 +8,8 @@ download re-checks that its owner still sees every camera in it. Each export is 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
+from typing import BinaryIO
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -29,8 +31,10 @@ from exports.models import INTERRUPTED_AFTER, Export
 from review.ranges import serve_window
 from review.times import parse_time
 from streaming.errors import NO_STORE
+from streaming.hub import get_hub
 
 SHOWN = 50  # exports listed on the page
+RECHECK_SECONDS = 5.0  # a running download's access is asked afresh this often
 
 
 def mine(user) -> QuerySet[Export]:  # type: ignore[no-untyped-def]
@@ -129,7 +133,7 @@ def public_key(request: HttpRequest) -> HttpResponse:
     return HttpResponse(signing.public_key_pem(), content_type="application/x-pem-file")
 
 
-def _downloadable(user, export_id: int) -> tuple[Export, object, int]:  # type: ignore[no-untyped-def]
+def _downloadable(user, export_id: int) -> tuple[Export, BinaryIO, int]:  # type: ignore[no-untyped-def]
     if not user.is_authenticated:
         raise PermissionDenied("sign in to download exports")
     export = mine(user).filter(pk=export_id).first()
@@ -145,6 +149,12 @@ def _downloadable(user, export_id: int) -> tuple[Export, object, int]:  # type: 
     return export, file, path.stat().st_size
 
 
+def _downloadable_now(user, export_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Whether `user` may still download the export (the re-check while a download runs)."""
+    _, file, _ = _downloadable(user, export_id)
+    file.close()
+
+
 @require_GET
 async def download(request: HttpRequest, export_id: int) -> HttpResponse | StreamingHttpResponse:
     user = await request.auser()
@@ -155,4 +165,22 @@ async def download(request: HttpRequest, export_id: int) -> HttpResponse | Strea
     except FileNotFoundError:
         raise Http404("The export's file is gone.") from None
     headers = {**NO_STORE, "Content-Disposition": f'attachment; filename="{export.file_name}"'}
-    return serve_window(request, file, offset=0, length=size, content_type="application/zip", headers=headers)  # type: ignore[arg-type]
+    response = serve_window(request, file, offset=0, length=size, content_type="application/zip", headers=headers)
+    if isinstance(response, StreamingHttpResponse) and response.is_async:
+        response.streaming_content = _watched(response.streaming_content, user, export_id)  # type: ignore[arg-type] # async
+    return response
+
+
+async def _watched(chunks: AsyncIterator[bytes], user, export_id: int) -> AsyncIterator[bytes]:  # type: ignore[no-untyped-def]
+    """The download inside the viewer lifecycle: counted, its access re-checked while it runs, cut when withdrawn."""
+
+    async def still_allowed() -> bool:
+        try:
+            await sync_to_async(_downloadable_now)(user, export_id)
+        except (PermissionDenied, Http404):
+            return False
+        return True
+
+    async with get_hub().viewer(f"export:{export_id}", still_allowed, recheck_every=RECHECK_SECONDS, finite=True):
+        async for chunk in chunks:
+            yield chunk

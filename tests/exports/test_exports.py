@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -207,3 +208,47 @@ def test_a_staff_user_limited_to_one_camera_exports_only_it(sites, settings):
 
 async def _read(response) -> bytes:  # type: ignore[no-untyped-def]
     return b"".join([chunk async for chunk in response.streaming_content])
+
+
+@pytest.mark.slow
+def test_a_download_is_cut_when_its_camera_is_taken_away(sites, settings, tmp_path, redis_url):
+    """Through uvicorn: the download is a long response in the viewer lifecycle, its access asked again while it runs."""
+    from tests.support.processes import web_server
+
+    yard, _ = sites
+    staff = make_user("yardkeeper", password="pw-yard-keeper-1", is_staff=True)
+    yard.allowed_users.add(staff)
+    export = Export.objects.create(user=staff, username="yardkeeper", camera_slugs=["yard"], start=T0,
+                                   end=T0 + dt.timedelta(seconds=10), state=Export.State.DONE, progress=1.0)  # fmt: skip
+    export.cameras.set([yard])
+    path = builder.path_of(export)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(os.urandom(64 << 20))  # larger than every buffer between the server and a slow reader
+    client = Client()
+    client.force_login(staff)
+    cookies = {name: morsel.value for name, morsel in client.cookies.items()}
+    web = web_server(redis_url, RECORDINGS_DIR=settings.RECORDINGS_DIR, NVR_EXPORTS_DIR=settings.NVR_EXPORTS_DIR,
+                     NVR_EXPORT_KEY_FILE=settings.NVR_EXPORT_KEY_FILE).start()  # fmt: skip
+    received, began, ended_cleanly = 0, time.monotonic(), False
+    try:
+        import httpx
+
+        with httpx.stream("GET", f"{web.url}/exports/{export.pk}/download", cookies=cookies, timeout=30) as response:
+            assert response.status_code == 200
+            chunks = response.iter_raw(65536)
+            received += len(next(chunks))
+            yard.allowed_users.remove(staff)  # taken away while the download runs
+            try:
+                for chunk in chunks:
+                    received += len(chunk)
+                    time.sleep(0.05)  # a slow reader: about 1.3 MB/s
+                    if time.monotonic() - began > 30:
+                        break
+                ended_cleanly = True
+            except httpx.HTTPError:
+                pass
+    finally:
+        web.stop()
+    took = time.monotonic() - began
+    assert not ended_cleanly and received < 64 << 20, (received, took)
+    assert took < 15, took  # re-checked every 5 s
