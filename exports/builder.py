@@ -53,6 +53,16 @@ def path_of(export: Export) -> Path:
     return Path(settings.NVR_EXPORTS_DIR) / f"{export.pk}.zip"
 
 
+def expire(now: dt.datetime | None = None) -> int:
+    """Delete exports (rows and ZIPs) older than NVR_EXPORT_KEEP_DAYS, so the exports folder stays bounded."""
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.NVR_EXPORT_KEEP_DAYS)
+    old = list(Export.objects.filter(created_at__lt=cutoff))
+    for export in old:
+        path_of(export).unlink(missing_ok=True)
+    Export.objects.filter(pk__in=[export.pk for export in old]).delete()
+    return len(old)
+
+
 def recorder() -> dict[str, str]:
     """Who made the export: the recorder's name, its install and its signing key."""
     return {

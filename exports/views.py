@@ -101,6 +101,7 @@ def exports_page(request: HttpRequest) -> HttpResponse:
             record(Kind.EXPORT, actor=actor, camera=(camera.pk, camera.slug), detail=detail)
         builder.submit(export.pk)
         return redirect("exports")
+    builder.expire()
     now = timezone.now().replace(second=0, microsecond=0)
     exports = list(mine(request.user)[:SHOWN])
     return render(

@@ -356,3 +356,4 @@ NVR_EXPORTS_DIR = env("NVR_EXPORTS_DIR", default=str(BASE_DIR / "var" / "exports
 NVR_EXPORT_KEY_FILE = env("NVR_EXPORT_KEY_FILE", default=str(BASE_DIR / "var" / "keys" / "export-signing.key"))
 NVR_RECORDER_NAME = env("NVR_RECORDER_NAME", default="")  # empty: the host's name
 NVR_EXPORT_MAX_SECONDS = env.int("NVR_EXPORT_MAX_SECONDS", default=7 * 24 * 3600)  # longest span an export holds
+NVR_EXPORT_KEEP_DAYS = env.float("NVR_EXPORT_KEEP_DAYS", default=7.0)  # then an export's ZIP is deleted

@@ -205,6 +205,11 @@ def test_a_staff_user_limited_to_one_camera_exports_only_it(sites, settings):
     entry = AuditEntry.objects.get(kind=Kind.EXPORT)
     assert (entry.username, entry.camera, entry.detail["export"]) == ("yardkeeper", "yard", export.pk)
 
+    # Old exports go, with their files (the audit trail keeps that they were made).
+    assert builder.expire(now=export.created_at + dt.timedelta(days=6)) == 0
+    assert builder.expire(now=export.created_at + dt.timedelta(days=8)) == 1
+    assert not builder.path_of(export).exists() and not Export.objects.exists()
+
 
 async def _read(response) -> bytes:  # type: ignore[no-untyped-def]
     return b"".join([chunk async for chunk in response.streaming_content])
