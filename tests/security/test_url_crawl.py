@@ -25,6 +25,7 @@ from websockets.asyncio.client import connect
 
 from cameras.models import Camera
 from events.models import Event
+from exports.models import Export
 from tests.factories import make_camera, make_token, make_user
 from tests.support.processes import web_server
 
@@ -80,6 +81,8 @@ def sample_urls(camera: Camera) -> dict[str, str]:
         "provider_id": "sso",  # the single-sign-on provider's id (accounts/sso/)
         # An event of the secret camera: its pictures must be refused like the camera's stream.
         "event_id": str(Event.objects.create(camera=camera, start=timezone.now(), snapshot="x/1.jpg").pk),
+        # A signed export of the secret camera, made by someone else: its progress and file are refused too.
+        "export_id": str(_export_of(camera).pk),
     }
     urls, unreachable = {}, []
     for name, route, args in routes():
@@ -93,6 +96,14 @@ def sample_urls(camera: Camera) -> dict[str, str]:
     assert all(r.startswith("admin/") for r in unreachable), unreachable
     urls["admin catch-all"] = "/admin/nonexistent/page/"
     return urls
+
+
+def _export_of(camera: Camera) -> Export:
+    chief = make_user("chief", is_superuser=True)
+    export = Export.objects.create(user=chief, username="chief", camera_slugs=[camera.slug], start=timezone.now(),
+                                   end=timezone.now(), state=Export.State.DONE, progress=1.0)  # fmt: skip
+    export.cameras.set([camera])
+    return export
 
 
 def fetch(port: int, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
