@@ -58,7 +58,8 @@ def test_an_export_is_asked_for_followed_and_downloaded(
         widths = Widths(browser)
         for label, width in widths.each():
             browser.get(f"{web.url}/exports/")
-            boxes = browser.find_elements(By.CSS_SELECTOR, "input[name=cameras]")
+            boxes = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "input[name=cameras]"), 15,
+                               what=f"the export form at {label} (at {browser.current_url})")  # fmt: skip
             assert [b.get_attribute("value") for b in boxes] == ["yard"]  # only the camera this user sees
             assert_on_top(browser, browser.find_element(By.CSS_SELECTOR, ".export-form button[type=submit]"), label)
             assert_fits(browser, f"/exports/ at {label}", width)
