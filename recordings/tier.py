@@ -139,9 +139,9 @@ class Claims:
 
 def move_due(
     *, store: Store | None = None, claims: Claims | None = None, now: dt.datetime | None = None,
-    seconds: float = PASS_SECONDS,
+    seconds: float = PASS_SECONDS, stop: threading.Event | None = None,
 ) -> Moved:  # fmt: skip
-    """One pass: move what is due, oldest first, for at most `seconds`."""
+    """One pass: move what is due, oldest first, for at most `seconds` (or until `stop` is set)."""
     store = store or get_store()
     result = Moved()
     if not isinstance(store, TieredStore):
@@ -159,7 +159,8 @@ def move_due(
             break
         for row in batch:
             last_pk = row.pk
-            if time.monotonic() >= stop_at:
+            if time.monotonic() >= stop_at or (stop is not None and stop.is_set()):
+                stop_at = 0.0  # ends the pass (pictures wait too)
                 break
             if claims is not None and not claims.take(row.key):
                 result.claimed_elsewhere += 1
@@ -244,7 +245,7 @@ class Mover(threading.Thread):
             wait = self.interval
             try:
                 close_old_connections()
-                self.last = move_due(claims=self.claims)
+                self.last = move_due(claims=self.claims, stop=self.stop_event)
                 if self.last.error:
                     log.warning("tier: upload paused (%s); local segments wait", self.last.error)
                 elif self.last.moved:

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import subprocess
+import threading
 import time
 import uuid
 
@@ -285,7 +286,7 @@ def test_an_outage_keeps_recording_and_the_upload_catches_up(
     server = RtspServer(width=320, height=240, fps=10).start()
     try:
         make_camera("gate", kind="rtsp", source=server.url("/test"), max_fps=10, record="continuous")
-        supervisor_thread(keep_recordings=True)
+        supervisor = supervisor_thread(keep_recordings=True)
         where = Segment.objects.filter(camera__slug="gate")
         wait_until(lambda: where.filter(location=Location.BUCKET).count() >= 2, 40, "segments in the bucket")
 
@@ -302,6 +303,9 @@ def test_an_outage_keeps_recording_and_the_upload_catches_up(
         moved = where.filter(location=Location.BUCKET)
         assert set(objects(store)) >= set(moved.values_list("key", flat=True))
         assert not any((store.local.root / key).exists() for key in moved.values_list("key", flat=True))
+        supervisor.stop()  # the mover ends with its keeper (invariant 5)
+        wait_until(lambda: not [t for t in threading.enumerate() if t.name == "recordings-mover"], 20,
+                   "the mover thread to end")  # fmt: skip
     finally:
         server.stop()
         proxy.stop()
