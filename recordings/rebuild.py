@@ -130,6 +130,8 @@ def _events(store: Store, result: Rebuilt) -> None:
                 end=dt.datetime.fromisoformat(record["end"]) if record.get("end") else None,
                 peak_score=float(record.get("peak_score", 0.0)),
                 zones=list(record.get("zones", [])),
+                label=str(record.get("label", "")),  # an object event's (detection), when its record names it
+                best_score=float(record.get("best_score", 0.0)),
                 snapshot=str(record.get("snapshot", "")),
             )
         )
