@@ -30,8 +30,9 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN groupadd --system --gid 10001 nvr \
     && useradd --system --uid 10001 --gid nvr --groups video --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin nvr \
-    && mkdir -p /var/lib/nvr /var/lib/nvr-recordings \
-    && chown nvr:nvr /var/lib/nvr /var/lib/nvr-recordings
+    && mkdir -p /var/lib/nvr /var/lib/nvr-recordings /var/lib/nvr-exports /var/lib/nvr-export-key \
+    && chown nvr:nvr /var/lib/nvr /var/lib/nvr-recordings /var/lib/nvr-exports /var/lib/nvr-export-key \
+    && chmod 0700 /var/lib/nvr-export-key
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # The code stays root-owned (read-only for the service); only collected static files are nvr's.

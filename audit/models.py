@@ -18,6 +18,7 @@ class Kind(models.TextChoices):
     LIVE_VIEW = "live_view", "Live view"
     PLAYBACK = "playback", "Playback"
     CLIP = "clip", "Clip export"
+    EXPORT = "export", "Signed export"
     CHANGE = "change", "Change"
     TOKEN_NEW_ADDRESS = "token_new_address", "Token used from a new address"
     RETENTION = "retention", "Old entries removed"

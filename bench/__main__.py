@@ -1,4 +1,4 @@
-"""`python -m bench [all|fanout|baseline|floor|latency|capture|stalled|review|long|recording] [--quick]` (see bench/README.md).
+"""`python -m bench [all|fanout|baseline|floor|latency|capture|stalled|review|long|recording|storage] [--quick]` (see bench/README.md).
 
 Starts everything it measures (Redis, a throwaway database, the capture supervisor,
 the RTSP test server, each web server) on free loopback ports, stops all of it by PID
@@ -23,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PARTS = (
     "all", "fanout", "baseline", "floor", "latency", "capture", "stalled", "review", "long", "recording", "events",
-    "substreams", "live", "detection", "storm", "report",
+    "substreams", "live", "detection", "storm", "storage", "report",
 )  # fmt: skip
 BENCH_ONLY = ("flask", "gunicorn", "gevent", "matplotlib")
 
@@ -230,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
 
             log("object detection cost")
             results["detection"] = detection_cost(stack, plan, log)
+        if args.part in ("all", "storage"):
+            from bench.storage import storage_suite
+
+            log("storage: the bucket tier and signed exports")
+            results["storage"] = storage_suite(stack, log, quick=args.quick)
         if args.part in ("all", "storm", "fanout"):
             from bench.suites import idle_web
 

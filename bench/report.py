@@ -303,6 +303,10 @@ def markdown(results: dict) -> str:
         from bench.detection import markdown as detection_markdown
 
         lines += detection_markdown(results["detection"])
+    if results.get("storage"):
+        from bench.storage import markdown as storage_markdown
+
+        lines += storage_markdown(results["storage"])
     if results.get("storm"):
         from bench.storm import markdown as storm_markdown
 

@@ -63,6 +63,11 @@ class Event(models.Model):
     def thumbnail(self) -> str:
         return self.snapshot.removesuffix(".jpg") + ".thumb.jpg" if self.snapshot else ""
 
+    @property
+    def record(self) -> str:
+        """The key of the event's JSON beside its snapshot (what `manage.py recordings rebuild` reads back)."""
+        return self.snapshot.removesuffix(".jpg") + ".json" if self.snapshot else ""
+
 
 class Webhook(models.Model):
     """An address that receives a signed JSON POST when an event starts and when it ends.

@@ -47,9 +47,9 @@ class PictureDeleter(Protocol):
 
 
 def delete_pictures(events: Iterable[Event], store: PictureDeleter) -> None:
-    """Delete the snapshot and thumbnail of each event (their rows are deleted by the caller, first)."""
+    """Delete the snapshot, thumbnail and JSON record of each event (their rows are deleted by the caller, first)."""
     for event in events:
-        for key in (event.snapshot, event.thumbnail):
+        for key in (event.snapshot, event.thumbnail, event.record):
             if key:
                 store.delete(key)
 

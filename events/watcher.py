@@ -147,6 +147,7 @@ class MotionWatcher:
         self._keys = self.pictures.picture_keys(self.config.uid, row.pk, _utc(event.start))
         self._save_pictures(image, event.start)
         Event.objects.filter(pk=row.pk).update(snapshot=self._keys[0])
+        self._save_record(row.pk, event, ended=False)
         self.notify(Change.START, self._payload(row.pk, event, ended=False))
 
     def _ended(self, event: OpenEvent) -> None:
@@ -158,6 +159,7 @@ class MotionWatcher:
         Event.objects.filter(pk=self._row_id).update(
             end=_utc(event.end), peak_score=event.peak_score, zones=sorted(event.zones)
         )
+        self._save_record(self._row_id, event, ended=True)
         self.notify(Change.END, self._payload(self._row_id, event, ended=True))
         self._row_id, self._keys = None, None
 
@@ -168,6 +170,20 @@ class MotionWatcher:
         snapshot, thumbnail = self._keys
         self.pictures.put(snapshot, encode_jpeg(image, self.config.jpeg_quality))
         self.pictures.put(thumbnail, encode_jpeg(fit_width(image, THUMBNAIL_WIDTH), THUMBNAIL_QUALITY))
+
+    def _save_record(self, event_id: int, event: OpenEvent, *, ended: bool) -> None:
+        """The event as JSON beside its snapshot, so the archive can rebuild its index (recordings.rebuild)."""
+        if self._keys is None:
+            return
+        record = {
+            **self._payload(event_id, event, ended=ended),
+            "camera_uid": self.config.uid,
+            "snapshot": self._keys[0],
+        }
+        try:
+            self.pictures.put(self._keys[0].removesuffix(".jpg") + ".json", json.dumps(record).encode())
+        except OSError:  # a full disk: the event and its row stand; only a rebuild would miss it
+            log.warning("events: could not write the record of event %s", event_id)
 
     def _payload(self, event_id: int, event: OpenEvent, *, ended: bool) -> dict:
         return {

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 from cameras.models import Camera
 from framebus.crops import DetectorState
 from framebus.status import CameraStatus
+from recordings import tier
 from recordings.models import RecordMode
 from recordings.store import get_store
 from streaming.errors import NO_STORE
@@ -68,6 +69,10 @@ async def _recordings() -> dict:
         return result
     problems = (CameraStatus.from_fields(raw).recording_error for raw in statuses.values())
     errors = sorted({problem for problem in problems if problem})
+    if settings.RECORDINGS_S3_URL:
+        result["upload"] = upload = await _upload()
+        if not upload["ok"]:
+            errors.append(upload["error"])
     if errors:
         result.update(ok=False, error="; ".join(errors))
     return result
@@ -91,6 +96,25 @@ async def _detection() -> dict:
     if status.provider:
         result["provider"] = status.provider
     return result
+
+
+async def _upload() -> dict:
+    """How far behind the move to the bucket is (recordings.tier): due segments still local, and how long
+    the oldest has waited past RECORDINGS_TIER_AFTER; behind past tier.BEHIND_LIMIT (a bucket outage)."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            backlog = await sync_to_async(tier.backlog)()
+    except Exception as error:  # noqa: BLE001 - the database check says what is wrong
+        return {"ok": False, "error": f"upload backlog unknown ({type(error).__name__})"}
+    answer: dict[str, object] = {
+        "ok": not backlog.behind,
+        "pending_segments": backlog.segments,
+        "pending_bytes": backlog.bytes,
+        "seconds_behind": round(backlog.seconds_behind, 1),
+    }
+    if backlog.behind:
+        answer["error"] = f"the upload to the bucket is {backlog.seconds_behind / 3600:.1f} h behind"
+    return answer
 
 
 @require_GET

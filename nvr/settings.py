@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from framebus.names import NAMESPACE, Names, install_namespace
 from nvr.service_urls import with_password
-from recordings.sizes import SizeError, parse_floor, parse_size
+from recordings.sizes import SizeError, parse_duration, parse_floor, parse_size
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEV_SECRET_KEY = "dev-insecure-change-me"
@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "review",
     "events",
     "detection",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -320,6 +321,22 @@ try:
 except SizeError as error:
     raise ImproperlyConfigured(str(error)) from None
 RECORDINGS_SEGMENT_SECONDS = env.float("RECORDINGS_SEGMENT_SECONDS", default=10.0)
+# The bucket tier (README "Footage beyond one disk"): s3://bucket/prefix?endpoint=http://host:9000&region=...;
+# empty: footage stays on RECORDINGS_DIR. Segments older than RECORDINGS_TIER_AFTER move there, and the
+# bucket keeps at most RECORDINGS_S3_MAX_SIZE (0: no budget). Credentials: these two, or the usual AWS
+# variables and files (boto3's chain); never logged.
+RECORDINGS_S3_URL = env("RECORDINGS_S3_URL", default="")
+RECORDINGS_S3_ACCESS_KEY_ID = env("RECORDINGS_S3_ACCESS_KEY_ID", default="")
+RECORDINGS_S3_SECRET_ACCESS_KEY = env("RECORDINGS_S3_SECRET_ACCESS_KEY", default="")
+try:
+    RECORDINGS_TIER_AFTER = parse_duration(env("RECORDINGS_TIER_AFTER", default="2d"), name="RECORDINGS_TIER_AFTER")
+    RECORDINGS_S3_MAX_SIZE = parse_size(env("RECORDINGS_S3_MAX_SIZE", default="0"), name="RECORDINGS_S3_MAX_SIZE")
+except SizeError as error:
+    raise ImproperlyConfigured(str(error)) from None
+if RECORDINGS_S3_URL and not RECORDINGS_S3_URL.startswith("s3://"):
+    raise ImproperlyConfigured(
+        "RECORDINGS_S3_URL must start with s3:// (e.g. s3://bucket/prefix?endpoint=http://minio:9000)"
+    )
 # Events (events/): seconds of video before and after an event when it is played or exported, and MQTT.
 NVR_EVENT_PRE_ROLL = env.float("NVR_EVENT_PRE_ROLL", default=5.0)
 NVR_EVENT_POST_ROLL = env.float("NVR_EVENT_POST_ROLL", default=5.0)
@@ -339,3 +356,10 @@ DETECTOR_DEVICE = env("DETECTOR_DEVICE", default="cpu")  # cpu, cuda or openvino
 DETECTOR_THREADS = env.int("DETECTOR_THREADS", default=0)  # ONNX Runtime's threads; 0: its own choice
 DETECTOR_CROPS_PER_SECOND = env.float("DETECTOR_CROPS_PER_SECOND", default=2.0)  # per moving camera
 NVR_CLIP_MAX_SECONDS = env.int("NVR_CLIP_MAX_SECONDS", default=24 * 3600)  # longest clip.mp4 span
+# Signed exports (README "Signed exports"): where their ZIPs are built (0600 files), the Ed25519 key that signs
+# them (generated once, 0600, kept apart from the database), and the recorder's name in their manifests.
+NVR_EXPORTS_DIR = env("NVR_EXPORTS_DIR", default=str(BASE_DIR / "var" / "exports"))
+NVR_EXPORT_KEY_FILE = env("NVR_EXPORT_KEY_FILE", default=str(BASE_DIR / "var" / "keys" / "export-signing.key"))
+NVR_RECORDER_NAME = env("NVR_RECORDER_NAME", default="")  # empty: the host's name
+NVR_EXPORT_MAX_SECONDS = env.int("NVR_EXPORT_MAX_SECONDS", default=7 * 24 * 3600)  # longest span an export holds
+NVR_EXPORT_KEEP_DAYS = env.float("NVR_EXPORT_KEEP_DAYS", default=7.0)  # then an export's ZIP is deleted

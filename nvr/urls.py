@@ -38,6 +38,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts)),
     path("audit/", include("audit.urls")),
+    path("exports/", include("exports.urls")),
     path("", include("review.urls")),
     path("", include("streaming.urls")),
 ]

@@ -35,6 +35,7 @@ class Purpose(StrEnum):
     CAMERA = "camera"
     MQTT = "mqtt"
     PUSH = "push"
+    STORAGE = "storage"  # the recordings bucket's endpoint (RECORDINGS_S3_URL)
 
 
 SCHEMES: dict[Purpose, frozenset[str]] = {
@@ -42,6 +43,7 @@ SCHEMES: dict[Purpose, frozenset[str]] = {
     Purpose.CAMERA: frozenset({"rtsp", "rtsps", "http", "https"}),
     Purpose.MQTT: frozenset({"mqtt", "mqtts"}),
     Purpose.PUSH: frozenset({"https"}),
+    Purpose.STORAGE: frozenset({"http", "https"}),
 }
 DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "mqtt": 1883, "mqtts": 8883}
 # Purposes whose URL may carry user:password@ (a camera's are moved to its own fields before it is used).

@@ -3,6 +3,10 @@
 Several supervisors may run (on several hosts sharing one store); a Redis lease makes one of them
 the keeper at a time, and a keeper that dies is replaced within a lease. The work runs in its own
 thread, so deleting many files never delays the supervisor's own lease renewals.
+
+With a bucket (RECORDINGS_S3_URL), each keeper also runs a mover (recordings.tier) on its host, lease or
+not: per-segment claims keep hosts from uploading the same segment, and a long catch-up never delays
+the lease renewals either.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from events.health import Notify, Problems
 from recordings.reconcile import reconcile
 from recordings.retention import RETENTION_INTERVAL, enforce
 from recordings.space import check_space
+from recordings.store import bucket_of, get_store
+from recordings.tier import Mover
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,17 @@ class Keeper(threading.Thread):
         self.stop_event.set()
 
     def run(self) -> None:
+        mover = Mover(self.bus, self.owner) if bucket_of(get_store()) is not None else None
+        if mover is not None:
+            mover.start()
+        try:
+            self._keep()
+        finally:
+            if mover is not None:
+                mover.stop()
+                mover.join(timeout=10)
+
+    def _keep(self) -> None:
         while not self.stop_event.is_set():
             try:
                 self.step()

@@ -48,6 +48,13 @@ class Archive(models.Model):
         return self.name
 
 
+class Location(models.TextChoices):
+    """Where a segment's bytes are: the local folder (RECORDINGS_DIR), or the bucket (RECORDINGS_S3_URL)."""
+
+    LOCAL = "local", "Local disk"
+    BUCKET = "bucket", "Bucket"
+
+
 class Segment(models.Model):
     """One fragmented MP4 file of one camera (or of an archive): wall-clock span, media facts, and its key."""
 
@@ -63,10 +70,23 @@ class Segment(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     key = models.CharField(max_length=500, unique=True, help_text="The store's name for the file (recordings.store).")
+    sha256 = models.CharField(
+        max_length=64, blank=True, default="", help_text="SHA-256 of the file (hex), computed when it was written."
+    )
+    location = models.CharField(
+        max_length=10,
+        choices=Location.choices,
+        default=Location.LOCAL,
+        help_text="Where its bytes are: moved to the bucket once verified there (recordings.tier).",
+    )
 
     class Meta:
         ordering = ["camera", "start"]
-        indexes = [models.Index(fields=["camera", "start"]), models.Index(fields=["start"])]
+        indexes = [
+            models.Index(fields=["camera", "start"]),
+            models.Index(fields=["start"]),
+            models.Index(fields=["location", "end"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.camera_id or self.archive_id} {self.start:%Y-%m-%d %H:%M:%S} ({self.duration:.1f} s)"

@@ -23,9 +23,9 @@ from pathlib import Path
 import av
 from django.db import IntegrityError
 
-from recordings.models import Archive, Segment
+from recordings.models import Archive, Location, Segment
 from recordings.store import PICTURES, Store, StoredFile, age, get_store, owner_of, start_of
-from recordings.writer import MUXER_OPTIONS, media_facts
+from recordings.writer import MUXER_OPTIONS, media_facts, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,14 @@ class Repairs:
     parts_removed: int = 0
     orphans_found: int = 0  # files indexed into a "found without a camera" archive
     unreadable: int = 0  # files left alone: not a segment nvr can read
+    moved_copies_removed: int = 0  # local copies of segments already moved to the bucket
 
     def __str__(self) -> str:
         return (
             f"{self.rows_removed} rows without a file removed, {self.files_indexed} files indexed "
             f"({self.orphans_found} without a camera), {self.parts_salvaged} interrupted segments salvaged, "
-            f"{self.parts_removed} removed, {self.unreadable} unreadable files left alone"
+            f"{self.parts_removed} removed, {self.unreadable} unreadable files left alone, "
+            f"{self.moved_copies_removed} local copies of segments in the bucket removed"
         )
 
 
@@ -133,6 +135,8 @@ def _index(store: Store, stored: StoredFile, owners: _Owners, repairs: Repairs) 
         repairs.unreadable += 1
         return
     duration, codec, width, height = facts
+    with store.open(stored.key) as file:  # the checksum the bucket tier verifies a move against
+        sha256 = sha256_of(file)
     owner = owners.of(owner_of(stored.key))
     try:
         Segment.objects.create(
@@ -145,6 +149,7 @@ def _index(store: Store, stored: StoredFile, owners: _Owners, repairs: Repairs) 
             width=width,
             height=height,
             key=stored.key,
+            sha256=sha256,
         )
     except IntegrityError:
         return  # its writer indexed it meanwhile
@@ -170,12 +175,19 @@ def reconcile(store: Store | None = None, *, quiet_seconds: float = PART_QUIET_S
             repairs.parts_removed += 1
     # The index first, then the store: a row is only ever written after its file is committed, so every
     # row read here names a file the walk below sees (unless it is really gone).
-    known = dict(Segment.objects.values_list("key", "pk"))
+    # Segments in the bucket (recordings.tier) are not in the walk: only a local row needs its local file,
+    # and a local copy of a segment already in the bucket is what a mover left before its delete.
+    rows = list(Segment.objects.values_list("key", "pk", "location"))
+    known = {key: pk for key, pk, _ in rows}
     files = {f.key: f for f in store.walk() if f.key.endswith(".mp4") and not f.key.startswith(f"{PICTURES}/")}
-    missing = [pk for key, pk in known.items() if key not in files]
+    missing = [pk for key, pk, where in rows if where == Location.LOCAL and key not in files]
     if missing:
         Segment.objects.filter(pk__in=missing).delete()
         repairs.rows_removed = len(missing)
+    for key, _, where in rows:
+        if where == Location.BUCKET and key in files:
+            store.local_copy_moved(key)
+            repairs.moved_copies_removed += 1
     owners = _Owners()
     for key in sorted(files.keys() - known.keys()):
         _index(store, files[key], owners, repairs)

@@ -77,6 +77,7 @@ def index_segment(camera_id: int | None, closed: ClosedSegment) -> None:
             width=closed.width,
             height=closed.height,
             key=closed.key,
+            sha256=closed.sha256,
         )
     except Exception:  # the file stays; reconcile indexes it at the next start
         log.warning("camera %s: could not index %s; the reconcile will", camera_id, closed.key, exc_info=True)

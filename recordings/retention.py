@@ -10,6 +10,10 @@ and goes first when space is needed: files found without a camera, then archives
 cameras (oldest first), then the oldest live segments no event needs, then the oldest that events need.
 The disk budget protects the recording going on.
 
+With a bucket (recordings.tier), the local budget and the free-space floor count and delete only local
+segments, and the bucket has a budget of its own (RECORDINGS_S3_MAX_SIZE); ages apply wherever a
+segment lives. While the bucket is away, local segments wait within the local limits.
+
 Run by the capture supervisors, one at a time (a Redis lease, see cameras.supervisor), every
 RETENTION_INTERVAL. The row goes first, then the file, so the index never names a missing file
 (a crash between the two leaves a file without a row, which the reconcile deletes or indexes).
@@ -28,8 +32,8 @@ from django.conf import settings
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from recordings.models import Archive, RecordMode, Segment
-from recordings.store import Store, get_store
+from recordings.models import Archive, Location, RecordMode, Segment
+from recordings.store import Store, bucket_of, get_store
 
 log = logging.getLogger(__name__)
 
@@ -112,28 +116,21 @@ def enforce(now: dt.datetime | None = None, *, store: Store | None = None) -> Pa
             result.without_motion += len(quiet)
     result.events = expire_events(now, store=store)
 
-    budget = settings.RECORDINGS_MAX_SIZE
-    if budget:
-        used = store_bytes()
-        while used > budget:
-            oldest = _oldest_first(segments)
-            if not oldest:
-                break
-            taken, running = [], used
-            for row in oldest:
-                if running <= budget:
-                    break
-                taken.append(row)
-                running -= row.bytes
-            delete_segments(taken, store, result)
-            result.over_budget += len(taken)
-            used = running
+    # Each place keeps its own budget: the local folder's (RECORDINGS_MAX_SIZE; every segment when there is no
+    # bucket) and the bucket's (RECORDINGS_S3_MAX_SIZE). Deleting from one frees nothing in the other.
+    local = segments.filter(location=Location.LOCAL)
+    for budget, held in (
+        (settings.RECORDINGS_MAX_SIZE, local),
+        (bucket_budget(store), segments.filter(location=Location.BUCKET)),
+    ):
+        if budget:
+            _over_budget(held, budget, store, result)
 
     space = store.space()
     if space is not None:
         free, floor = space.free, settings.RECORDINGS_MIN_FREE.of(space.total)
         while free < floor:
-            oldest = _oldest_first(segments)
+            oldest = _oldest_first(local)
             if not oldest:
                 break
             taken, gained = [], 0
@@ -157,6 +154,29 @@ def enforce(now: dt.datetime | None = None, *, store: Store | None = None) -> Pa
             result.freed_bytes / 1e6,
         )  # fmt: skip
     return result
+
+
+def bucket_budget(store: Store) -> int:
+    """The bucket's byte budget, when there is a bucket (0: none)."""
+    return settings.RECORDINGS_S3_MAX_SIZE if bucket_of(store) is not None else 0
+
+
+def _over_budget(held: QuerySet, budget: int, store: Store, result: Pass) -> None:
+    """Delete the oldest of `held` (annotated with `eventful`) until its bytes are within `budget`."""
+    used = int(held.aggregate(total=Sum("bytes"))["total"] or 0)
+    while used > budget:
+        oldest = _oldest_first(held)
+        if not oldest:
+            break
+        taken, running = [], used
+        for row in oldest:
+            if running <= budget:
+                break
+            taken.append(row)
+            running -= row.bytes
+        delete_segments(taken, store, result)
+        result.over_budget += len(taken)
+        used = running
 
 
 def _oldest_first(segments: QuerySet) -> list[Segment]:  # annotated with `eventful`

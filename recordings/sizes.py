@@ -58,3 +58,15 @@ def parse_floor(text: str, *, name: str) -> Floor:
         return Floor(bytes=parse_size(text, name=name))
     except SizeError:
         raise SizeError(f"{name}={text!r} is not a size or a percentage: write e.g. 5%, 20GB or 500MiB") from None
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", re.IGNORECASE)
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str, *, name: str) -> float:
+    """Seconds for `text` ("2d", "12h", "90m", "30s", or a number of seconds)."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise SizeError(f"{name}={text!r} is not a duration: write e.g. 2d, 12h, 90m or a number of seconds")
+    return float(match.group(1)) * _SECONDS[match.group(2).lower()]

@@ -14,6 +14,9 @@ those keys stay valid, and only rows ever tie such a file to a camera.
 Writing a segment: the recorder muxes into `staging(key)` (a local file, `*.part`) and calls
 `commit(key, staged)` when the file is complete; a crash leaves the staged file, which the
 reconcile salvages (`staged()`). A missing key raises FileNotFoundError, whatever the backend.
+
+With RECORDINGS_S3_URL set the store is a `TieredStore`: the local folder, then a bucket
+(recordings.bucket) that segments older than RECORDINGS_TIER_AFTER move to (recordings.tier).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
+
+from recordings.bucket import Bucket, BucketConfig, BucketError
 
 PICTURES = "event.snapshots"  # the first part of event picture keys (a slug or uid never has a dot)
 STAGED_SUFFIX = ".part"
@@ -134,6 +139,9 @@ class Store(ABC):
     def walk(self) -> Iterator[StoredFile]:
         """Every committed file (not staged ones, not the write probe)."""
 
+    def local_copy_moved(self, key: str) -> None:  # noqa: B027 - a no-op unless the store has an elsewhere
+        """Remove a local copy of `key`, which lives elsewhere now (only a tiered store has an elsewhere)."""
+
     @abstractmethod
     def staged(self) -> Iterator[tuple[str, Path, float]]:
         """(key, staged file, last written) of every file staged and never committed."""
@@ -200,9 +208,14 @@ class LocalStore(Store):
         return True
 
     def walk(self) -> Iterator[StoredFile]:
-        if not self.root.is_dir():
+        return self.walk_under("")
+
+    def walk_under(self, folder: str) -> Iterator[StoredFile]:
+        """Committed files under one folder of the store (the event pictures: PICTURES), or all of them."""
+        top = self._path(folder) if folder else self.root
+        if not top.is_dir():
             return
-        for folder, _, names in os.walk(self.root):
+        for folder, _, names in os.walk(top):
             for name in names:
                 if name.endswith(STAGED_SUFFIX) or name == WRITE_PROBE:
                     continue
@@ -250,16 +263,110 @@ class LocalStore(Store):
         return self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK)
 
 
-_stores: dict[str, Store] = {}
+class TieredStore(Store):
+    """The local folder first, then a bucket (RECORDINGS_S3_URL): old footage moves there (recordings.tier).
+
+    Writes go to the local folder, as without a bucket. A key is read from the local file while it is
+    there and from the bucket after it moved, by ranged GETs through a seekable file object, so HLS,
+    clips, previews and event pictures do not care where it lives. Listing, space and the write checks
+    are the local folder's: the index (Segment.location) says what lives in the bucket.
+    """
+
+    def __init__(self, local: LocalStore, bucket: Bucket) -> None:
+        self.local, self.bucket = local, bucket
+
+    def __repr__(self) -> str:
+        return f"TieredStore({self.local!r}, {self.bucket!r})"
+
+    @property
+    def root(self) -> Path:
+        return self.local.root
+
+    def staging(self, key: str) -> Path:
+        return self.local.staging(key)
+
+    def commit(self, key: str, staged: Path) -> int:
+        return self.local.commit(key, staged)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.local.put(key, data)
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return self.local.open(key)
+        except FileNotFoundError:
+            return self.bucket.open(key)
+
+    def size(self, key: str) -> int:
+        try:
+            return self.local.size(key)
+        except FileNotFoundError:
+            return self.bucket.size(key)
+
+    def delete(self, key: str) -> bool:
+        """Both copies go (a moved segment has only the object; one caught mid-move may have both).
+
+        With the bucket away, deleting a local file still succeeds (retention keeps the local budget
+        during an outage); deleting what lives only in the bucket raises BucketError."""
+        here = self.local.delete(key)
+        try:
+            self.bucket.delete(key)  # S3 answers a delete of a missing key with success
+        except FileNotFoundError:
+            return here
+        except BucketError:
+            if here:
+                return True
+            raise
+        return True
+
+    def walk(self) -> Iterator[StoredFile]:
+        return self.local.walk()
+
+    def local_copy_moved(self, key: str) -> None:
+        """Remove the local copy of a segment the index says is in the bucket (a mover stopped before its delete)."""
+        self.local.delete(key)
+
+    def staged(self) -> Iterator[tuple[str, Path, float]]:
+        return self.local.staged()
+
+    def space(self) -> Space | None:
+        return self.local.space()
+
+    def problem(self) -> str:
+        return self.local.problem()
+
+    def readable(self) -> bool:
+        return self.local.readable()
+
+    def writable(self) -> bool:
+        return self.local.writable()
+
+
+_stores: dict[tuple[str, str], Store] = {}
 
 
 def get_store() -> Store:
-    """The store the settings name (RECORDINGS_DIR), one instance per location."""
-    root = str(settings.RECORDINGS_DIR)
-    store = _stores.get(root)
+    """The store the settings name (RECORDINGS_DIR, and RECORDINGS_S3_URL when set), one instance per location."""
+    root, url = str(settings.RECORDINGS_DIR), settings.RECORDINGS_S3_URL
+    store = _stores.get((root, url))
     if store is None:
-        store = _stores[root] = LocalStore(root)
+        local = LocalStore(root)
+        if url:
+            bucket = Bucket(
+                BucketConfig.from_url(url),
+                access_key=settings.RECORDINGS_S3_ACCESS_KEY_ID,
+                secret_key=settings.RECORDINGS_S3_SECRET_ACCESS_KEY,
+            )
+            store = TieredStore(local, bucket)
+        else:
+            store = local
+        _stores[(root, url)] = store
     return store
+
+
+def bucket_of(store: Store) -> Bucket | None:
+    """The bucket behind `store`, or None when footage stays on the local folder."""
+    return store.bucket if isinstance(store, TieredStore) else None
 
 
 def age(modified: float) -> float:

@@ -14,10 +14,13 @@ and written through the store: muxed into its staging file, committed when compl
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
 
 import av
 
@@ -52,6 +55,21 @@ class ClosedSegment:
     codec: str
     width: int
     height: int
+    sha256: str = ""  # of the committed file (hex): the bucket tier verifies its upload against it
+
+
+def sha256_of(file: BinaryIO) -> str:
+    """SHA-256 (hex) of what is left to read of an open file, a MiB at a time."""
+    digest = hashlib.sha256()
+    while chunk := file.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file, read once (a 10 s segment of a 4 Mbit/s camera, 5 MB: 12 ms median here, in memory)."""
+    with path.open("rb") as file:
+        return sha256_of(file)
 
 
 def codec_string(name: str, extradata: bytes | None) -> str:
@@ -142,6 +160,7 @@ class SegmentFile:
             return None
         with av.open(str(self.part)) as written:
             codec, width, height = media_facts(written)
+        digest = file_sha256(self.part)
         size = self.store.commit(self.key, self.part)
         return ClosedSegment(
             key=self.key,
@@ -151,6 +170,7 @@ class SegmentFile:
             codec=codec,
             width=width,
             height=height,
+            sha256=digest,
         )
 
     def abandon(self) -> None:

@@ -68,6 +68,10 @@ def test_the_passing_bar_is_an_event_with_snapshot_webhook_and_mqtt(
     for name in (event.snapshot, event.thumbnail):
         data = (Path(settings.RECORDINGS_DIR) / name).read_bytes()
         assert data[:2] == b"\xff\xd8", name  # JPEG
+    # Its JSON beside the snapshot, for `manage.py recordings rebuild` (tests/recordings/test_rebuild.py).
+    record = json.loads((Path(settings.RECORDINGS_DIR) / event.record).read_text())
+    assert (record["id"], record["camera_uid"], record["snapshot"]) == (event.pk, str(camera.uid), event.snapshot)
+    assert record["end"] == event.end.isoformat() and record["zones"] == event.zones
     wait_until(lambda: not camera_status(camera).motion, 5, what="the motion flag to clear")
 
     # The webhook: a start and an end, JSON, signed with the secret over "timestamp.body".

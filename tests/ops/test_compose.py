@@ -34,8 +34,10 @@ COMMANDS = {  # service -> the command make run (scripts/run.sh) uses too
     "detector": ["python", "manage.py", "detect"],
 }
 # Set by docker-compose.yml itself rather than passed through from .env.
-SET_BY_COMPOSE = {"PORT", "DATABASE_URL", "REDIS_URL", "POSTGRES_PASSWORD", "HOST", "RECORDINGS_DIR", "NVR_MEDIA_DIR",
-                  "NVR_PUSH_KEY_PATH"}  # fmt: skip
+SET_BY_COMPOSE = {
+    "PORT", "DATABASE_URL", "REDIS_URL", "POSTGRES_PASSWORD", "HOST", "RECORDINGS_DIR", "NVR_MEDIA_DIR",
+    "NVR_EXPORTS_DIR", "NVR_EXPORT_KEY_FILE", "NVR_PUSH_KEY_PATH",
+}  # fmt: skip
 # Secrets: .env's value (or a generated one) goes to a file of the `secrets` service, read as VAR_FILE.
 SECRETS = {"SECRET_KEY": "secret_key", "FIELD_ENCRYPTION_KEY": "field_encryption_key",
            "POSTGRES_PASSWORD": "db_password", "REDIS_PASSWORD": "redis_password"}  # fmt: skip

@@ -25,6 +25,7 @@ from websockets.asyncio.client import connect
 
 from cameras.models import Camera
 from events.models import Event, PushSubscription
+from exports.models import Export
 from tests.factories import make_camera, make_token, make_user
 from tests.support.processes import web_server
 
@@ -91,6 +92,8 @@ def sample_urls(camera: Camera) -> dict[str, str]:
                 user=make_user("push-owner", is_superuser=True), endpoint="https://push.example/1", p256dh="k", auth="a"
             ).pk
         ),
+        # A signed export of the secret camera, made by someone else: its progress and file are refused too.
+        "export_id": str(_export_of(camera).pk),
     }
     urls, unreachable = {}, []
     for name, route, args in routes():
@@ -104,6 +107,14 @@ def sample_urls(camera: Camera) -> dict[str, str]:
     assert all(r.startswith("admin/") for r in unreachable), unreachable
     urls["admin catch-all"] = "/admin/nonexistent/page/"
     return urls
+
+
+def _export_of(camera: Camera) -> Export:
+    chief = make_user("chief", is_superuser=True)
+    export = Export.objects.create(user=chief, username="chief", camera_slugs=[camera.slug], start=timezone.now(),
+                                   end=timezone.now(), state=Export.State.DONE, progress=1.0)  # fmt: skip
+    export.cameras.set([camera])
+    return export
 
 
 def fetch(port: int, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:

@@ -8,6 +8,7 @@ The recorder itself is tested in tests/recordings; here the index and the files 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -105,6 +106,7 @@ def record_camera(slug: str, segment_files: list[Path], store: str):  # type: ig
                 width=640,
                 height=360,
                 key=key,
+                sha256=hashlib.sha256(source.read_bytes()).hexdigest(),
             )
         )
     return camera, rows
