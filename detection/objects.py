@@ -17,6 +17,7 @@ merged across the camera's gap like motion; it ends when the gap passes without 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import cv2
 import norfair
 import numpy as np
 
+from events.kinds import EventKind
 from events.tracker import Change, EventTracker, OpenEvent
 from events.watcher import THUMBNAIL_QUALITY, THUMBNAIL_WIDTH, PictureStore
 from imaging import encode_jpeg, fit_width
@@ -217,19 +219,33 @@ class CameraObjects:
         state.keys = self.pictures.picture_keys(self.camera["uid"], row.pk, _utc(event.start))
         self._save_pictures(state, picture, region, drawn, event.start)
         self._save(state, snapshot=state.keys[0])
-        self.notify(Change.START, self._payload(label, state, event, ended=False))
+        payload = self._payload(label, state, event, ended=False)
+        self._save_record(state, payload)
+        self.notify(Change.START, payload)
 
     def _ended(self, label: str, state: LabelEvent, event: OpenEvent) -> None:
         if state.row_id is None:
             return
         self._save(state, end=_utc(event.end), best_score=state.best_score)
-        self.notify(Change.END, self._payload(label, state, event, ended=True))
+        payload = self._payload(label, state, event, ended=True)
+        self._save_record(state, payload)
+        self.notify(Change.END, payload)
         state.row_id, state.keys, state.best_score = None, None, 0.0
 
     def _save(self, state: LabelEvent, **fields: Any) -> None:
         from events.models import Event
 
         Event.objects.filter(pk=state.row_id).update(**fields)
+
+    def _save_record(self, state: LabelEvent, payload: dict) -> None:
+        """The event as JSON beside its snapshot, as the motion watcher writes it, so `recordings rebuild` restores it."""
+        if state.keys is None:
+            return
+        record = {**payload, "label": payload["labels"][0], "camera_uid": self.camera["uid"], "snapshot": state.keys[0]}
+        try:
+            self.pictures.put(state.keys[0].removesuffix(".jpg") + ".json", json.dumps(record).encode())
+        except OSError:  # a full disk: the event and its row stand; only a rebuild would miss it
+            log.warning("detection: could not write the record of event %s", state.row_id)
 
     def _save_pictures(self, state: LabelEvent, picture: np.ndarray, region: Box, drawn: list[Seen], at: float) -> None:
         if state.keys is None:
@@ -247,6 +263,8 @@ class CameraObjects:
             "camera": self.camera["slug"],
             "camera_name": self.camera["name"],
             "type": kind or (Change.END if ended else Change.START),
+            "kind": EventKind.MOTION.value,  # an object event is a motion event with a label
+            "detail": "",
             "start": _utc(start).isoformat(),
             "end": _utc(event.end).isoformat() if ended and event else None,
             "peak_score": 0.0,

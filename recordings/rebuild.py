@@ -132,6 +132,8 @@ def _events(store: Store, result: Rebuilt) -> None:
                 zones=list(record.get("zones", [])),
                 label=str(record.get("label", "")),  # an object event's (detection), when its record names it
                 best_score=float(record.get("best_score", 0.0)),
+                kind=str(record.get("kind") or "motion"),
+                detail=str(record.get("detail", "")),
                 snapshot=str(record.get("snapshot", "")),
             )
         )
