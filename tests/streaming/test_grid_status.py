@@ -90,7 +90,18 @@ def test_status_of_visible_cameras_only_pushed_once_per_process(live_web, redis_
     assert set(initial) == {"st-a", "st-b"}, "only the cameras this user may see"
     assert initial["st-a"]["state"] == "online" and initial["st-a"]["fps"] == 10.0
     assert initial["st-b"]["state"] == "connecting", "no worker has claimed st-b yet (just added)"
-    assert set(initial["st-a"]) == {"slug", "state", "label", "fps", "motion", "error", "viewers", "width", "height"}
+    assert set(initial["st-a"]) == {
+        "slug",
+        "state",
+        "label",
+        "fps",
+        "motion",
+        "error",
+        "viewers",
+        "width",
+        "height",
+        "objects",
+    }
     assert subscribers == 1, "one status subscription per web process, however many dashboards"
     assert set(update) == {"st-a"} and update["st-a"]["fps"] == 7.5
     assert stale["st-a"]["state"] == "offline" and went_offline_after < 6
