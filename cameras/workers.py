@@ -135,10 +135,10 @@ class SubPackets:
 
     def _hand(self, packet: Any, feeding: SubStream) -> None:
         if feeding is not self.feeding:
+            which = "sub" if feeding is SubStream.LIVE else "main"
             if self.feeding is not SubStream.NONE:
-                self._tell(f"packets now from the {'sub' if feeding is SubStream.LIVE else 'main'} stream")
-                log.info("camera %s: the sub stream's relay now takes the %s stream", self.slug,
-                         "sub" if feeding is SubStream.LIVE else "main")  # fmt: skip
+                self._tell(f"packets now from the {which} stream")
+            log.info("camera %s: the grid's H.264 relay takes the %s stream's packets", self.slug, which)
             self.feeding = feeding
         for output in self.outputs:
             output.packet(packet)
@@ -407,8 +407,9 @@ class SubStreamReader(threading.Thread):
     """A camera's sub stream: a second connection whose pictures feed the outputs that take them from it.
 
     Its video packets go only to the outputs that take them from it (`packets`: the grid's H.264 relay; the
-    main stream is the one recorded); it decodes only while one of its outputs asks for a picture. It reconnects by itself, with backoff, until the camera's loop stops
-    (`stop_event` is the loop's); meanwhile the loop feeds those outputs from the main stream.
+    main stream is the one recorded); it decodes only while one of its outputs asks for a picture. It
+    reconnects by itself, with backoff, until the camera's loop stops (`stop_event` is the loop's);
+    meanwhile the loop feeds those outputs from the main stream.
     """
 
     def __init__(

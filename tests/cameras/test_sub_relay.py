@@ -118,3 +118,25 @@ def test_the_sub_relay_carries_the_sub_stream_and_the_main_one_while_it_has_fail
         main.stop()
         sub.stop()
     assert not any(t.name.startswith("capture-gate") for t in threading.enumerate()), "both threads ended"
+
+
+def test_a_switch_of_stream_starts_a_new_generation_and_the_sub_stream_wins(redis_url):
+    """cameras.workers.SubPackets on encoded packets: sub (320x240), then main (640x360) once the sub is silent."""
+    from cameras.workers import SubPackets
+    from tests.cameras.test_relay import _encoded
+
+    config = CameraConfig(slug="switch", name="Switch", kind="rtsp", source="rtsp://x/", sub_source="rtsp://x/s")
+    relay = H264Relay(config, sync_bus(redis_url), stream=LiveStream.SUB)
+    assert relay.packets_from_sub_stream
+    packets = SubPackets("switch", [relay])
+    for packet in _encoded(320, 240, 5, 0):
+        packets.from_sub(packet)
+    first = relay.generation
+    for packet in _encoded(640, 360, 5, 5):
+        packets.from_main(packet)  # the sub stream sent a packet less than SUB_SILENT ago: it still wins
+    assert relay.generation == first and fmp4.parse_sps(relay._params[0]).width == 320  # type: ignore[index]
+    packets.SUB_SILENT = 0.0
+    for packet in _encoded(640, 360, 5, 10):
+        packets.from_main(packet)
+    assert relay.generation != first and fmp4.parse_sps(relay._params[0]).width == 640  # type: ignore[index]
+    assert packets.feeding.value == "fallback"
