@@ -28,8 +28,9 @@ VIEWERS = 100
 ROUNDS = 2
 
 
-def _want_live(stack, slugs: list[str], stop: Callable[[], bool]) -> None:  # type: ignore[no-untyped-def]
-    """Keep the cameras' H.264 wanted, as a web process with viewers does (framebus.ViewBus.want_live)."""
+def _want_live(stack, slugs: list[str], stop: Callable[[], bool], stream: str = "") -> None:  # type: ignore[no-untyped-def]
+    """Keep the cameras' H.264 wanted (`stream`: "sub", their sub streams'), as a web process with viewers does
+    (framebus.ViewBus.want_live)."""
     import redis
 
     from framebus import Names
@@ -39,10 +40,10 @@ def _want_live(stack, slugs: list[str], stop: Callable[[], bool]) -> None:  # ty
     try:
         while not stop():
             for slug in slugs:
-                client.set(names.want_live(slug), b"1", px=10_000)
+                client.set(names.want_live(slug, stream), b"1", px=10_000)
             time.sleep(1.0)
         for slug in slugs:
-            client.delete(names.want_live(slug))
+            client.delete(names.want_live(slug, stream))
     finally:
         client.close()
 

@@ -6,7 +6,9 @@ capture supervisor, in the same run:
   and JPEG-encoded for all (what the grid cost before H.264 live view);
 - "sub": the sub stream gives motion its pictures; nobody watches MJPEG (the wall plays the camera's
   H.264, whose relay the live helper measures on its own): the main stream is only copied to disk;
-- "sub + MJPEG grid": the same, with every camera watched as a 640 px MJPEG tile (fed by the sub stream).
+- "sub + MJPEG grid": the same, with every camera watched as a 640 px MJPEG tile (fed by the sub stream);
+- "sub + H.264 grid": the same, with every camera's sub stream relayed as H.264 (its grid tile watched:
+  the sub relay wanted, as a web process with viewers keeps it), decoding nothing more.
 Each mode runs twice, alternated; the figures are medians. The ratio is "sub" against "today" (target
 at most 0.25). "today" with 16 cameras needs more than this 2-core machine has: it then decodes only part
 of the frames the cameras send (`main_decoded_share`), so its CPU, and the ratio, understate what it costs;
@@ -23,6 +25,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,7 +36,9 @@ MODES = (  # name, sub stream, MJPEG watched at (None: not watched)
     ("today", False, 0),
     ("sub", True, None),
     ("sub + MJPEG grid", True, 640),
+    ("sub + H.264 grid", True, None),
 )
+H264_GRID = "sub + H.264 grid"  # the sub relays are wanted (framebus want_live, stream "sub")
 TARGET_RATIO = 0.25
 MAIN_SECONDS = 120  # longer than one mode's run: each capture start opens new sessions, from the file's start
 
@@ -72,6 +77,7 @@ def substream_cost(stack, plan, log) -> dict:  # type: ignore[no-untyped-def]
 
 
 def _one_size(stack, plan, log, rtsp, store: Path, count: int) -> dict:  # type: ignore[no-untyped-def]
+    from bench.live import _want_live
     from bench.review import _capture
     from bench.suites import _cpu
     from framebus import SyncBus
@@ -80,10 +86,11 @@ def _one_size(stack, plan, log, rtsp, store: Path, count: int) -> dict:  # type:
     seconds = plan.capture_duration
     bus = SyncBus(stack.redis.url, namespace=NAMESPACE)
     runs: dict[str, list[dict]] = {name: [] for name, _, _ in MODES}
+    stopping = threading.Event()
     try:
         for round_ in range(2):
             for name, sub, width in MODES:
-                key = name.split()[0] + ("-grid" if width else "")
+                key = name.split()[0] + ("-grid" if width else "") + ("-h264" if name == H264_GRID else "")
                 cameras = [
                     CameraSpec(
                         f"sub-{count}-{key}-{round_}-{i:02d}",
@@ -101,6 +108,14 @@ def _one_size(stack, plan, log, rtsp, store: Path, count: int) -> dict:  # type:
                 stack.watching.width = width or 0
                 capture = _capture(stack, f"capture-substreams-{count}-{key}", store / f"{count}-{key}-{round_}")
                 stack.capture = capture
+                wanting = None
+                if name == H264_GRID:
+                    slugs = [c.slug for c in cameras]
+                    stopping.clear()
+                    wanting = threading.Thread(
+                        target=_want_live, args=(stack, slugs, stopping.is_set, "sub"), daemon=True
+                    )
+                    wanting.start()
                 try:
                     stack.wait_online(timeout=90)
                     time.sleep(4.0)
@@ -113,6 +128,9 @@ def _one_size(stack, plan, log, rtsp, store: Path, count: int) -> dict:  # type:
                     after = _counts(bus, cameras, CameraStatus)
                     rss = capture.rss_bytes()
                 finally:
+                    stopping.set()
+                    if wanting is not None:
+                        wanting.join(5)
                     stack.stop_capture()
                     stack.watching.enabled, stack.watching.width = True, 0
                 row = {
@@ -140,11 +158,12 @@ def _one_size(stack, plan, log, rtsp, store: Path, count: int) -> dict:  # type:
         "runs": runs,
         "median_cpu_pct": {name: round(value, 1) for name, value in medians.items()},
         "ratio": round(medians["sub"] / medians["today"], 3) if medians.get("today") else None,
+        "ratio_h264_grid": round(medians[H264_GRID] / medians["today"], 3) if medians.get("today") else None,
         "target_ratio": TARGET_RATIO,
     }
     log(
         f"  {count} cameras: sub streams {medians.get('sub'):.1f} % against {medians.get('today'):.1f} % today: "
-        f"ratio {out['ratio']}"
+        f"ratio {out['ratio']}; with the H.264 grid {medians.get(H264_GRID, 0.0):.1f} %: ratio {out['ratio_h264_grid']}"
     )
     return out
 
@@ -181,7 +200,8 @@ def markdown(result: dict) -> list[str]:
         met = ratio is not None and ratio <= size.get("target_ratio", TARGET_RATIO)
         lines.append(
             f"- {size.get('cameras')} cameras: ratio sub / today **{ratio}** "
-            f"(target ≤ {size.get('target_ratio')}: {'met' if met else '**not met**'})."
+            f"(target ≤ {size.get('target_ratio')}: {'met' if met else '**not met**'}); with the tiles in H.264 "
+            f"(the sub relays wanted): **{size.get('ratio_h264_grid')}**."
         )
     lines.append("")
     return lines

@@ -17,7 +17,9 @@ A camera may have a sub stream (`sub_source`, a second connection at low resolut
 class or instance says `pictures_from_sub_stream = True` (motion, the grid's JPEGs) is handed the sub
 stream's pictures while it is live, and the main stream's while it is not (connecting, failed); all
 other outputs get the main stream (packets for recording and relaying, pictures). Either way an
-output is handed pictures by one thread at a time.
+output is handed pictures by one thread at a time. An output that says `packets_from_sub_stream = True`
+(the grid's H.264 relay) is handed the sub stream's video packets instead of the main stream's, and the
+main stream's while the sub stream has failed (told `disconnected` at each switch).
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ NAL units and building one fragment in memory. A new SPS or PPS at a keyframe (t
 resolution or profile changed) starts a new generation with a new init segment: viewers restart
 on it, while the recorder, another output, goes on with the packets as they are. Audio packets
 (and anything else but video) are left to the outputs that want them.
+
+A camera with a sub stream has a second relay (`stream=LiveStream.SUB`, the grid's), under names of its
+own on the bus: it says `packets_from_sub_stream`, so the capture loop hands it the sub stream's packets,
+and the main stream's while the sub stream has failed (cameras.workers.SubPackets: a new generation).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 from cameras import fmp4
 from cameras.config import CameraConfig
-from framebus import BUS_ERRORS, ChunkKind, LiveChunk, SyncBus
+from framebus import BUS_ERRORS, ChunkKind, LiveChunk, LiveStream, SyncBus
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +44,11 @@ UNRELAYED_CODECS = {"hevc": "hvc1", "h265": "hvc1", "mjpeg": "mjpeg", "mpeg4": "
 class H264Relay:
     """One camera's H.264 live stream on the bus (capture thread only)."""
 
-    def __init__(self, config: CameraConfig, bus: SyncBus) -> None:
+    def __init__(self, config: CameraConfig, bus: SyncBus, *, stream: LiveStream = LiveStream.MAIN) -> None:
         self.config = config
         self.bus = bus
+        self.stream = stream  # which relay of the camera: its names on the bus
+        self.packets_from_sub_stream = stream is LiveStream.SUB  # (cameras.outputs)
         self.generation = 0  # a new random number per generation: a restarted capture never repeats one
         self.init: LiveChunk | None = None
         self.gop: list[LiveChunk] = []  # fragments since the last keyframe, of this generation
@@ -192,9 +198,9 @@ class H264Relay:
             if keyframe or not self._published:
                 if not self.gop or self.init is None:
                     return  # nothing a viewer could start from yet
-                self.bus.publish_live(self.config.slug, [self.init, *self.gop], restart=True)
+                self.bus.publish_live(self.config.slug, [self.init, *self.gop], restart=True, stream=self.stream)
             else:
-                self.bus.publish_live(self.config.slug, chunks)
+                self.bus.publish_live(self.config.slug, chunks, stream=self.stream)
             self._published = True
             self._bus_down = False
         except BUS_ERRORS as error:
@@ -208,7 +214,7 @@ class H264Relay:
         if now >= self._next_wanted:
             self._next_wanted = now + WANTED_REFRESH
             try:
-                self._wanted = self.bus.wants_live(self.config.slug)
+                self._wanted = self.bus.wants_live(self.config.slug, self.stream)
             except BUS_ERRORS:
                 self._wanted = False
                 self._next_wanted = now + BUS_DOWN_RETRY
@@ -225,7 +231,7 @@ class H264Relay:
         if codec != "h264" and keyframe and self._is_wanted():  # (a damaged SPS of H.264 is only logged)
             marker = LiveChunk(ChunkKind.INIT, 0, 0, time.time(), True, b"", UNRELAYED_CODECS.get(codec, codec))
             try:
-                self.bus.publish_live(self.config.slug, [marker], restart=True)
+                self.bus.publish_live(self.config.slug, [marker], restart=True, stream=self.stream)
             except BUS_ERRORS:
                 pass
 

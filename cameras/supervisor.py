@@ -31,7 +31,7 @@ from events.feed import DetectorFeed
 from events.health import CameraHealth, Problems, open_problems
 from events.notify import Notifier
 from events.watcher import MotionWatcher
-from framebus import BUS_ERRORS, SyncBus
+from framebus import BUS_ERRORS, LiveStream, SyncBus
 from framebus.status import State
 from recordings.keeper import Keeper
 from recordings.models import RecordMode
@@ -49,7 +49,8 @@ def outputs_for(
     """A camera's capture outputs, from its fields: the one place that names them (cameras.outputs).
 
     A camera with a sub stream gets two live publishers: the grid's sizes from the sub stream, the camera's
-    own size (and wider ones) from the main stream; motion takes its pictures from the sub stream too.
+    own size (and wider ones) from the main stream; motion takes its pictures from the sub stream too. It
+    gets two H.264 relays too: the main stream's (the camera page, live.mp4) and the sub stream's (the grid).
     The H.264 relay comes before the recorder: it sees each packet as the camera sent it.
     """
     outputs: list[CaptureOutput]
@@ -61,6 +62,8 @@ def outputs_for(
     kind = SOURCES.get(config.kind)  # an unknown kind fails in the loop, with its message
     if kind and kind.delivers_packets:
         outputs.append(H264Relay(config, bus))
+        if config.sub_source:  # the grid's H.264: the sub stream's own packets, under names of its own
+            outputs.append(H264Relay(config, bus, stream=LiveStream.SUB))
     if config.record != RecordMode.OFF:
         # Only the lease holder runs the loop, so only it records; a takeover starts a new segment.
         outputs.append(Recorder(config, from_packets=bool(kind and kind.delivers_packets), store=store))

@@ -100,6 +100,64 @@ class Dispatch:
         return due
 
 
+class SubPackets:
+    """Hands the outputs that take the sub stream's packets (`packets_from_sub_stream`: the grid's H.264 relay)
+    the sub stream's video packets, and the main stream's while the sub stream has failed.
+
+    Both capture threads call it; one at a time gets through. A change of stream tells the outputs first
+    (`disconnected`): the relay starts a new generation at the next keyframe, and its viewers restart on it.
+    The sub stream wins: the main stream's packets are taken only when the sub stream sent none for
+    SUB_SILENT seconds (a sub stream that reconnects sends packets before its state says live again).
+    """
+
+    SUB_SILENT = 2.0
+
+    def __init__(self, slug: str, outputs: Sequence[CaptureOutput]) -> None:
+        self.slug = slug
+        self.outputs = list(outputs)
+        self.lock = threading.Lock()
+        self.feeding = SubStream.NONE  # LIVE: the sub stream's packets; FALLBACK: the main stream's
+        self._last_sub = -float("inf")
+
+    def from_sub(self, packet: Any) -> None:
+        if packet.stream.type != "video":
+            return
+        with self.lock:
+            self._last_sub = time.monotonic()
+            self._hand(packet, SubStream.LIVE)
+
+    def from_main(self, packet: Any) -> None:
+        """A video packet of the main stream (its caller knows the sub stream has failed)."""
+        with self.lock:
+            if time.monotonic() - self._last_sub < self.SUB_SILENT:
+                return
+            self._hand(packet, SubStream.FALLBACK)
+
+    def _hand(self, packet: Any, feeding: SubStream) -> None:
+        if feeding is not self.feeding:
+            which = "sub" if feeding is SubStream.LIVE else "main"
+            if self.feeding is not SubStream.NONE:
+                self._tell(f"packets now from the {which} stream")
+            log.info("camera %s: the grid's H.264 relay takes the %s stream's packets", self.slug, which)
+            self.feeding = feeding
+        for output in self.outputs:
+            output.packet(packet)
+
+    def disconnected(self, reason: str, feeding: SubStream) -> None:
+        """The stream that fed the outputs ended (`feeding`: which); nothing else is told."""
+        with self.lock:
+            if self.feeding is feeding:
+                self._tell(reason)
+                self.feeding = SubStream.NONE
+
+    def _tell(self, reason: str) -> None:
+        for output in self.outputs:
+            try:
+                output.disconnected(reason)
+            except Exception:
+                log.exception("camera %s: an output failed to close", self.slug)
+
+
 class CaptureLoop(threading.Thread):
     """Captures one camera for its outputs until stop() is called.
 
@@ -119,14 +177,23 @@ class CaptureLoop(threading.Thread):
         self.stop_event = threading.Event()
         sub_config = config.sub_stream()
         prefer_sub = [o for o in outputs if sub_config is not None and getattr(o, "pictures_from_sub_stream", False)]
-        self.all_outputs = list(outputs)  # every one gets the main stream's video packets
+        sub_packets = [o for o in outputs if sub_config is not None and getattr(o, "packets_from_sub_stream", False)]
+        self.all_outputs = [o for o in outputs if o not in sub_packets]  # they get the main stream's video packets
+        self.sub_packets = SubPackets(config.slug, sub_packets) if sub_packets else None
         self.audio_outputs = [o for o in outputs if getattr(o, "takes_audio", False)]
         self.outputs = [o for o in outputs if o not in prefer_sub]  # fed pictures by this thread, always
         self.sub_outputs = prefer_sub  # fed by the sub stream while it is live, else by this thread
         self.pictures_lock = threading.Lock()  # one thread at a time hands pictures to an output
         self.sub = (
-            SubStreamReader(sub_config, self.sub_outputs, self.pictures_lock, self.stop_event, backoff_cap=backoff_cap)
-            if sub_config is not None and prefer_sub
+            SubStreamReader(
+                sub_config,
+                self.sub_outputs,
+                self.pictures_lock,
+                self.stop_event,
+                backoff_cap=backoff_cap,
+                packets=self.sub_packets,
+            )
+            if sub_config is not None and (prefer_sub or sub_packets)
             else None
         )
         self.backoff = Backoff(1.0, backoff_cap)
@@ -163,7 +230,7 @@ class CaptureLoop(threading.Thread):
             return
         self.stop_event.set()
         self.sub.join(timeout=10.0)
-        for output in self.sub_outputs:
+        for output in self.sub_outputs + (self.sub_packets.outputs if self.sub_packets is not None else []):
             try:
                 output.disconnected("stopped")
             except Exception:
@@ -216,6 +283,8 @@ class CaptureLoop(threading.Thread):
                 output.disconnected(reason)
             except Exception:
                 log.exception("camera %s: an output failed to close", self.config.slug)
+        if self.sub_packets is not None:
+            self.sub_packets.disconnected(reason, SubStream.FALLBACK)
         if source is None:
             return
         if source is self._source:
@@ -235,6 +304,8 @@ class CaptureLoop(threading.Thread):
             return
         for output in self.all_outputs:
             output.packet(packet)
+        if self.sub_packets is not None and self.sub is not None and self.sub.state is SubStream.FALLBACK:
+            self.sub_packets.from_main(packet)
 
     def _capture(self, source: FrameSource) -> None:
         intake = FpsCap(self.config.max_fps)  # the rate the camera is captured at, decoded or not
@@ -288,7 +359,7 @@ class CaptureLoop(threading.Thread):
 
     def _outputs_status(self) -> dict[str, Any]:
         fields: dict[str, Any] = {}
-        for output in self.all_outputs:
+        for output in self.all_outputs + (self.sub_packets.outputs if self.sub_packets is not None else []):
             fields.update(output.status())
         if self.sub is not None:
             fields.update(self.sub.status())
@@ -335,9 +406,10 @@ class CaptureLoop(threading.Thread):
 class SubStreamReader(threading.Thread):
     """A camera's sub stream: a second connection whose pictures feed the outputs that take them from it.
 
-    Its packets go nowhere (the main stream is the one recorded and relayed); it decodes only while one of
-    its outputs asks for a picture. It reconnects by itself, with backoff, until the camera's loop stops
-    (`stop_event` is the loop's); meanwhile the loop feeds those outputs from the main stream.
+    Its video packets go only to the outputs that take them from it (`packets`: the grid's H.264 relay; the
+    main stream is the one recorded); it decodes only while one of its outputs asks for a picture. It
+    reconnects by itself, with backoff, until the camera's loop stops (`stop_event` is the loop's);
+    meanwhile the loop feeds those outputs from the main stream.
     """
 
     def __init__(
@@ -348,10 +420,12 @@ class SubStreamReader(threading.Thread):
         stop_event: threading.Event,
         *,
         backoff_cap: float = 30.0,
+        packets: SubPackets | None = None,
     ) -> None:
         super().__init__(name=f"capture-{config.slug}-sub", daemon=True)
         self.config = config
         self.outputs = list(outputs)
+        self.packets = packets
         self.pictures_lock = pictures_lock
         self.stop_event = stop_event
         self.backoff = Backoff(1.0, backoff_cap)
@@ -369,7 +443,9 @@ class SubStreamReader(threading.Thread):
         while not self.stop_event.is_set():
             source = None
             try:
-                source = source_for(self.config)  # no packet sink: the sub stream is not recorded
+                source = source_for(self.config)  # the sub stream is not recorded: its packets only to `packets`
+                if self.packets is not None and source.delivers_packets:
+                    source.packet_sink = self.packets.from_sub
                 source.open()
                 self._source = source
                 self._capture(source)
@@ -379,6 +455,8 @@ class SubStreamReader(threading.Thread):
                 self._failed(f"internal error ({type(error).__name__})")
                 log.exception("camera %s: sub stream failed", self.config.slug)
             finally:
+                if self.packets is not None:
+                    self.packets.disconnected("the sub stream ended", SubStream.LIVE)
                 if source is not None:
                     self.decoded += source.decoded
                     self._source = None

@@ -114,6 +114,20 @@ _LIVE_HEADER = struct.Struct("!4sBBIQd")
 _LIVE_MAGIC = b"NVH1"
 
 
+class LiveStream(enum.StrEnum):
+    """Which of a camera's H.264 relays: its main stream (full screen, live.mp4) or its sub stream (the grid's).
+
+    The value names the relay on the bus (framebus.names: "" keeps the main stream's names as they were)."""
+
+    MAIN = ""
+    SUB = "sub"  # a camera with a sub stream: the low-resolution one (its main stream's while it has failed)
+
+    @classmethod
+    def parse(cls, raw: str | None) -> LiveStream:
+        """A request's `?stream=`: "sub" for the sub stream, anything else (or nothing) for the main one."""
+        return cls.SUB if raw == cls.SUB.value else cls.MAIN
+
+
 class ChunkKind(enum.IntEnum):
     """What a LiveChunk carries."""
 
@@ -248,24 +262,25 @@ class SyncBus:
         self.redis.zadd(self.names.want(slug), {str(width): time.time() + WANT_TTL_S})
 
     # The H.264 live stream (cameras.relay publishes, streaming's live feeds read).
-    def wants_live(self, slug: str) -> bool:
-        """Whether some web process watched the camera's H.264 live stream in the last WANT_TTL_S seconds."""
-        return bool(self.redis.exists(self.names.want_live(slug)))
+    def wants_live(self, slug: str, stream: str = "") -> bool:
+        """Whether some web process watched the camera's H.264 live stream (`stream`: framebus.LiveStream) in the
+        last WANT_TTL_S seconds."""
+        return bool(self.redis.exists(self.names.want_live(slug, stream)))
 
-    def publish_live(self, slug: str, chunks: Sequence[LiveChunk], *, restart: bool = False) -> None:
+    def publish_live(self, slug: str, chunks: Sequence[LiveChunk], *, restart: bool = False, stream: str = "") -> None:
         """Add `chunks` to the camera's stored group of pictures and publish each, in one round trip.
 
         `restart`: the chunks begin a new group (its init segment, then a keyframe's fragment and what
         followed): the stored group is replaced, so a new viewer starts from the last keyframe at once.
         """
-        key = self.names.live_gop(slug)
+        key = self.names.live_gop(slug, stream)
         packed = [chunk.pack() for chunk in chunks]
         pipe = self.redis.pipeline(transaction=False)
         if restart:
             pipe.delete(key)
         pipe.rpush(key, *packed)
         pipe.pexpire(key, FRAME_TTL_MS)
-        channel = self.names.live(slug)
+        channel = self.names.live(slug, stream)
         for payload in packed:
             pipe.publish(channel, payload)
         pipe.execute()
@@ -376,13 +391,13 @@ class ViewBus:
         """Ask capture for live frames of this size (0: the camera's own) for the next WANT_TTL_S seconds."""
         await self.redis.zadd(self.names.want(slug), {str(width): time.time() + WANT_TTL_S})
 
-    async def want_live(self, slug: str) -> None:
-        """Ask capture for the camera's H.264 live stream for the next WANT_TTL_S seconds."""
-        await self.redis.set(self.names.want_live(slug), b"1", px=WANT_TTL_S * 1000)
+    async def want_live(self, slug: str, stream: str = "") -> None:
+        """Ask capture for the camera's H.264 live stream (`stream`: framebus.LiveStream) for the next WANT_TTL_S s."""
+        await self.redis.set(self.names.want_live(slug, stream), b"1", px=WANT_TTL_S * 1000)
 
-    async def live_gop(self, slug: str) -> list[LiveChunk]:
+    async def live_gop(self, slug: str, stream: str = "") -> list[LiveChunk]:
         """The camera's stored init segment and fragments since the last keyframe ([] when none is recent)."""
-        raw: list[bytes] = await self.redis.lrange(self.names.live_gop(slug), 0, -1)  # type: ignore[assignment]
+        raw: list[bytes] = await self.redis.lrange(self.names.live_gop(slug, stream), 0, -1)  # type: ignore[assignment]
         chunks = []
         for item in raw:
             try:

@@ -69,17 +69,19 @@ class Names:
         """A hash of one camera's live viewers: one field per web process, "<count> <expires>"."""
         return f"{self.root}:viewers:{slug}"
 
-    def live(self, slug: str) -> str:
-        """Channel of a camera's H.264 live stream: fMP4 init segments and fragments (framebus.LiveChunk)."""
-        return f"{self.root}:live:{slug}"
+    def live(self, slug: str, stream: str = "") -> str:
+        """Channel of a camera's H.264 live stream: fMP4 init segments and fragments (framebus.LiveChunk).
 
-    def live_gop(self, slug: str) -> str:
+        `stream` names a second relay of the camera (framebus.LiveStream: "sub", its sub stream); "" the main one."""
+        return f"{self.root}:live:{slug}" + (f":{stream}" if stream else "")
+
+    def live_gop(self, slug: str, stream: str = "") -> str:
         """A list: the camera's init segment, then its fragments since the last keyframe (a new viewer's start)."""
-        return f"{self.root}:livegop:{slug}"
+        return f"{self.root}:livegop:{slug}" + (f":{stream}" if stream else "")
 
-    def want_live(self, slug: str) -> str:
+    def want_live(self, slug: str, stream: str = "") -> str:
         """Set (with an expiry) while some web process watches the camera's H.264 live stream."""
-        return f"{self.root}:wantlive:{slug}"
+        return f"{self.root}:wantlive:{slug}" + (f":{stream}" if stream else "")
 
     def lease(self, slug: str) -> str:
         """Who captures the camera (or another lease holder's name, e.g. the recordings keeper)."""

@@ -40,7 +40,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit.log import ViewAudit, record_view
-from framebus import BUS_ERRORS, Frame, FrameSubscriber, RawStatus, ViewBus
+from framebus import BUS_ERRORS, Frame, FrameSubscriber, LiveStream, RawStatus, ViewBus
 from framebus.status import FRAME_STALE_AFTER, CameraStatus
 from streaming import multipart
 from streaming.directwrite import reset
@@ -325,10 +325,13 @@ class Hub:
                 self._release(feed)
 
     @asynccontextmanager
-    async def watch_live(self, slug: str, viewer: Viewer | None = None) -> AsyncIterator[LiveFeed]:
-        """Hold a camera's H.264 live feed for the block, for `viewer` (cut, it lets go at once)."""
+    async def watch_live(
+        self, slug: str, viewer: Viewer | None = None, stream: LiveStream = LiveStream.MAIN
+    ) -> AsyncIterator[LiveFeed]:
+        """Hold a camera's H.264 live feed (`stream`: its main or sub stream's) for the block, for `viewer` (cut,
+        it lets go at once)."""
         self._ensure_maintenance()
-        async with self.live.watch(slug, viewer.live_holds if viewer is not None else None) as feed:
+        async with self.live.watch(slug, viewer.live_holds if viewer is not None else None, stream) as feed:
             yield feed
 
     def _release(self, feed: Feed) -> None:

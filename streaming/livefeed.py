@@ -11,6 +11,9 @@ one group of pictures, and the write deadline (Hub.viewer) cuts one that stops r
 A lost fragment (a sequence gap) stops the feed until the next keyframe; a new generation (the
 camera's format changed, or its capture restarted) ends every viewer's stream, which the client
 reopens: a player cannot switch init segments mid-stream, a browser re-creates its MediaSource.
+
+A camera with a sub stream has a second feed (`LiveStream.SUB`, the grid's tiles), held and counted like
+the main one, under its own names on the bus.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from framebus import BUS_ERRORS, ChunkKind, FrameSubscriber, LiveChunk, ViewBus
+from framebus import BUS_ERRORS, ChunkKind, FrameSubscriber, LiveChunk, LiveStream, ViewBus
 
 if TYPE_CHECKING:
     from streaming.hub import StreamCounters, Viewer
@@ -47,9 +50,10 @@ class NotRelayed(Exception):
 class LiveFeed:
     """One camera's H.264 live stream in this process: init segment and current group of pictures."""
 
-    def __init__(self, slug: str, channel: str) -> None:
+    def __init__(self, slug: str, channel: str, stream: LiveStream = LiveStream.MAIN) -> None:
         self.slug = slug
         self.channel = channel
+        self.stream = stream
         self.init: LiveChunk | None = None
         self.gop: list[LiveChunk] = []  # fragments since the last keyframe, in order, none missing
         self.epoch = 0  # counts groups: a viewer whose epoch is old skips to the newest keyframe
@@ -161,7 +165,7 @@ class LiveFeeds:
     def __init__(self, redis_url: str, namespace: str, bus: ViewBus) -> None:
         self.bus = bus
         self.subscriber = FrameSubscriber(redis_url, self._on_chunk, namespace=namespace, decode=LiveChunk.unpack)
-        self.feeds: dict[str, LiveFeed] = {}
+        self.feeds: dict[tuple[str, LiveStream], LiveFeed] = {}
         self._by_channel: dict[str, LiveFeed] = {}
 
     def _on_chunk(self, channel: str, chunk: LiveChunk) -> None:
@@ -170,12 +174,14 @@ class LiveFeeds:
             feed.push(chunk)
 
     @asynccontextmanager
-    async def watch(self, slug: str, holds: list[LiveFeed] | None = None) -> AsyncIterator[LiveFeed]:
+    async def watch(
+        self, slug: str, holds: list[LiveFeed] | None = None, stream: LiveStream = LiveStream.MAIN
+    ) -> AsyncIterator[LiveFeed]:
         """Hold a camera's feed for the block (`holds`: the viewer's list, emptied when the hub cuts it)."""
-        feed = self.feeds.get(slug)
+        feed = self.feeds.get((slug, stream))
         new = feed is None
         if feed is None:
-            feed = self.feeds[slug] = LiveFeed(slug, self.bus.names.live(slug))
+            feed = self.feeds[slug, stream] = LiveFeed(slug, self.bus.names.live(slug, stream), stream)
             self._by_channel[feed.channel] = feed
             self.subscriber.want(feed.channel)
         feed.viewers += 1
@@ -194,30 +200,33 @@ class LiveFeeds:
     def release(self, feed: LiveFeed) -> None:
         """One holder fewer; the last one out unsubscribes."""
         feed.viewers -= 1
-        if feed.viewers == 0 and self.feeds.get(feed.slug) is feed:
-            del self.feeds[feed.slug]
+        if feed.viewers == 0 and self.feeds.get((feed.slug, feed.stream)) is feed:
+            del self.feeds[feed.slug, feed.stream]
             del self._by_channel[feed.channel]
             self.subscriber.unwant(feed.channel)
 
     async def _prime(self, feed: LiveFeed) -> None:
         """Ask capture for the stream and start from the group the bus keeps (the last keyframe on)."""
         try:
-            await self.bus.want_live(feed.slug)
-            stored = await self.bus.live_gop(feed.slug)
+            await self.bus.want_live(feed.slug, feed.stream)
+            stored = await self.bus.live_gop(feed.slug, feed.stream)
         except BUS_ERRORS:
             return
         for chunk in stored:
             feed.push(chunk)
 
     async def renew_wants(self) -> None:
-        for slug in list(self.feeds):
+        for slug, stream in list(self.feeds):
             try:
-                await self.bus.want_live(slug)
+                await self.bus.want_live(slug, stream)
             except BUS_ERRORS:
                 return
 
     def viewer_counts(self) -> dict[str, int]:
-        return {slug: feed.viewers for slug, feed in self.feeds.items()}
+        counts: dict[str, int] = {}
+        for (slug, _), feed in self.feeds.items():
+            counts[slug] = counts.get(slug, 0) + feed.viewers
+        return counts
 
     def wake_all(self) -> None:
         for feed in self.feeds.values():

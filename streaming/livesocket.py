@@ -6,6 +6,11 @@ segment, the group since the last keyframe, then each fragment as it comes (stre
 socket closes with RESTART_CLOSE_CODE when the stream restarts in a new format (the page opens it again
 at once and re-creates its MediaSource), and with REVOKED_CLOSE_CODE when access is withdrawn.
 
+`?stream=sub` asks for the camera's sub stream (the grid's tiles and the wall; cameras.relay's second relay),
+where it has one, else the main stream. The init message says which it carries (`"stream": "sub"` or
+`"main"`): while the sub stream has failed, its relay carries the main stream's packets, and the message
+says so (`"fallback"`: why), so the tile can tell the person.
+
 One socket per camera (a tile, the camera page): WebSockets are not bound by HTTP/1.1's six connections
 per host, and a socket per camera gives each its own flow control, so a camera with a large picture
 never holds back the others' (the measured cost per socket is in bench/README.md). It lives inside
@@ -22,9 +27,11 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from audit.log import Actor, ViewAudit
+from framebus import BUS_ERRORS, LiveStream
+from framebus.status import CameraStatus, SubStream
 from streaming.auth import Access, token_access
 from streaming.consumers import REVOKED_CLOSE_CODE, _second_factor_ok
-from streaming.hub import get_hub
+from streaming.hub import Hub, get_hub
 from streaming.livefeed import NewGeneration, NotRelayed, live_chunks
 
 log = logging.getLogger(__name__)
@@ -34,7 +41,7 @@ NOT_RELAYED_CLOSE_CODE = 4002  # the camera's video is not H.264: the page falls
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
-    """`/ws/live/<slug>/[?token=]`: one camera's H.264 as fMP4 messages (session or a kiosk's token)."""
+    """`/ws/live/<slug>/[?token=][&stream=sub]`: one camera's H.264 as fMP4 messages (session or a kiosk's token)."""
 
     sender: asyncio.Task | None = None
     closed = False
@@ -58,7 +65,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         client = self.scope.get("client") or ("", 0)
         actor = Actor.of(access.user, address=client[0] or "", token_id=access.token_id)
         audit = ViewAudit(actor, ((camera.pk, camera.slug),))
-        self.sender = asyncio.get_running_loop().create_task(self._send(access, slug, audit))
+        stream = LiveStream.parse(query.get("stream", [""])[0]) if camera.sub_source else LiveStream.MAIN
+        self.sender = asyncio.get_running_loop().create_task(self._send(access, slug, audit, stream))
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
@@ -69,7 +77,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing we act on."""
 
-    async def _send(self, access: Access, slug: str, audit: ViewAudit) -> None:
+    async def _send(self, access: Access, slug: str, audit: ViewAudit, stream: LiveStream) -> None:
         hub = get_hub()
 
         async def still_allowed() -> bool:
@@ -77,13 +85,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
         code = 1000
         try:
-            async with hub.viewer(slug, still_allowed, audit=audit) as viewer, hub.watch_live(slug, viewer) as feed:
+            async with (
+                hub.viewer(slug, still_allowed, audit=audit) as viewer,
+                hub.watch_live(slug, viewer, stream) as feed,
+            ):
                 try:
                     sent_codec = False
                     async for data in live_chunks(feed, viewer, hub.counters):
                         if not sent_codec:
                             assert feed.init is not None
-                            await self.send(text_data=json.dumps({"type": "init", "codec": feed.init.codec}))
+                            said = {"type": "init", "codec": feed.init.codec, **await _carried(hub, slug, stream)}
+                            await self.send(text_data=json.dumps(said))
                             sent_codec = True
                         await self.send(bytes_data=data)
                 except NewGeneration:
@@ -100,3 +112,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
             raise
         except Exception:
             log.debug("live socket of %s ended", slug, exc_info=True)
+
+
+async def _carried(hub: Hub, slug: str, asked: LiveStream) -> dict[str, str]:
+    """Which stream a feed carries, for its init message: the sub stream's relay carries the main stream's
+    packets while the sub stream has failed (the camera's status says so, and why)."""
+    if asked is LiveStream.MAIN:
+        return {"stream": "main"}
+    try:
+        raw = (await hub.bus.statuses([slug])).get(slug)
+    except BUS_ERRORS:
+        raw = None
+    status = CameraStatus.from_fields(raw or {})
+    if status.sub_stream is SubStream.FALLBACK:
+        return {"stream": "main", "fallback": f"the sub stream failed ({status.sub_stream_error or 'no reason given'})"}
+    return {"stream": "sub"}

@@ -110,7 +110,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     shown = cameras[(page - 1) * per_page : page * per_page]
     statuses = _statuses(shown)
     tiles = [
-        {"camera": camera, "status": statuses[camera.slug], "live_socket": _live_socket(camera)} for camera in shown
+        {"camera": camera, "status": statuses[camera.slug], "live_socket": _live_socket(camera, tile=True)}
+        for camera in shown
     ]
     keep = {
         "group": group.slug if group else "",
@@ -209,9 +210,14 @@ def _camera_page(request: HttpRequest, camera: Camera, *, token: str = "", token
     )
 
 
-def _live_socket(camera: Camera) -> str:
-    """The WebSocket of the camera's own H.264 (cameras.relay), for cameras that send compressed video."""
-    return f"/ws/live/{camera.slug}/" if camera.kind == Kind.RTSP else ""
+def _live_socket(camera: Camera, *, tile: bool = False) -> str:
+    """The WebSocket of the camera's own H.264 (cameras.relay), for cameras that send compressed video.
+
+    A tile (the grid, the wall) asks for the camera's sub stream where it has one; the camera page, full
+    screen, plays the main stream."""
+    if camera.kind != Kind.RTSP:
+        return ""
+    return f"/ws/live/{camera.slug}/" + ("?stream=sub" if tile and camera.sub_source else "")
 
 
 @require_GET

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET
 from audit.log import ViewAudit
 from cameras.models import Camera
 from cameras.status import camera_facts, status_from
-from framebus import BUS_ERRORS, Frame, RawStatus, snap_width, variant_width
+from framebus import BUS_ERRORS, Frame, LiveStream, RawStatus, snap_width, variant_width
 from framebus.status import FRAME_STALE_AFTER, CameraStatus
 from imaging import resize_jpeg
 from recordings.selectors import camera_usage
@@ -142,6 +142,7 @@ class LivePlan:
     camera: Camera
     access: Access
     audit: ViewAudit | None = None
+    stream: LiveStream = LiveStream.MAIN  # `?stream=sub`: the camera's sub stream (where it has one)
     content_type = LIVE_CONTENT_TYPE
     can_write_direct = False  # every viewer has its own place in the group of pictures: the task path
 
@@ -154,7 +155,7 @@ class LivePlan:
         slug = self.camera.slug
         async with (
             hub.viewer(slug, self.still_allowed, audit=self.audit) as viewer,
-            hub.watch_live(slug, viewer) as feed,
+            hub.watch_live(slug, viewer, self.stream) as feed,
         ):
             try:
                 async for chunk in live_chunks(feed, viewer, hub.counters):
@@ -166,13 +167,15 @@ class LivePlan:
 async def plan_live(request: HttpRequest, slug: str) -> LivePlan:
     """Authorise a live.mp4 request (the credentials and refusals of stream.mjpg)."""
     camera, access = await visible_camera(request, slug)
-    return LivePlan(camera, access, ViewAudit(actor_of(access, request), ((camera.pk, camera.slug),)))
+    stream = LiveStream.parse(request.GET.get("stream")) if camera.sub_source else LiveStream.MAIN
+    return LivePlan(camera, access, ViewAudit(actor_of(access, request), ((camera.pk, camera.slug),)), stream)
 
 
 @require_GET
 @refusals_as_responses
 async def live(request: HttpRequest, slug: str) -> StreamingHttpResponse:
-    """`/cameras/<slug>/live.mp4`: the camera's own H.264 as fragmented MP4 that never ends (ffmpeg, VLC).
+    """`/cameras/<slug>/live.mp4[?stream=sub]`: the camera's own H.264 (its main stream, or its sub stream)
+    as fragmented MP4 that never ends (ffmpeg, VLC).
 
     Served by streaming.fastpath under nvr.asgi, as stream.mjpg is; this view serves it elsewhere.
     """

@@ -15,7 +15,8 @@
  * A camera that sends H.264 (a tile with data-h264) plays its own video instead, where the browser can
  * (h264.js: MSE over one WebSocket per tile, opened while the tile is on screen), and is left out of the
  * MJPEG stream; a tile whose H.264 cannot play here falls back to the stream by itself. Each tile's
- * caption says which it shows.
+ * caption says which it shows. A camera with a sub stream plays it in its tile (?stream=sub); while the
+ * sub stream has failed the tile plays the main stream, and its caption says so ("H.264 · main").
  */
 (function () {
   "use strict";
@@ -46,7 +47,8 @@
       this.frames = 0;
       this.visible = true;
       this.video = element.querySelector("video");
-      this.socket = element.dataset.h264 ? element.dataset.h264 + tokenQuery : "";
+      const joined = element.dataset.h264 && element.dataset.h264.includes("?") ? tokenQuery.replace("?", "&") : tokenQuery;
+      this.socket = element.dataset.h264 ? element.dataset.h264 + joined : "";
       this.mode = this.socket && this.video && h264 ? "h264" : "mjpeg";
       this.player = null;
       this.label = element.querySelector(".live-mode");
@@ -58,7 +60,7 @@
         this.label.textContent = text;
         this.label.title = why || "How the live picture reaches this tile";
       }
-      this.element.dataset.mode = text === "H.264" ? "h264" : "mjpeg";
+      this.element.dataset.mode = text.startsWith("H.264") ? "h264" : "mjpeg";
     }
 
     /* Play H.264 while the tile is on screen and the page shown; fall back to the MJPEG stream. */
@@ -66,6 +68,11 @@
       const want = this.mode === "h264" && this.visible && !document.hidden;
       if (want && !this.player) {
         this.player = h264.play(this.video, this.socket, {
+          onInit: (message) => {
+            this.element.dataset.stream = message.stream || "";
+            if (message.fallback) this.say("H.264 · main", `This tile plays the main stream: ${message.fallback}`);
+            else this.say("H.264", message.stream === "sub" ? "The camera's sub stream, as it sends it" : "");
+          },
           onPlaying: () => {
             this.video.hidden = false;
             this.canvas.hidden = true;

@@ -10,7 +10,10 @@
  * (close code 4001) re-creates the MediaSource at once; a broken socket is reopened with the page's
  * backoff; withdrawn access (4403) ends it.
  *
- *   const player = nvrH264.play(video, "/ws/live/gate/", { onPlaying, onFallback }); player.stop();
+ * `onInit(message)` hears each init message: `stream` says which of the camera's streams it carries
+ * ("sub" for a tile's ?stream=sub, or "main", with `fallback` saying why when the sub stream failed).
+ *
+ *   const player = nvrH264.play(video, "/ws/live/gate/", { onPlaying, onFallback, onInit }); player.stop();
  */
 (function () {
   "use strict";
@@ -100,6 +103,7 @@
     function begin(message) {
       if (message.type !== "init") return;
       codec = message.codec;
+      if (callbacks.onInit) callbacks.onInit(message); // which stream it carries ({stream, fallback})
       if (message.relayed === false) return; // the close (NOT_RELAYED) follows
       if (!supported(message.codec)) return fallback(`this browser cannot play ${message.codec}`);
       source = new Source();

@@ -228,3 +228,60 @@ def test_the_kiosk_wall_plays_h264_with_its_token(browser, site, capture_process
     finally:
         browser.get("about:blank")
         server.stop()
+
+
+def test_a_grid_tile_plays_the_sub_stream_the_camera_page_the_main_and_a_failed_sub_says_so(
+    browser, site, capture_process, redis_url, rtsp_available, leave_page
+):
+    from tests.factories import make_token
+    from tests.support.h264 import ffprobe_video
+
+    main = RtspServer(mounts=["/main:640x360"], fps=10).start()
+    sub = RtspServer(mounts=["/sub:320x240"], fps=10).start()
+    try:
+        make_camera("gate", kind="rtsp", source=main.url("/main"), sub_source=sub.url("/sub"), max_fps=10)
+        owner = make_user("chief", password=PASSWORD, is_superuser=True, is_staff=True)
+        wait_for_status(redis_url, "gate", lambda s: s["state"] == "online" and s["sub_stream"] == "live", 30)
+        log_in(browser, site.url, "chief")
+        tile = ".tile[data-camera='gate']"
+        for label, _ in Widths(browser).each():
+            browser.get(f"{site.url}/")
+            video = browser.find_element(By.CSS_SELECTOR, f"{tile} video")
+            browser.execute_script("arguments[0].closest('.tile').scrollIntoView({block: 'center'})", video)
+            wait_until(video.is_displayed, 20, message=f"grid at {label}: the tile plays")
+            seen = presented(browser, video)
+            assert (seen["width"], seen["height"]) == (320, 240) and seen["frames"] >= 5, seen
+            assert browser.execute_script(f'return document.querySelector("{tile}").dataset.stream') == "sub"
+            assert browser.find_element(By.CSS_SELECTOR, f"{tile} .live-mode").text == "H.264"
+            assert_seen(browser, video, f"grid at {label}: the sub stream's tile")
+            browser.save_screenshot(str(artifact(f"h264-sub-grid-{label}.png")))
+
+        browser.get(f"{site.url}/cameras/gate/")  # full screen: the main stream
+        page_video = browser.find_element(By.CSS_SELECTOR, "video.live-h264")
+        width = "return document.querySelector('video.live-h264').videoWidth"
+        wait_until(lambda: browser.execute_script(width) == 640, 20, message="the camera page plays the main stream")
+        assert presented(browser, page_video)["frames"] >= 5
+
+        _, token = make_token(user=owner)
+        for stream, size in (("sub", (320, 240)), ("main", (640, 360))):  # live.mp4 for other systems, too
+            probe = ffprobe_video(f"{site.url}/cameras/gate/live.mp4?stream={stream}&token={token}", count=False)
+            assert (probe["codec_name"], probe["width"], probe["height"]) == ("h264", *size), (stream, probe)
+
+        browser.get(f"{site.url}/")
+        video = browser.find_element(By.CSS_SELECTOR, f"{tile} video")
+        wait_until(lambda: browser.execute_script("return arguments[0].videoWidth", video) == 320, 20, message="sub")
+        sub.kill()
+        caption = f'return document.querySelector("{tile} .live-mode").textContent'
+        wait_until(lambda: browser.execute_script("return arguments[0].videoWidth", video) == 640, 30,
+                   message="the tile plays the main stream once the sub stream failed")  # fmt: skip
+        wait_until(lambda: browser.execute_script(caption) == "H.264 · main", 10, message="and says so")
+        why = browser.find_element(By.CSS_SELECTOR, f"{tile} .live-mode").get_attribute("title")
+        assert "sub stream failed" in why, why
+        seen = presented(browser, video)
+        assert seen["width"] == 640 and seen["frames"] >= 5, seen
+        assert_seen(browser, video, "the tile after the sub stream failed")
+        browser.save_screenshot(str(artifact("h264-sub-fallback-1440.png")))
+    finally:
+        browser.get("about:blank")
+        main.stop()
+        sub.stop()
