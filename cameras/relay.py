@@ -121,7 +121,7 @@ class H264Relay:
         if keyframe:
             self.sound.connect(stream)
             params = self._parameters(units, extradata, length_size)
-            if params is not None and params != self._params:
+            if params is not None and (params != self._params or self.sound.live_track != self._audible):
                 self._start_generation(params, ts)
                 assert self.init is not None
                 chunks.append(self.init)
@@ -168,15 +168,17 @@ class H264Relay:
 
     def _start_generation(self, params: tuple[bytes, tuple[bytes, ...]], ts: float) -> None:
         sps = fmp4.parse_sps(params[0])
-        if self._params is not None:
+        audio = self.sound.live_track
+        if self._params is not None and params != self._params:
             log.info(
                 "camera %s: its H.264 changed (%dx%d): live viewers restart", self.config.slug, sps.width, sps.height
             )
+        elif self._params is not None:
+            log.info("camera %s: its sound %s: live viewers restart", self.config.slug, "began" if audio else "stopped")
         self._params = params
         self.generation = secrets.randbits(32)
         self._seq = 0
         self._last_dts = None
-        audio = self.sound.track
         init = fmp4.init_segment(params[0], params[1], audio=audio)
         codec = f"{sps.codec},{audio.codec}" if audio is not None else sps.codec
         self.init = LiveChunk(ChunkKind.INIT, self.generation, 0, ts, True, init, codec)
@@ -188,13 +190,13 @@ class H264Relay:
 
     def _sound(self, packet: Any) -> None:
         """Relay an audio packet as AAC fragments of this generation (never raises: a bad one is skipped)."""
-        if self.init is None or self._audible is None or self._audible != self.sound.track or not self.gop:
-            return  # no track for it, or no keyframe yet to start a viewer from
         try:
-            frames = self.sound.frames(packet)
+            frames = self.sound.frames(packet)  # converted even when not relayed: the encoder keeps its clock
         except Exception:  # never into the capture loop
             log.debug("camera %s: an audio packet could not be relayed", self.config.slug, exc_info=True)
             return
+        if self.init is None or self._audible is None or self._audible != self.sound.track or not self.gop:
+            return  # no track for it yet (the next keyframe starts one), or no keyframe to start a viewer from
         chunks = []
         for decode_time, duration, data in frames:
             self._seq += 1
