@@ -11,7 +11,9 @@ browser's Media Source Extensions, ffmpeg and VLC read (ISO/IEC 14496-12 and -15
 docs/facts.md ("fMP4 relay").
 
 The samples are the camera's NAL units unchanged, in their order (SPS, PPS, SEI and slices alike),
-each prefixed by its 4-byte length instead of an Annex B start code: that is all MP4 changes.
+each prefixed by its 4-byte length instead of an Annex B start code: that is all MP4 changes. The
+camera's sound, when there is any, is a second track (AAC, `AudioTrack`): its frames come in their own
+fragments (`audio_fragment`), timed in the track's sample rate on the same media clock as the video.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 TIMESCALE = 90_000  # RTP's video clock: RTSP cameras' timestamps convert without rounding
+VIDEO_TRACK = 1
+AUDIO_TRACK = 2
 
 NAL_SLICE_IDR = 5
 NAL_SEI = 6
@@ -190,6 +194,20 @@ def _skip_scaling_list(bits: _Bits, size: int) -> None:
         last = following or last
 
 
+@dataclass(frozen=True, slots=True)
+class AudioTrack:
+    """What an init segment needs of an AAC track: its AudioSpecificConfig (ISO/IEC 14496-3), rate and channels."""
+
+    config: bytes
+    rate: int
+    channels: int
+
+    @property
+    def codec(self) -> str:
+        """The RFC 6381 codec string (`mp4a.40.2` for AAC-LC: the config's first 5 bits are its object type)."""
+        return f"mp4a.40.{self.config[0] >> 3 if self.config else 2}"
+
+
 # Boxes ---------------------------------------------------------------------------------------------
 def box(kind: bytes, *parts: bytes) -> bytes:
     body = b"".join(parts)
@@ -203,8 +221,10 @@ def full_box(kind: bytes, version: int, flags: int, *parts: bytes) -> bytes:
 _MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 
 
-def init_segment(sps_unit: bytes, pps_units: Iterable[bytes], *, track_id: int = 1) -> bytes:
-    """ftyp + moov of one H.264 video track with no samples (they come in fragments)."""
+def init_segment(
+    sps_unit: bytes, pps_units: Iterable[bytes], *, track_id: int = VIDEO_TRACK, audio: AudioTrack | None = None
+) -> bytes:
+    """ftyp + moov of one H.264 video track (and an AAC track, AUDIO_TRACK) with no samples (they come in fragments)."""
     sps = parse_sps(sps_unit)
     pps_list = list(pps_units)
     avcc = (
@@ -266,11 +286,80 @@ def init_segment(sps_unit: bytes, pps_units: Iterable[bytes], *, track_id: int =
         bytes(10),
         _MATRIX,
         bytes(24),
-        struct.pack(">I", track_id + 1),
+        struct.pack(">I", (AUDIO_TRACK if audio is not None else track_id) + 1),
     )
-    mvex = box(b"mvex", full_box(b"trex", 0, 0, struct.pack(">IIIII", track_id, 1, 0, 0, 0)))
+    trex = [full_box(b"trex", 0, 0, struct.pack(">IIIII", track_id, 1, 0, 0, 0))]
+    traks = [box(b"trak", tkhd, mdia)]
+    if audio is not None:
+        traks.append(_audio_trak(audio))
+        trex.append(full_box(b"trex", 0, 0, struct.pack(">IIIII", AUDIO_TRACK, 1, 0, 0, 0)))
     ftyp = box(b"ftyp", b"isom", struct.pack(">I", 0x200), b"isomiso5iso6avc1mp41")
-    return ftyp + box(b"moov", mvhd, box(b"trak", tkhd, mdia), mvex)
+    return ftyp + box(b"moov", mvhd, *traks, box(b"mvex", *trex))
+
+
+def _descriptor(tag: int, *parts: bytes) -> bytes:
+    body = b"".join(parts)
+    assert len(body) < 128  # one size byte (a camera's AAC config is a few bytes)
+    return bytes([tag, len(body)]) + body
+
+
+def _audio_trak(audio: AudioTrack) -> bytes:
+    """The AAC track: an mp4a sample entry whose esds carries the AudioSpecificConfig."""
+    esds = full_box(
+        b"esds",
+        0,
+        0,
+        _descriptor(
+            0x03,  # ES_Descriptor
+            struct.pack(">HB", AUDIO_TRACK, 0),
+            _descriptor(
+                0x04,  # DecoderConfigDescriptor: MPEG-4 audio (0x40), an audio stream (0x15)
+                bytes([0x40, 0x15]) + bytes(3) + struct.pack(">II", 0, 0),
+                _descriptor(0x05, audio.config),  # DecoderSpecificInfo
+            ),
+            _descriptor(0x06, b"\x02"),  # SLConfigDescriptor: predefined MP4
+        ),
+    )
+    mp4a = box(
+        b"mp4a",
+        bytes(6),
+        struct.pack(">H", 1),  # data_reference_index
+        bytes(8),
+        struct.pack(">HHHH", audio.channels, 16, 0, 0),
+        struct.pack(">I", (audio.rate & 0xFFFF) << 16),
+        esds,
+    )
+    stbl = box(
+        b"stbl",
+        full_box(b"stsd", 0, 0, struct.pack(">I", 1), mp4a),
+        full_box(b"stts", 0, 0, bytes(4)),
+        full_box(b"stsc", 0, 0, bytes(4)),
+        full_box(b"stsz", 0, 0, bytes(8)),
+        full_box(b"stco", 0, 0, bytes(4)),
+    )
+    minf = box(
+        b"minf",
+        full_box(b"smhd", 0, 0, bytes(4)),
+        box(b"dinf", full_box(b"dref", 0, 0, struct.pack(">I", 1), full_box(b"url ", 0, 1))),
+        stbl,
+    )
+    mdia = box(
+        b"mdia",
+        full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, audio.rate, 0, 0x55C4, 0)),
+        full_box(b"hdlr", 0, 0, bytes(4), b"soun", bytes(12), b"SoundHandler\x00"),
+        minf,
+    )
+    tkhd = full_box(
+        b"tkhd",
+        0,
+        3,
+        struct.pack(">IIIII", 0, 0, AUDIO_TRACK, 0, 0),
+        bytes(8),
+        struct.pack(">hhhh", 0, 1, 0x0100, 0),  # alternate group 1, full volume
+        _MATRIX,
+        struct.pack(">II", 0, 0),
+    )
+    return box(b"trak", tkhd, mdia)
 
 
 _SYNC = 0x02000000  # sample_depends_on = 2 (no other picture)
@@ -285,12 +374,29 @@ def fragment(
     duration: int,
     keyframe: bool,
     composition_offset: int = 0,
-    track_id: int = 1,
+    track_id: int = VIDEO_TRACK,
 ) -> bytes:
     """moof + mdat of one sample: `units` length-prefixed, times in TIMESCALE units."""
     parts: list[bytes] = []
     for unit in units:
         parts += (struct.pack(">I", len(unit)), unit)
+    return _moof_mdat(parts, sequence, decode_time, duration, keyframe, composition_offset, track_id)
+
+
+def audio_fragment(data: bytes, *, sequence: int, decode_time: int, duration: int) -> bytes:
+    """moof + mdat of one AAC frame (raw, no ADTS header) of AUDIO_TRACK, times in the track's sample rate."""
+    return _moof_mdat([data], sequence, decode_time, duration, True, 0, AUDIO_TRACK)
+
+
+def _moof_mdat(
+    parts: list[bytes],
+    sequence: int,
+    decode_time: int,
+    duration: int,
+    keyframe: bool,
+    composition_offset: int,
+    track_id: int,
+) -> bytes:
     size = sum(len(part) for part in parts)
     # trun: data offset, duration, size, flags, composition offset (version 1: signed)
     trun_flags = 0x000001 | 0x000100 | 0x000200 | 0x000400 | 0x000800

@@ -11,12 +11,17 @@ Like the live JPEGs (cameras.live), it publishes only while some web process wan
 (framebus: `want_live`, renewed while someone watches); otherwise a packet costs splitting its
 NAL units and building one fragment in memory. A new SPS or PPS at a keyframe (the camera's
 resolution or profile changed) starts a new generation with a new init segment: viewers restart
-on it, while the recorder, another output, goes on with the packets as they are. Audio packets
-(and anything else but video) are left to the outputs that want them.
+on it, while the recorder, another output, goes on with the packets as they are.
+
+The camera's sound (when its `audio` switch is on) is a second track of the same init segment
+(cameras.relaysound: AAC copied, other codecs converted, an unknown one left out and logged); each
+AAC frame is one more fragment, kept in the group since the keyframe like the video's, so a new
+viewer starts with the sound of the pictures it is shown.
 
 A camera with a sub stream has a second relay (`stream=LiveStream.SUB`, the grid's), under names of its
 own on the bus: it says `packets_from_sub_stream`, so the capture loop hands it the sub stream's packets,
 and the main stream's while the sub stream has failed (cameras.workers.SubPackets: a new generation).
+The grid's tiles are muted, so the sub relay carries no sound.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 from cameras import fmp4
 from cameras.config import CameraConfig
+from cameras.relaysound import RelaySound
 from framebus import BUS_ERRORS, ChunkKind, LiveChunk, LiveStream, SyncBus
 
 log = logging.getLogger(__name__)
@@ -49,6 +55,9 @@ class H264Relay:
         self.bus = bus
         self.stream = stream  # which relay of the camera: its names on the bus
         self.packets_from_sub_stream = stream is LiveStream.SUB  # (cameras.outputs)
+        # The camera's sound goes to live viewers of the main stream too (cameras.relaysound); tiles are muted.
+        self.takes_audio = stream is LiveStream.MAIN
+        self.sound = RelaySound(config.slug, config.audio and self.takes_audio)
         self.generation = 0  # a new random number per generation: a restarted capture never repeats one
         self.init: LiveChunk | None = None
         self.gop: list[LiveChunk] = []  # fragments since the last keyframe, of this generation
@@ -62,6 +71,7 @@ class H264Relay:
         self._next_wanted = 0.0
         self._bus_down = False
         self._refused = ""  # why the stream cannot be relayed (said once)
+        self._audible: fmp4.AudioTrack | None = None  # the audio track of this generation's init segment
 
     # CaptureOutput ------------------------------------------------------------------------------
     def frame_interval(self) -> float | None:
@@ -73,8 +83,11 @@ class H264Relay:
     def packet(self, packet: Any) -> None:
         """Relay a video packet as a fragment (never raises: a bad packet is skipped)."""
         stream = packet.stream
+        if stream.type == "audio":
+            self._sound(packet)
+            return
         if stream.type != "video":
-            return  # audio and data are other outputs' business
+            return  # data is other outputs' business
         try:
             chunks = self._fragment(packet, stream)
         except fmp4.NotH264 as error:
@@ -113,8 +126,9 @@ class H264Relay:
         ts = time.time()
         chunks: list[LiveChunk] = []
         if keyframe:
+            self.sound.connect(stream)
             params = self._parameters(units, extradata, length_size)
-            if params is not None and params != self._params:
+            if params is not None and (params != self._params or self.sound.live_track != self._audible):
                 self._start_generation(params, ts)
                 assert self.init is not None
                 chunks.append(self.init)
@@ -161,20 +175,44 @@ class H264Relay:
 
     def _start_generation(self, params: tuple[bytes, tuple[bytes, ...]], ts: float) -> None:
         sps = fmp4.parse_sps(params[0])
-        if self._params is not None:
+        audio = self.sound.live_track
+        if self._params is not None and params != self._params:
             log.info(
                 "camera %s: its H.264 changed (%dx%d): live viewers restart", self.config.slug, sps.width, sps.height
             )
+        elif self._params is not None:
+            log.info("camera %s: its sound %s: live viewers restart", self.config.slug, "began" if audio else "stopped")
         self._params = params
         self.generation = secrets.randbits(32)
         self._seq = 0
         self._last_dts = None
-        init = fmp4.init_segment(params[0], params[1])
-        self.init = LiveChunk(ChunkKind.INIT, self.generation, 0, ts, True, init, sps.codec)
+        init = fmp4.init_segment(params[0], params[1], audio=audio)
+        codec = f"{sps.codec},{audio.codec}" if audio is not None else sps.codec
+        self.init = LiveChunk(ChunkKind.INIT, self.generation, 0, ts, True, init, codec)
+        self._audible = audio
         self.gop = []
         self._gop_bytes = 0
         self._published = False
         self._refused = ""
+
+    def _sound(self, packet: Any) -> None:
+        """Relay an audio packet as AAC fragments of this generation (never raises: a bad one is skipped)."""
+        try:
+            frames = self.sound.frames(packet)  # converted even when not relayed: the encoder keeps its clock
+        except Exception:  # never into the capture loop
+            log.debug("camera %s: an audio packet could not be relayed", self.config.slug, exc_info=True)
+            return
+        if self.init is None or self._audible is None or self._audible != self.sound.track or not self.gop:
+            return  # no track for it yet (the next keyframe starts one), or no keyframe to start a viewer from
+        chunks = []
+        for decode_time, duration, data in frames:
+            self._seq += 1
+            fragment = fmp4.audio_fragment(data, sequence=self._seq, decode_time=decode_time, duration=duration)
+            chunk = LiveChunk(ChunkKind.MEDIA, self.generation, self._seq, time.time(), False, fragment)
+            self._keep(chunk)
+            chunks.append(chunk)
+        if chunks:
+            self._publish(chunks)
 
     def _keep(self, chunk: LiveChunk) -> None:
         if chunk.keyframe:

@@ -3,7 +3,9 @@
 MP4 (and the browsers that play our HLS and clips) carries AAC; cameras also send G.711 (pcm_mulaw,
 pcm_alaw), G.726 or ADPCM. Those are decoded and encoded to AAC here with PyAV (FFmpeg's own encoder:
 a few kbit/s of 8 kHz mono, a small fraction of the video's decoding), one encoder per segment so each
-file stands alone. A codec FFmpeg cannot decode is left out: the camera is recorded without sound,
+file stands alone. The live relay (cameras.relay) converts the same way, with a decoder of its own
+(`own_decoder`: the recorder decodes the same packets) and one encoder for the connection (`encoder`).
+A codec FFmpeg cannot decode is left out: the camera is recorded without sound,
 and the recorder's status and log say why (`AudioPlan.reason`).
 """
 
@@ -70,13 +72,21 @@ def plan_for(stream: Any | None) -> AudioPlan:
 class AacConverter:
     """One connection's audio decoded and encoded to AAC; each segment gets its own encoder (`open`)."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, *, own_decoder: bool = False) -> None:
         rate = stream.codec_context.sample_rate
         self.rate = rate if rate in AAC_RATES else 16_000  # AAC has a fixed set of rates: others are resampled
         self.layout = "mono" if stream.codec_context.channels <= 1 else "stereo"
         self.resampler = av.AudioResampler(format="fltp", layout=self.layout, rate=self.rate)
         self.fifo = av.AudioFifo()
         self.next_pts: int | None = None  # in 1/rate, on the connection's media clock
+        self.decoder: Any = None  # else the stream's own decoder (packet.decode())
+        if own_decoder:
+            context = stream.codec_context
+            self.decoder = av.CodecContext.create(context.name, "r")
+            self.decoder.sample_rate = context.sample_rate
+            self.decoder.layout = context.layout
+            if context.extradata:
+                self.decoder.extradata = context.extradata
 
     def add_stream(self, container: Any) -> Any:
         """The AAC stream of a new segment (its own encoder)."""
@@ -86,16 +96,28 @@ class AacConverter:
         stream.codec_context.time_base = Fraction(1, self.rate)
         return stream
 
+    def encoder(self) -> Any:
+        """An AAC encoder of its own (no container): its packets' times are in 1/rate, its extradata the config."""
+        context = av.CodecContext.create("aac", "w")
+        context.sample_rate = self.rate
+        context.layout = self.layout
+        context.format = "fltp"
+        context.bit_rate = AAC_BIT_RATE
+        context.time_base = Fraction(1, self.rate)
+        context.open()
+        return context
+
     def encode(self, packet: Any, stream: Any) -> list[Any]:
-        """AAC packets of `stream` (a segment's) for one packet of the camera's audio."""
+        """AAC packets of `stream` (a segment's, or an `encoder()`) for one packet of the camera's audio."""
         if self.next_pts is None and packet.pts is not None and packet.time_base:
             self.next_pts = int(packet.pts * packet.time_base * self.rate)
         out = []
-        for frame in packet.decode():
+        frames = self.decoder.decode(packet) if self.decoder is not None else packet.decode()
+        for frame in frames:
             for resampled in self.resampler.resample(frame):
                 resampled.pts = None
                 self.fifo.write(resampled)
-        size = stream.codec_context.frame_size or 1024
+        size = getattr(stream, "codec_context", stream).frame_size or 1024
         while self.fifo.samples >= size:
             chunk = self.fifo.read(size)
             if chunk is None:

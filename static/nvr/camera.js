@@ -9,6 +9,10 @@
  * a crowd of screens), or the picture fails to load, the picture is opened again. While a
  * recording plays in its place (review.js says so with an "nvr:review" event) the live stream is
  * closed: one picture at a time, and one connection fewer.
+ *
+ * The live video starts muted (browsers play only muted video by themselves); the page's one sound
+ * button and the `m` key (review.js, "nvr:sound") unmute it together with the recordings, in the
+ * click's own handler, as browsers require. The camera's sound is in its stream when it has any.
  */
 (function () {
   "use strict";
@@ -66,6 +70,12 @@
     if (video) video.hidden = true;
   }
 
+  if (video) {
+    document.addEventListener("nvr:sound", (event) => {
+      video.muted = !event.detail.on;
+      if (!video.hidden && video.paused) video.play().catch(() => {});
+    });
+  }
   if (live) {
     live.addEventListener("load", () => retry.reset());
     live.addEventListener("error", () => setTimeout(reopen, retry.next()));

@@ -1,8 +1,9 @@
 /* A camera's own H.264 in a <video>: fragmented MP4 from /ws/live/<slug>/ fed to Media Source Extensions.
  *
- * The socket (streaming.livesocket) first says the stream's codec ({"type": "init", "codec": ...}), so
- * the browser is asked (MediaSource.isTypeSupported, or ManagedMediaSource on iOS Safari) before
- * anything is built; a browser that cannot play it (no MSE, or H.265 in Chromium) is told to fall back
+ * The socket (streaming.livesocket) first says the stream's codecs ({"type": "init", "codec": ...}:
+ * "avc1.64001f", or "avc1.64001f,mp4a.40.2" when the camera's sound is a second track: one SourceBuffer
+ * then holds both), so the browser is asked (MediaSource.isTypeSupported, or ManagedMediaSource on iOS
+ * Safari) before anything is built; a browser that cannot play it (no MSE, or H.265 in Chromium) is told to fall back
  * to MJPEG (`onFallback(why)`). Then come the init segment, the group since the last keyframe and each
  * fragment as the camera sent it; they are appended in order, one append at a time. Playback stays at
  * the live edge: when more than LAG_S is buffered ahead (a tab in the background, a slow start) it jumps

@@ -368,7 +368,7 @@
   }
 
   // Wiring -----------------------------------------------------------------------------------
-  let sound = false; // recordings play muted until the user unmutes them (the camera's audio, when recorded)
+  let sound = false; // live and recordings play muted until the user unmutes them (the camera's audio)
   const params = new URLSearchParams(location.search);
   const startParam = params.get("t");
   const parsed = startParam ? (/^\d+(\.\d+)?$/.test(startParam) ? Number(startParam) * 1000 : Date.parse(startParam)) : NaN;
@@ -429,6 +429,8 @@
     sound = on;
     // In the click's own handler: browsers let a page unmute a playing video only on a user gesture.
     tiles.forEach((tile) => (tile.video.muted = !on));
+    // The camera page's live video follows the same button and key (camera.js), in this same gesture.
+    document.dispatchEvent(new CustomEvent("nvr:sound", { detail: { on } }));
     const button = controls ? controls.querySelector("[data-action=sound]") : null;
     if (button) {
       button.textContent = on ? "Mute" : "Unmute";
