@@ -221,6 +221,25 @@ def full_box(kind: bytes, version: int, flags: int, *parts: bytes) -> bytes:
 _MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 
 
+def _media(sample_entry: bytes, media_header: bytes, *, timescale: int, handler: bytes, name: bytes) -> bytes:
+    """A track's mdia box with one sample entry and empty sample tables: its samples come in fragments."""
+    stbl = box(
+        b"stbl",
+        full_box(b"stsd", 0, 0, struct.pack(">I", 1), sample_entry),
+        full_box(b"stts", 0, 0, bytes(4)),
+        full_box(b"stsc", 0, 0, bytes(4)),
+        full_box(b"stsz", 0, 0, bytes(8)),
+        full_box(b"stco", 0, 0, bytes(4)),
+    )
+    dinf = box(b"dinf", full_box(b"dref", 0, 0, struct.pack(">I", 1), full_box(b"url ", 0, 1)))
+    return box(
+        b"mdia",
+        full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, timescale, 0, 0x55C4, 0)),  # language "und"
+        full_box(b"hdlr", 0, 0, bytes(4), handler, bytes(12), name + b"\x00"),
+        box(b"minf", media_header, dinf, stbl),
+    )
+
+
 def init_segment(
     sps_unit: bytes, pps_units: Iterable[bytes], *, track_id: int = VIDEO_TRACK, audio: AudioTrack | None = None
 ) -> bytes:
@@ -247,26 +266,7 @@ def init_segment(
         struct.pack(">Hh", 0x18, -1),
         box(b"avcC", avcc),
     )
-    stbl = box(
-        b"stbl",
-        full_box(b"stsd", 0, 0, struct.pack(">I", 1), avc1),
-        full_box(b"stts", 0, 0, bytes(4)),
-        full_box(b"stsc", 0, 0, bytes(4)),
-        full_box(b"stsz", 0, 0, bytes(8)),
-        full_box(b"stco", 0, 0, bytes(4)),
-    )
-    minf = box(
-        b"minf",
-        full_box(b"vmhd", 0, 1, bytes(8)),
-        box(b"dinf", full_box(b"dref", 0, 0, struct.pack(">I", 1), full_box(b"url ", 0, 1))),
-        stbl,
-    )
-    mdia = box(
-        b"mdia",
-        full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, TIMESCALE, 0, 0x55C4, 0)),  # language "und"
-        full_box(b"hdlr", 0, 0, bytes(4), b"vide", bytes(12), b"VideoHandler\x00"),
-        minf,
-    )
+    mdia = _media(avc1, full_box(b"vmhd", 0, 1, bytes(8)), timescale=TIMESCALE, handler=b"vide", name=b"VideoHandler")
     tkhd = full_box(
         b"tkhd",
         0,
@@ -329,26 +329,7 @@ def _audio_trak(audio: AudioTrack) -> bytes:
         struct.pack(">I", (audio.rate & 0xFFFF) << 16),
         esds,
     )
-    stbl = box(
-        b"stbl",
-        full_box(b"stsd", 0, 0, struct.pack(">I", 1), mp4a),
-        full_box(b"stts", 0, 0, bytes(4)),
-        full_box(b"stsc", 0, 0, bytes(4)),
-        full_box(b"stsz", 0, 0, bytes(8)),
-        full_box(b"stco", 0, 0, bytes(4)),
-    )
-    minf = box(
-        b"minf",
-        full_box(b"smhd", 0, 0, bytes(4)),
-        box(b"dinf", full_box(b"dref", 0, 0, struct.pack(">I", 1), full_box(b"url ", 0, 1))),
-        stbl,
-    )
-    mdia = box(
-        b"mdia",
-        full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, audio.rate, 0, 0x55C4, 0)),
-        full_box(b"hdlr", 0, 0, bytes(4), b"soun", bytes(12), b"SoundHandler\x00"),
-        minf,
-    )
+    mdia = _media(mp4a, full_box(b"smhd", 0, 0, bytes(4)), timescale=audio.rate, handler=b"soun", name=b"SoundHandler")
     tkhd = full_box(
         b"tkhd",
         0,

@@ -29,6 +29,7 @@ from django.db import DatabaseError, close_old_connections
 
 from events.kinds import EventKind
 from events.tracker import Change
+from framebus.status import State
 from imaging import encode_jpeg, fit_width
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ THUMBNAIL_WIDTH = 240
 
 Notify = Callable[[str, dict], None]
 
-CAMERA_STATES_LIVE = ("online",)  # framebus.status.State.ONLINE's value (events sits below framebus' readers)
+CAMERA_STATES_LIVE = (State.ONLINE,)  # the capture states in which a camera is not offline
 RECORDING_FAILED = "error"  # recordings.recorder.RecordingState.ERROR's value
 
 
