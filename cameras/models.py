@@ -208,7 +208,8 @@ class Camera(models.Model):
         old = Camera.objects.filter(pk=self.pk).values_list("source", "sub_source", "password").first()
         if old is None or old[2] != self.password:
             return  # new camera, or a new password given with the change
-        if not servers_of(self.source, self.sub_source) <= servers_of(old[0], old[1]):
+        moved = server_address(self.source) != server_address(old[0])  # main stream: any change, to empty too
+        if moved or not servers_of(self.sub_source) <= servers_of(old[0], old[1]):
             self.password = ""
 
     def _move_url_credentials(self) -> None:

@@ -30,7 +30,10 @@ AddressInfo = tuple[Any, ...]  # one entry of socket.getaddrinfo
 
 def resolve(host: str, port: int) -> list[AddressInfo]:
     """`host`'s addresses (TCP), each checked: Refused when any is, OSError when the name does not resolve."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError:  # the idna codec's refusal (a label over 63 characters) is not an OSError
+        raise Refused(f"{host[:80]} is not a valid host name") from None
     for info in infos:
         reason = refusal(ipaddress.ip_address(info[4][0]))
         if reason:

@@ -118,7 +118,9 @@ def check(url: str, purpose: Purpose) -> Destination:
 def _ascii_host(hostname: str) -> str:
     """The host as DNS and sockets see it: internationalised names in their ASCII form (IDNA)."""
     try:
-        host = hostname.encode("idna").decode("ascii") if not hostname.isascii() else hostname
+        # Also for ASCII names: the codec refuses a label over 63 characters (DNS's limit), which getaddrinfo
+        # would otherwise raise as a UnicodeError, not an OSError (found by tests/security/test_admin_fuzz.py).
+        host = hostname.encode("idna").decode("ascii")
     except UnicodeError:
         raise Refused("not a valid host name") from None
     if "%" in host and ":" not in host:  # percent-encoding in a name; an IPv6 zone (fe80::1%eth0) is judged below

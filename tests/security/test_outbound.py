@@ -75,6 +75,7 @@ HOSTILE = [
     ("http://127.0.0.1:99999/", "not a valid URL"),
     ("http://127.0.0.1:0/", "port 0"),
     ("http:///hook", "no host"),
+    ("http://" + "a" * 64 + ".example/", "not a valid host name"),  # a DNS label is at most 63 characters
 ]
 PRIVATE = ["http://10.0.0.5/", "http://192.168.1.10:8123/api/webhook/x", "http://172.16.0.1/", "http://127.0.0.1/",
            "http://localhost:8000/", "http://[::1]/", "http://[fd12:3456::1]/", "http://100.64.0.1/"]  # fmt: skip
@@ -91,7 +92,9 @@ def test_the_webhook_form_refuses(url, reason):
     assert reason in " ".join(refused.value.messages), refused.value.messages
 
 
-ADDRESS_REASONS = ("cloud metadata", "link-local", "unusual form", "unspecified", "multicast", "reserved", "percent")
+ADDRESS_REASONS = (
+    "cloud metadata", "link-local", "unusual form", "unspecified", "multicast", "reserved", "percent", "not a valid host",
+)  # fmt: skip
 
 
 @pytest.mark.parametrize(("url", "reason"), [(u, r) for u, r in HOSTILE if r.startswith(ADDRESS_REASONS)])
